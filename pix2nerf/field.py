@@ -1,0 +1,117 @@
+"""The radiance field: pi-GAN's mapping network and FiLM-conditioned SIREN (TALLSIREN / SPATIALSIRENBASELINE).
+
+latent z (B, z_dim) -> MappingNetwork -> (frequencies, phase_shifts), each (B, (L + 1) * H)
+points (B, N, 3), view directions (B, N, 3) -> RadianceField -> rgb (B, N, 3) in [0, 1], sigma (B, N) raw
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import Pix2NeRFConfig
+
+FREQUENCY_SCALE = 15.0  # gamma = 15 * f + 30
+FREQUENCY_OFFSET = 30.0
+SIREN_INIT_FREQUENCY = 25.0
+
+
+def _siren_uniform_(linear: nn.Linear, bound: float) -> None:
+    with torch.no_grad():
+        linear.weight.uniform_(-bound, bound)
+
+
+class MappingNetwork(nn.Module):
+    """z -> hidden (LeakyReLU 0.2) x num_layers -> raw frequencies and phase shifts (halves of one output)."""
+
+    def __init__(self, z_dim: int, hidden_dim: int, num_layers: int, output_dim: int) -> None:
+        super().__init__()
+        dims = [z_dim] + [hidden_dim] * num_layers
+        layers: list[nn.Module] = []
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(d_in, d_out), nn.LeakyReLU(0.2)]
+        layers.append(nn.Linear(dims[-1], output_dim))
+        self.layers = nn.Sequential(*layers)
+        for layer in self.layers:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_normal_(layer.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
+        with torch.no_grad():
+            self.layers[-1].weight.mul_(0.25)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.layers(z)
+        return out.chunk(2, dim=-1)
+
+
+class FiLMSirenLayer(nn.Module):
+    """h -> sin(gamma * (W h + c) + beta), with per-latent gamma and beta (B, H) broadcast over points.
+
+    The matmul may run in reduced precision (autocast); the FiLM and the sine always run in float32, because
+    gamma near 30-45 amplifies rounding of W h.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        return torch.sin(gamma[:, None, :] * self.linear(x).float() + beta[:, None, :])
+
+
+class RadianceField(nn.Module):
+    """pi-GAN's conditioned radiance field with its mapping network (about 1.9 M parameters at z 256, H 256)."""
+
+    def __init__(self, config: Pix2NeRFConfig) -> None:
+        super().__init__()
+        hidden = config.hidden_dim
+        self.hidden_dim = hidden
+        self.input_scale = config.input_scale
+        self.mapping = MappingNetwork(
+            config.z_dim, config.mapping_hidden_dim, config.mapping_num_layers, config.num_mapping_outputs
+        )
+        self.film_layers = nn.ModuleList(
+            [FiLMSirenLayer(3 if i == 0 else hidden, hidden) for i in range(config.num_siren_layers)]
+        )
+        self.density_head = nn.Linear(hidden, 1)
+        self.color_film = FiLMSirenLayer(hidden + 3, hidden)  # input: [view direction (3), features (H)]
+        self.color_head = nn.Linear(hidden, 3)
+        for linear in [layer.linear for layer in self.film_layers] + [self.density_head, self.color_film.linear, self.color_head]:
+            _siren_uniform_(linear, math.sqrt(6 / linear.in_features) / SIREN_INIT_FREQUENCY)
+        _siren_uniform_(self.film_layers[0].linear, 1 / 3)
+
+    def latent_codes(self, z: torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw (frequencies, phase_shifts) for latents z (B, z_dim), each (B, (L + 1) * H).
+
+        psi < 1 truncates towards the average code of 10,000 prior latents, as pi-GAN does.
+        """
+        frequencies, phase_shifts = self.mapping(z)
+        if psi != 1.0:
+            mean_frequencies, mean_phase_shifts = self.average_codes()
+            frequencies = mean_frequencies + psi * (frequencies - mean_frequencies)
+            phase_shifts = mean_phase_shifts + psi * (phase_shifts - mean_phase_shifts)
+        return frequencies, phase_shifts
+
+    @torch.no_grad()
+    def average_codes(self, num_latents: int = 10_000) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean raw codes over prior latents z ~ U(-1, 1) drawn with a fixed seed, (1, (L + 1) * H) each."""
+        device = self.density_head.weight.device
+        generator = torch.Generator().manual_seed(0)
+        z = (torch.rand(num_latents, self.mapping.layers[0].in_features, generator=generator) * 2 - 1).to(device)
+        frequencies, phase_shifts = self.mapping(z)
+        return frequencies.mean(0, keepdim=True), phase_shifts.mean(0, keepdim=True)
+
+    def forward(
+        self, points: torch.Tensor, directions: torch.Tensor, frequencies: torch.Tensor, phase_shifts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """rgb (B, N, 3) in [0, 1] and raw sigma (B, N) at world points (B, N, 3) seen along directions (B, N, 3)."""
+        gammas = (FREQUENCY_SCALE * frequencies + FREQUENCY_OFFSET).float().split(self.hidden_dim, dim=-1)
+        betas = phase_shifts.float().split(self.hidden_dim, dim=-1)
+        h = points * self.input_scale if self.input_scale != 1.0 else points
+        for layer, gamma, beta in zip(self.film_layers, gammas, betas):
+            h = layer(h, gamma, beta)
+        sigma = self.density_head(h).float().squeeze(-1)
+        color = self.color_film(torch.cat([directions.to(h.dtype), h], dim=-1), gammas[-1], betas[-1])
+        rgb = torch.sigmoid(self.color_head(color).float())
+        return rgb, sigma

@@ -1,0 +1,327 @@
+"""Pix2NeRF: image -> encoder -> latent -> radiance field -> renderer -> image, with Hugging Face hub I/O."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from . import images as image_utils
+from .cameras import official_to_degrees, sample_poses, world_rays
+from .config import Pix2NeRFConfig
+from .field import RadianceField
+from .networks import CCSEncoder
+from .rendering import RaySamplingSettings, render_rays
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PAPER_URL = "https://arxiv.org/abs/2202.13162"
+MAX_POINTS_PER_CHUNK = 2**17  # field evaluations per chunk in inference renders (bounded memory)
+LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
+
+
+@dataclass
+class Latent:
+    """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees."""
+
+    z: torch.Tensor
+    yaw: torch.Tensor
+    pitch: torch.Tensor
+
+
+@dataclass
+class RenderOutput:
+    """rgb (B, 3, H, W) in [0, 1]; depth (B, H, W), the expected ray termination distance sum(w * t) from the
+    camera (background pixels tend to 0; None unless asked for); opacity (B, H, W), the rays' accumulated alpha."""
+
+    rgb: torch.Tensor
+    depth: torch.Tensor | None
+    opacity: torch.Tensor
+
+
+class Pix2NeRF(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="pix2nerf",
+    pipeline_tag="image-to-3d",
+    paper_url=PAPER_URL,
+    repo_url="https://github.com/pix2nerf/pix2nerf",
+    license="mit",
+    tags=["pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"],
+):
+    """The Pix2NeRF model: a CCS encoder E and a pi-GAN radiance field G (the discriminator lives in training).
+
+    >>> model = Pix2NeRF.from_pretrained("hub/models/pix2nerf-synthetic-cars")
+    >>> latent = model.encode(Image.open("car.png"))
+    >>> views = model.render(latent, yaw=90.0, pitch=20.0, resolution=128)
+    """
+
+    def __init__(self, config: Pix2NeRFConfig | None = None) -> None:
+        super().__init__()
+        if config is None:
+            config = Pix2NeRFConfig()
+        elif isinstance(config, dict):
+            config = Pix2NeRFConfig.from_dict(config)
+        self.config = config
+        self._hub_mixin_config = config
+        self.field = RadianceField(config)
+        self.encoder = CCSEncoder(config.encoder_channels, config.z_dim) if config.has_encoder else None
+
+    # ----------------------------------------------------------------------------------------------------------
+    # loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        map_location: str | torch.device = "cpu",
+        **_: Any,
+    ) -> "Pix2NeRF":
+        """Load a model from a local folder or a hub repo id (config.json + model.safetensors), strictly:
+        missing, unexpected or mis-shaped weights raise a ValueError that names them."""
+        source = str(pretrained_model_name_or_path)
+        if os.path.isdir(source):
+            config_path, weights_path = Path(source, CONFIG_NAME), Path(source, WEIGHTS_NAME)
+            for path in (config_path, weights_path):
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} is missing: a pix2nerf model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+        else:
+            download = dict(
+                repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                token=token, local_files_only=local_files_only,
+            )
+            try:
+                config_path = Path(hf_hub_download(filename=CONFIG_NAME, **download))
+                weights_path = Path(hf_hub_download(filename=WEIGHTS_NAME, **download))
+            except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, ValueError) as error:
+                raise FileNotFoundError(
+                    f"could not load pix2nerf model {source!r}: it is not a local folder, and the hub "
+                    f"{'cache' if local_files_only or os.environ.get('HF_HUB_OFFLINE') else 'repo'} has no "
+                    f"{CONFIG_NAME} and {WEIGHTS_NAME} for it ({type(error).__name__})"
+                ) from None
+        model = cls(Pix2NeRFConfig.from_json_file(config_path))
+        model.load_weights(weights_path)
+        return model.to(map_location).eval()
+
+    def load_weights(self, path: str | Path) -> None:
+        """Load model.safetensors strictly into this model."""
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ValueError(f"{path} is not a readable safetensors file ({error})") from None
+        self.load_state_dict_strict(state, source=str(path))
+
+    def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
+        """Load weights, refusing any missing, unexpected or mis-shaped tensor with an error that names it."""
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        misshaped = sorted(
+            f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if k in state and state[k].shape != v.shape
+        )
+        problems = [
+            f"{label}: {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}"
+            for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+            if items
+        ]
+        if problems:
+            raise ValueError(f"{source} does not match this model's config ({'; '.join(problems)})")
+        self.load_state_dict(state, strict=True)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # image -> latent
+    @property
+    def device(self) -> torch.device:
+        return self.field.density_head.weight.device
+
+    @property
+    def background_color(self) -> tuple[int, int, int]:
+        """RGB colour (0-255) that transparent input pixels are composited over."""
+        return (255, 255, 255) if self.config.background == "white" else (0, 0, 0)
+
+    def preprocess(self, images: Any) -> torch.Tensor:
+        """PIL image(s), uint8 array(s) or a float tensor (B, 3, H, W) in [-1, 1] -> (B, 3, R, R) encoder input."""
+        resolution = self.config.encoder_resolution
+        if isinstance(images, torch.Tensor):
+            batch = image_utils.validate_tensor_images(images)
+            if batch.shape[-1] != resolution:
+                batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+        else:
+            sources = list(images) if isinstance(images, (list, tuple)) else [images]
+            batch = image_utils.preprocess_batch(sources, resolution, self.background_color)
+        return batch.to(self.device, torch.float32)
+
+    @torch.no_grad()
+    def encode(self, images: Any, alpha: float = 1.0) -> Latent:
+        """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs."""
+        if self.encoder is None:
+            raise ValueError(
+                "this model was converted without an encoder (a pi-GAN generator): it can `generate` from a latent "
+                "or seed, but cannot `encode` images"
+            )
+        z, pose = self.encoder(self.preprocess(images), alpha)
+        yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
+        return Latent(z=z, yaw=yaw, pitch=pitch)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # latent -> image
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Prior latents z ~ U(-1, 1), (n, z_dim)."""
+        return torch.rand(n, self.config.z_dim, generator=generator, device=self.device) * 2 - 1
+
+    def sample_poses(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Camera poses (yaw, pitch) in degrees, (n,) each, from the config's pose prior."""
+        c = self.config
+        return sample_poses(
+            n, c.pose_distribution, c.yaw_mean, c.yaw_spread, c.pitch_mean, c.pitch_spread, generator, self.device
+        )
+
+    def render_codes(
+        self,
+        frequencies: torch.Tensor,
+        phase_shifts: torch.Tensor,
+        yaw: torch.Tensor,
+        pitch: torch.Tensor,
+        resolution: int,
+        settings: RaySamplingSettings,
+        lock_view_dependence: bool = False,
+        max_points_per_chunk: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> RenderOutput:
+        """Differentiable render from raw mapping codes (B, (L + 1) * H) at poses (B,) in degrees.
+
+        Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
+        """
+        batch = frequencies.shape[0]
+        origins, directions = world_rays(yaw, pitch, resolution, self.config.fov)
+        view = None
+        if lock_view_dependence:
+            view = torch.tensor(LOCKED_VIEW_DIRECTION, device=directions.device, dtype=directions.dtype).expand_as(directions)
+
+        def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.field(points, dirs, frequencies, phase_shifts)
+
+        num_rays = directions.shape[1]
+        evaluations_per_ray = batch * settings.num_steps * (2 if settings.hierarchical else 1)
+        rays_per_chunk = num_rays if max_points_per_chunk is None else max(1, max_points_per_chunk // evaluations_per_ray)
+        outputs = [
+            render_rays(
+                field_fn, origins, directions[:, start : start + rays_per_chunk], settings,
+                None if view is None else view[:, start : start + rays_per_chunk], generator,
+            )
+            for start in range(0, num_rays, rays_per_chunk)
+        ]
+        rgb, depth, opacity = (torch.cat(parts, dim=1) for parts in zip(*outputs))
+        shape = (batch, resolution, resolution)
+        return RenderOutput(
+            rgb=rgb.reshape(*shape, 3).permute(0, 3, 1, 2).contiguous(),
+            depth=depth.reshape(shape),
+            opacity=opacity.reshape(shape),
+        )
+
+    @torch.no_grad()
+    def render(
+        self,
+        latent_or_z: Latent | torch.Tensor,
+        yaw: float | torch.Tensor | None = None,
+        pitch: float | torch.Tensor | None = None,
+        *,
+        resolution: int = 128,
+        num_steps: int | None = None,
+        hierarchical: bool = True,
+        deterministic: bool = True,
+        psi: float = 1.0,
+        lock_view_dependence: bool = True,
+        return_depth: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> RenderOutput:
+        """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
+
+        num_steps: coarse samples per ray (and as many fine ones when hierarchical); None takes the config's.
+        deterministic: no stratified jitter and evenly spaced importance samples.
+        """
+        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
+            raise ValueError(f"z must be a tensor of shape (B, {self.config.z_dim})")
+        if not torch.isfinite(z).all():
+            raise ValueError("z contains NaN or infinite values")
+        if isinstance(latent_or_z, Latent):
+            yaw = latent_or_z.yaw if yaw is None else yaw
+            pitch = latent_or_z.pitch if pitch is None else pitch
+        if yaw is None or pitch is None:
+            raise ValueError("yaw and pitch (degrees) are needed to render a plain z")
+        if int(resolution) < 2:
+            raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
+        steps = self.config.num_steps if num_steps is None else int(num_steps)
+        if steps < 2:
+            raise ValueError(f"num_steps must be at least 2, got {steps}")
+        batch = z.shape[0]
+        yaw_t, pitch_t = (self._angles(name, value, batch) for name, value in (("yaw", yaw), ("pitch", pitch)))
+        frequencies, phase_shifts = self.field.latent_codes(z.to(self.device, torch.float32), psi)
+        settings = RaySamplingSettings(
+            near=self.config.ray_start, far=self.config.ray_end, num_steps=steps, hierarchical=hierarchical,
+            deterministic=deterministic, background=self.config.background,
+        )
+        out = self.render_codes(
+            frequencies, phase_shifts, yaw_t, pitch_t, int(resolution), settings, lock_view_dependence,
+            MAX_POINTS_PER_CHUNK, generator,
+        )
+        out.rgb = out.rgb.clamp(0, 1)
+        if not return_depth:
+            out.depth = None
+        return out
+
+    def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
+        angles = torch.as_tensor(value, dtype=torch.float32, device=self.device).reshape(-1)
+        if not torch.isfinite(angles).all():
+            raise ValueError(f"{name} must be finite degrees, got {value}")
+        if angles.numel() == 1:
+            return angles.expand(batch)
+        if angles.numel() != batch:
+            raise ValueError(f"{name} has {angles.numel()} values for a batch of {batch}; give one or {batch}")
+        return angles
+
+    # ----------------------------------------------------------------------------------------------------------
+    # conveniences
+    def novel_views(self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any) -> list:
+        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
+        yaws = [float(y) for y in yaws]
+        pitches = [float(pitches)] * len(yaws) if isinstance(pitches, (int, float)) else [float(p) for p in pitches]
+        if len(pitches) != len(yaws):
+            raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
+        latent = self.encode(image)
+        z = latent.z[:1].expand(len(yaws), -1)
+        out = self.render(z, torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
+        return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]
+
+    def generate(
+        self, seed_or_z: int | torch.Tensor, yaw: float | torch.Tensor = 0.0, pitch: float | torch.Tensor = 0.0, **render_kwargs: Any
+    ) -> RenderOutput:
+        """Unconditional GAN samples: a seed (one latent from the prior) or latents z (B, z_dim)."""
+        if isinstance(seed_or_z, int):
+            z = self.sample_latents(1, torch.Generator(device=self.device).manual_seed(seed_or_z))
+        else:
+            z = seed_or_z
+        return self.render(z, yaw, pitch, **render_kwargs)
+
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter counts of the field and the encoder."""
+        return {
+            "field": sum(p.numel() for p in self.field.parameters()),
+            "encoder": sum(p.numel() for p in self.encoder.parameters()) if self.encoder is not None else 0,
+        }
+

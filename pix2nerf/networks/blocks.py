@@ -1,0 +1,115 @@
+"""Building blocks of the encoder and discriminators: CoordConv, residual blocks, fromRGB adapters, and the
+progressive image pyramid with fade-in shared by all of them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _kaiming_leaky_(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
+
+
+def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
+    """Two channels (B, 2, H, W) in [-1, 1]: the row coordinate, then the column coordinate."""
+    batch, _, height, width = x.shape
+    rows = torch.linspace(-1.0, 1.0, height, device=x.device, dtype=x.dtype)
+    cols = torch.linspace(-1.0, 1.0, width, device=x.device, dtype=x.dtype)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))
+    return grid.expand(batch, 2, height, width)
+
+
+class CoordConv(nn.Module):
+    """A convolution that also sees the pixel coordinates (CoordConv, Liu et al. 2018)."""
+
+    def __init__(self, in_channels: int, out_channels: int, **conv_kwargs) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels + 2, out_channels, **conv_kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([x, coordinate_channels(x)], dim=1))
+
+
+class StridedResidualBlock(nn.Module):
+    """CCS block: CoordConv 3x3, CoordConv 3x3 stride 2, plus a strided 1x1 skip; halves the resolution."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = CoordConv(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv2 = CoordConv(out_channels, out_channels, kernel_size=3, stride=2, padding=1)
+        _kaiming_leaky_(self)
+        self.skip = nn.Conv2d(in_channels, out_channels, 1, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
+        return (y + self.skip(x)) / math.sqrt(2)
+
+
+class PooledResidualBlock(nn.Module):
+    """Progressive-discriminator block: two CoordConv 3x3, then 2x2 average pooling of both paths."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = CoordConv(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv2 = CoordConv(out_channels, out_channels, kernel_size=3, padding=1)
+        _kaiming_leaky_(self)
+        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.avg_pool2d(F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2), 2)
+        identity = F.avg_pool2d(x, 2)
+        if self.skip is not None:
+            identity = self.skip(identity)
+        return (y + identity) / math.sqrt(2)
+
+
+class FromRGB(nn.Module):
+    """1x1 convolution from an RGB image to a pyramid level's channels, LeakyReLU 0.2."""
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.conv(x), 0.2)
+
+
+class ProgressivePyramid(nn.Module):
+    """An image pyramid that accepts any power-of-two resolution up to 2 ** len(channels).
+
+    channels[i] is the width at resolution 2 ** (len(channels) - i); each block halves the resolution down to 2x2,
+    where a 2x2 convolution gives `out_features` numbers. Entering at a resolution above the lowest, the first
+    block's output fades in over the adapter of the half-size image: alpha * block + (1 - alpha) * fromRGB(down).
+    """
+
+    def __init__(self, channels: list[int], block: type[nn.Module], out_features: int) -> None:
+        super().__init__()
+        self.channels = list(channels)
+        self.from_rgb = nn.ModuleList([FromRGB(c) for c in channels])
+        self.blocks = nn.ModuleList([block(c_in, c_out) for c_in, c_out in zip(channels[:-1], channels[1:])])
+        self.head = nn.Conv2d(channels[-1], out_features, 2)
+
+    @property
+    def max_resolution(self) -> int:
+        return 2 ** len(self.channels)
+
+    def forward(self, images: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """images (B, 3, R, R) in [-1, 1] -> (B, out_features)."""
+        resolution = images.shape[-1]
+        if images.shape[-2] != resolution or resolution & (resolution - 1) or not 2 <= resolution <= self.max_resolution:
+            raise ValueError(
+                f"images must be square with a power-of-two side in [2, {self.max_resolution}], got {tuple(images.shape[-2:])}"
+            )
+        start = len(self.channels) - int(math.log2(resolution))
+        x = self.from_rgb[start](images)
+        for i, block in enumerate(self.blocks[start:]):
+            if i == 1 and alpha < 1.0:
+                x = alpha * x + (1 - alpha) * self.from_rgb[start + 1](F.interpolate(images, scale_factor=0.5, mode="nearest"))
+            x = block(x)
+        return self.head(x).flatten(1)
