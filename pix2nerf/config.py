@@ -68,8 +68,7 @@ class Pix2NeRFConfig:
     warmup_steps: int = 280_000
     density_noise_steps: int = 5000
     fade_steps: int = 10_000
-    topk_start: float = 1.0
-    topk_floor: float = 1.0
+    topk_floor: float = 1.0  # < 1 enables top-k: keep the best max(0.99^(step/topk_interval), floor) fakes
     topk_interval: int = 2000
     # training stages: each {"start_step", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "lr_e"}
     training_stages: list[dict[str, Any]] = field(
@@ -183,7 +182,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pose_distribution": "gaussian", "yaw_mean": 0.0, "yaw_spread": math.degrees(0.3),
         "pitch_mean": 0.0, "pitch_spread": math.degrees(0.155),
         "discriminator_type": "ccs", "discriminator_channels": [32, 64, 128, 256, 400, 400, 400, 400],
-        "r1_gamma": 0.2, "grad_clip": 10.0, "topk_start": 1.0, "topk_floor": 0.6,
+        "r1_gamma": 0.2, "grad_clip": 10.0, "topk_floor": 0.6,
         "training_stages": [
             {"start_step": 0, "resolution": 64, "batch_size": 48, "num_steps": 12, "lr_g": 6e-5, "lr_d": 2e-4, "lr_e": 2e-4},
         ],

@@ -1,0 +1,243 @@
+"""The Pix2NeRF objective: one training iteration updates D, then E, then G (pi-GAN on even steps, Pix2NeRF's
+conditional adversarial + reconstruction on odd steps), as the official code does.
+
+Precision: with mixed_precision "fp16", matmuls and convolutions run in float16 under autocast while the FiLM and
+sine of the field stay in float32 (see pix2nerf.field); gradients go through one GradScaler per network, and R1
+is computed from scaled gradients then unscaled, so it is exact under fp16.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ..cameras import degrees_to_official, official_to_degrees, wrap_degrees
+from ..metrics import ssim
+from ..model import Pix2NeRF
+from ..networks import Discriminator
+from ..rendering import RaySamplingSettings
+from .ema import EMA
+
+ADAM_BETAS = (0.0, 0.9)
+PRECISIONS = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def official_pose(yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+    """Pose regression target (B, 2) = (phi, theta) in radians, the official (pitch, yaw) order."""
+    theta, phi = degrees_to_official(yaw, pitch)
+    return torch.stack([phi, theta], dim=-1)
+
+
+def pose_to_degrees(pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(phi, theta) radians (B, 2) -> (yaw, pitch) degrees."""
+    return official_to_degrees(pose[:, 1], pose[:, 0])
+
+
+class Pix2NeRFTrainer:
+    """Holds G (model.field), E (model.encoder), D, their optimizers, grad scalers and EMAs; `train_step` runs one
+    iteration. Gradients are averaged across processes when torch.distributed is initialised (no DDP wrappers)."""
+
+    def __init__(
+        self, model: Pix2NeRF, discriminator: Discriminator, *, mixed_precision: str = "no", vgg: nn.Module | None = None
+    ) -> None:
+        if mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {sorted(PRECISIONS)}, got {mixed_precision!r}")
+        if model.encoder is None:
+            raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
+        self.model, self.discriminator, self.vgg = model, discriminator, vgg
+        self.config = config = model.config
+        self.device = model.device
+        self.amp_dtype = PRECISIONS[mixed_precision]
+        stage = config.stage_at(0)
+        self.optimizers = {
+            "g": torch.optim.Adam(model.field.parameters(), lr=stage["lr_g"], betas=ADAM_BETAS),
+            "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], betas=ADAM_BETAS),
+            "e": torch.optim.Adam(model.encoder.parameters(), lr=stage["lr_e"], betas=ADAM_BETAS),
+        }
+        use_scaler = self.amp_dtype is torch.float16 and self.device.type == "cuda"
+        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
+        self.ema_field = EMA(model.field, config.ema_decay)
+        self.ema_encoder = EMA(model.encoder, config.ema_decay)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def alpha(self, step: int) -> float:
+        """Progressive fade-in of the newest resolution since the current stage began."""
+        start = self.config.stage_at(step)["start_step"]
+        return min(1.0, (step - start) / max(1, self.config.fade_steps))
+
+    def density_noise(self, step: int) -> float:
+        return max(0.0, 1.0 - step / max(1, self.config.density_noise_steps))
+
+    def _render(self, z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor, resolution: int, settings) -> torch.Tensor:
+        """Differentiable training render, images (B, 3, R, R) in [-1, 1]."""
+        with self.autocast():
+            codes = self.model.field.latent_codes(z)
+            out = self.model.render_codes(*codes, yaw, pitch, resolution, settings)
+        return out.rgb * 2 - 1
+
+    def _apply(self, scaler_name: str, loss: torch.Tensor, modules: dict[str, nn.Module]) -> None:
+        """One backward of `loss` through a scaler, then for each (optimizer name, module): average across
+        processes, unscale, clip and step."""
+        scaler = self.scalers[scaler_name]
+        for name in modules:
+            self.optimizers[name].zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        for name, module in modules.items():
+            _average_gradients(module)
+            scaler.unscale_(self.optimizers[name])
+            nn.utils.clip_grad_norm_(module.parameters(), self.config.grad_clip)
+        for name in modules:
+            scaler.step(self.optimizers[name])
+        scaler.update()
+        for name in modules:
+            self.optimizers[name].zero_grad(set_to_none=True)
+
+    def _generator_adversarial(self, fake: torch.Tensor, pose: torch.Tensor, alpha: float, step: int) -> torch.Tensor:
+        with self.autocast():
+            logits, predicted_pose = self.discriminator(fake, alpha)
+        logits = logits.float()
+        if self.config.topk_floor < 1:
+            keep = max(0.99 ** (step / self.config.topk_interval), self.config.topk_floor)
+            logits = torch.topk(logits, math.ceil(keep * logits.shape[0]), dim=0).values
+        pose_loss = F.mse_loss(predicted_pose.float(), pose)
+        return F.softplus(-logits).mean() + self.config.pose_loss_weight * pose_loss
+
+    def reconstruction_loss(self, reconstruction: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """MSE, 1 - SSIM and the optional VGG perceptual term between images in [-1, 1]."""
+        terms = {
+            "recon_mse": F.mse_loss(reconstruction, real),
+            "recon_ssim": 1 - ssim(reconstruction, real, data_range=1.0).mean(),
+        }
+        if self.vgg is not None:
+            with self.autocast():
+                terms["recon_vgg"] = F.mse_loss(self.vgg(reconstruction).float(), self.vgg(real).float())
+        return terms
+
+    # ------------------------------------------------------------------------------------------------------------
+    def train_step(self, real: torch.Tensor, step: int) -> dict[str, float]:
+        """One iteration on real images (B, 3, R, R) in [-1, 1]; returns the losses as floats."""
+        config, model, discriminator = self.config, self.model, self.discriminator
+        stage = config.stage_at(step)
+        for name in self.optimizers:
+            for group in self.optimizers[name].param_groups:
+                group["lr"] = stage[f"lr_{name}"]
+        model.train()
+        discriminator.train()
+        batch, resolution = real.shape[0], real.shape[-1]
+        alpha = self.alpha(step)
+        settings = RaySamplingSettings(
+            near=config.ray_start, far=config.ray_end, num_steps=stage["num_steps"], hierarchical=True,
+            deterministic=False, background=config.background, noise_std=self.density_noise(step),
+        )
+        logs: dict[str, torch.Tensor] = {}
+
+        # D: real vs. generated, R1 on reals, pose regression on fakes
+        z = model.sample_latents(batch)
+        yaw, pitch = model.sample_poses(batch)
+        pose = official_pose(yaw, pitch)
+        with torch.no_grad():
+            fake = self._render(z, yaw, pitch, resolution, settings)
+        real = real.detach().requires_grad_(True)
+        with self.autocast():
+            real_logits, _ = discriminator(real, alpha)
+            fake_logits, fake_pose = discriminator(fake, alpha)
+        scale = self.scalers["d"].get_scale() if self.scalers["d"].is_enabled() else 1.0
+        (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
+        r1 = 0.5 * config.r1_gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
+        d_pose = F.mse_loss(fake_pose.float(), pose)
+        d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean() + r1 + config.pose_loss_weight * d_pose
+        self._apply("d", d_loss, {"d": discriminator})
+        logs.update(d_loss=d_loss, r1=r1, d_pose=d_pose, d_real=real_logits.mean(), d_fake=fake_logits.mean())
+        real = real.detach()
+
+        # E: inversion of the same fakes
+        with self.autocast():
+            z_pred, pose_pred = model.encoder(fake, alpha)
+        e_latent, e_pose = F.mse_loss(z_pred.float(), z), F.mse_loss(pose_pred.float(), pose)
+        self._apply("e", e_latent + e_pose, {"e": model.encoder})
+        self.ema_encoder.update(model.encoder)
+        yaw_pred, pitch_pred = pose_to_degrees(pose_pred.detach().float())
+        logs.update(e_latent=e_latent, e_pose=e_pose, e_yaw_error_deg=wrap_degrees(yaw_pred - yaw).abs().mean(),
+                    e_pitch_error_deg=(pitch_pred - pitch).abs().mean())
+
+        # G: even steps pi-GAN, odd steps Pix2NeRF (conditional adversarial + reconstruction); D is frozen
+        discriminator.requires_grad_(False)
+        z2 = model.sample_latents(batch)
+        yaw2, pitch2 = model.sample_poses(batch)
+        pose2 = official_pose(yaw2, pitch2)
+        if step % 2 == 0:
+            g_loss = self._generator_adversarial(self._render(z2, yaw2, pitch2, resolution, settings), pose2, alpha, step)
+            self._apply("g", g_loss, {"g": model.field})
+        else:
+            train_encoder = step >= config.warmup_steps  # before, only E's inversion loss trains E
+            with self.autocast(), (nullcontext() if train_encoder else torch.no_grad()):
+                z_real, pose_real = model.encoder(real, alpha)
+            z_real = z_real.float()
+            yaw_real, pitch_real = pose_to_degrees(pose_real.detach().float())
+            adversarial = self._generator_adversarial(self._render(z_real, yaw2, pitch2, resolution, settings), pose2, alpha, step)
+            terms = self.reconstruction_loss(self._render(z_real, yaw_real, pitch_real, resolution, settings), real)
+            g_loss = adversarial + config.reconstruction_weight * sum(terms.values())
+            self._apply("g", g_loss, {"g": model.field, "e": model.encoder} if train_encoder else {"g": model.field})
+            if train_encoder:
+                self.ema_encoder.update(model.encoder)
+            logs.update(g_conditional=adversarial, **terms)
+        discriminator.requires_grad_(True)
+        self.ema_field.update(model.field)
+        logs["g_loss"] = g_loss
+        values = torch.stack([value.detach().float().reshape(()) for value in logs.values()]).tolist()
+        return {**dict(zip(logs, values)), "alpha": alpha, "density_noise": settings.noise_std}
+
+    # ------------------------------------------------------------------------------------------------------------
+    def ema_model(self) -> Pix2NeRF:
+        """A Pix2NeRF (eval mode, same device) holding the EMA weights of the field and the encoder."""
+        model = Pix2NeRF(self.config).to(self.device)
+        model.field.load_state_dict(self.ema_field.shadow.state_dict())
+        model.encoder.load_state_dict(self.ema_encoder.shadow.state_dict())
+        return model.eval()
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: networks, EMAs, optimizers and scalers (tensors and plain values)."""
+        return {
+            "model": self.model.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema_field": self.ema_field.state_dict(),
+            "ema_encoder": self.ema_encoder.state_dict(),
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.ema_field.load_state_dict(state["ema_field"])
+        self.ema_encoder.load_state_dict(state["ema_encoder"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scaler in self.scalers.items():
+            scaler.load_state_dict(state["scalers"][name])
+
+
+def _average_gradients(module: nn.Module) -> None:
+    """All-reduce (mean) the gradients of `module` across processes, in one flat buffer."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
