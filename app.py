@@ -1,0 +1,204 @@
+"""The pix2nerf demo (Gradio 6 Blocks; also the Hugging Face Space): one photo in, novel views, a depth map, an
+orbit animation and a mesh out. The work happens in `pix2nerf.serving`; this file only wires components to it.
+
+    python app.py [--model FOLDER_OR_HUB_ID] [--host 0.0.0.0] [--port 7860] [--share]
+
+API (gradio_client): /novel_view (image, yaw, pitch) -> PNG, /orbit (image, pitch) -> animated WebP,
+/mesh (image) -> GLB. Angles are degrees; yaw 0 / pitch 0 is the front view.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import functools  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from pix2nerf import serving  # noqa: E402
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+CONCURRENCY_LIMIT = 2  # events run at once (novel views); orbits and meshes run one at a time
+QUEUE_SIZE = 64
+MAX_FILE_SIZE = f"{serving.MAX_UPLOAD_BYTES // 2**20}mb"
+DELETE_CACHE = (600, 1800)  # every 10 minutes, delete Gradio's cached files older than 30 minutes
+TITLE = "pix2nerf: one photo in, a 3D object out"
+INTRO = """# pix2nerf
+Upload a photo of a car (or take one with the webcam, or paste one), then move the sliders to look at it from
+anywhere. [Pix2NeRF](https://arxiv.org/abs/2202.13162) encodes the photo into a radiance field; the interactive view
+reads that field baked onto a grid, "full" renders it with the model's own sampler (slow on a CPU)."""
+
+
+def load_service(model: str | None = None, **service_options: Any) -> serving.Service:
+    """The app's model and request handling: `model` is a local folder or hub repo id (None: $PIX2NERF_MODEL,
+    else the embedded default model); `service_options` are `serving.Service` fields (view_resolution, ...)."""
+    loaded = serving.load_model(model)
+    return serving.Service(loaded.model, notice=loaded.notice, **service_options)
+
+
+def _user_errors(function: Callable) -> Callable:
+    """Show bad input (ValueError, FileNotFoundError, TypeError from the package) as a gr.Error, not a crash."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (ValueError, FileNotFoundError, TypeError) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+
+    return wrapped
+
+
+def _upload(payload: Any) -> str | bytes:
+    """The file behind an unprocessed gr.Image payload (events run with preprocess=False, so that the package,
+    not PIL inside Gradio, validates every upload): its path, or the bytes of a data URL."""
+    if payload is None:
+        raise ValueError("no image: upload a photo (PNG, JPEG or WebP) first")
+    if isinstance(payload, dict):
+        if payload.get("path"):
+            return payload["path"]
+        url = payload.get("url") or ""
+        if url.startswith("data:") and "," in url:
+            return base64.b64decode(url.split(",", 1)[1])
+    raise ValueError("the image did not arrive as a file; upload a PNG, JPEG or WebP")
+
+
+def _view_caption(quality: str, resolution: int, seconds: float) -> str:
+    return f"{quality} view, {resolution}x{resolution} px, rendered in {seconds * 1000:.0f} ms"
+
+
+def build_demo(service: serving.Service) -> gr.Blocks:
+    """The Blocks app on `service`, with its queue configured."""
+    poses = service.pose_range
+    encoder_resolution = service.model.config.encoder_resolution
+
+    @_user_errors
+    def on_new_image(payload: Any, quality: str):
+        if payload is None:  # cleared
+            return None, "", gr.update(), gr.update(), None, None, ""
+        prepared = service.prepare(_upload(payload))
+        yaw, pitch = poses.clamp(prepared.yaw, prepared.pitch)
+        view = service.novel_view(_upload(payload), yaw, pitch, quality)
+        pose = f"**Estimated camera:** yaw {prepared.yaw:.1f}°, pitch {prepared.pitch:.1f}°"
+        caption = _view_caption(quality, service.view_resolution, view.seconds)
+        return prepared.encoder_input, pose, yaw, pitch, view.image, view.depth, caption
+
+    @_user_errors
+    def on_view(payload: Any, yaw: float, pitch: float, quality: str):
+        view = service.novel_view(_upload(payload), yaw, pitch, quality)
+        return view.image, view.depth, _view_caption(quality, service.view_resolution, view.seconds)
+
+    @_user_errors
+    def novel_view(image: Any, yaw: float, pitch: float):
+        """A novel view (PNG, interactive quality) of the image from yaw and pitch in degrees."""
+        return service.novel_view(_upload(image), yaw, pitch).image
+
+    @_user_errors
+    def orbit(image: Any, pitch: float, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        """An animated WebP of the camera circling the object at `pitch` degrees."""
+
+        def report(done: int, total: int) -> None:
+            progress(done / total, desc=f"frame {done} of {total}")
+
+        progress(0.0, desc="encoding the image")
+        return str(service.orbit(_upload(image), pitch, progress=report))
+
+    @_user_errors
+    def mesh(image: Any):
+        """A GLB mesh of the object (marching cubes on the density, vertex colours)."""
+        return str(service.mesh(_upload(image)))
+
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown(INTRO)
+        if service.notice:
+            gr.Markdown(f"⚠️ **{service.notice}**", elem_id="model-notice")
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(
+                    label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None,
+                    height=256, elem_id="input-image",
+                )
+                examples = sorted(EXAMPLES_DIR.glob("*.png"))
+                if examples:
+                    gr.Examples([[str(p)] for p in examples], inputs=[image], label="Held-out test objects")
+            with gr.Column():
+                encoder_input = gr.Image(
+                    label=f"What the encoder sees ({encoder_resolution}x{encoder_resolution})", interactive=False,
+                    height=256, format="png",
+                )
+                pose = gr.Markdown(elem_id="estimated-pose")
+        with gr.Row():
+            with gr.Column():
+                yaw = gr.Slider(
+                    poses.yaw_min, poses.yaw_max, value=poses.presets["front"][0], step=1, label="Yaw (degrees)",
+                    info="0 is the front, 90 the left side", elem_id="yaw",
+                )
+                pitch = gr.Slider(
+                    poses.pitch_min, poses.pitch_max, value=poses.presets["front"][1], step=1,
+                    label="Pitch (degrees)", info="positive looks from above", elem_id="pitch",
+                )
+                with gr.Row():
+                    preset_buttons = {name: gr.Button(name, size="sm") for name in poses.presets}
+                quality = gr.Radio(list(serving.QUALITIES), value="interactive", label="Quality")
+            with gr.Column():
+                view = gr.Image(label="Novel view", format="png", interactive=False, elem_id="novel-view")
+                caption = gr.Markdown(elem_id="view-caption")
+            with gr.Column():
+                depth = gr.Image(label="Depth (near red, far blue)", format="png", interactive=False)
+        with gr.Row():
+            with gr.Column():
+                orbit_button = gr.Button("Orbit", variant="primary")
+                orbit_output = gr.Image(label="Orbit (animated WebP)", interactive=False, buttons=["download"])
+            with gr.Column():
+                mesh_button = gr.Button("Mesh", variant="primary")
+                mesh_view = gr.Model3D(label="Mesh (GLB)", clear_color=(1.0, 1.0, 1.0, 1.0))
+                mesh_file = gr.File(label="Download the GLB", interactive=False)
+        api_trigger = gr.Button(visible=False)
+
+        view_outputs = [view, depth, caption]
+        private = dict(api_visibility="private", preprocess=False)
+        image.change(on_new_image, [image, quality], [encoder_input, pose, yaw, pitch, *view_outputs], **private)
+        gr.on([yaw.release, pitch.release, quality.change], on_view, [image, yaw, pitch, quality], view_outputs, **private)
+        for name, button in preset_buttons.items():
+            button.click(lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False).then(
+                on_view, [image, yaw, pitch, quality], view_outputs, **private
+            )
+        api_trigger.click(novel_view, [image, yaw, pitch], [view], api_name="novel_view", preprocess=False)
+        heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
+        orbit_button.click(orbit, [image, pitch], [orbit_output], api_name="orbit", **heavy)
+        mesh_button.click(mesh, [image], [mesh_view], api_name="mesh", **heavy).then(
+            lambda path: path, [mesh_view], [mesh_file], api_visibility="private", queue=False
+        )
+    return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments of `Blocks.launch` that every launch of this app uses."""
+    return dict(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(EXAMPLES_DIR)], footer_links=["api", "gradio"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else the embedded model)")
+    parser.add_argument("--host", default=None, help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link")
+    args = parser.parse_args(argv)
+    try:
+        service = load_service(args.model)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"app.py: error: {error}", file=sys.stderr)
+        return 2
+    build_demo(service).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

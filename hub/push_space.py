@@ -1,0 +1,120 @@
+"""Assemble the Hugging Face Space (the Gradio app, the package, the default model) and upload it.
+
+    python hub/push_space.py --space-id USER/NAME [--model-dir DIR] [--model-repo USER/MODEL] [--private]
+    python hub/push_space.py --dry-run [--output DIR]
+
+The bundle: app.py, the pix2nerf package (sources only), requirements.txt, examples/, the model folder as
+hub/models/pix2nerf-synthetic-cars (where the app finds its default model) and space/README.md as README.md, the
+Space's front matter (sdk, sdk_version = the gradio pin of requirements.txt, app_file, python_version, models).
+The model folder is loaded strictly first. Log in first (`hf auth login`, or set HF_TOKEN). --dry-run assembles the
+bundle and lists its files without touching the network (into --output, else a temporary folder it deletes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from push_model import REPO_ROOT, check_model_folder, files_to_upload
+
+sys.path.insert(0, str(REPO_ROOT))
+from pix2nerf.commands import DEFAULT_MODEL  # noqa: E402  (the app's default model folder, relative to app.py)
+
+SPACE_README = REPO_ROOT / "space" / "README.md"
+BUNDLED_FILES = ("app.py", "requirements.txt")
+BUNDLED_FOLDERS = {"pix2nerf": "*.py", "examples": "*.png"}  # folder -> the files of it that the Space needs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="push_space.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--space-id", help="hub Space, USER/NAME or ORG/NAME (created if missing); needed unless --dry-run")
+    parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / DEFAULT_MODEL, help=f"the model to embed (default: {DEFAULT_MODEL})")
+    parser.add_argument("--model-repo", default=None, help="hub id of that model, for the front matter's `models` (default: as in space/README.md)")
+    parser.add_argument("--private", action="store_true", help="create the Space private (an existing one keeps its visibility)")
+    parser.add_argument("--dry-run", action="store_true", help="assemble and list the bundle; upload nothing")
+    parser.add_argument("--output", type=Path, default=None, help="assemble into this (new or empty) folder and keep it")
+    return parser
+
+
+def space_readme(model_repo: str | None) -> str:
+    """space/README.md, its sdk_version checked against requirements.txt, `models` replaced by `model_repo`."""
+    text = SPACE_README.read_text()
+    pins = re.findall(r"^gradio==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), flags=re.M)
+    declared = re.findall(r"^sdk_version: (\S+)$", text, flags=re.M)
+    if not pins or declared != pins[:1]:
+        raise ValueError(f"space/README.md declares sdk_version {declared} but requirements.txt pins gradio {pins}: make them equal")
+    if model_repo is not None:
+        from huggingface_hub.utils import validate_repo_id
+
+        validate_repo_id(model_repo)
+        text = re.sub(r"^models:\n(  - .*\n)+", f"models:\n  - {model_repo}\n", text, count=1, flags=re.M)
+    return text
+
+
+def assemble(bundle: Path, model_dir: Path, model_repo: str | None) -> list[str]:
+    """Copy the Space's files into `bundle`; returns them as POSIX paths relative to it."""
+    check_model_folder(model_dir)
+    if bundle.exists() and any(bundle.iterdir()):
+        raise ValueError(f"{bundle} is not empty; give a new or empty folder")
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "README.md").write_text(space_readme(model_repo))
+    for name in BUNDLED_FILES:
+        shutil.copy2(REPO_ROOT / name, bundle / name)
+    for folder, pattern in BUNDLED_FOLDERS.items():
+        for source in sorted((REPO_ROOT / folder).rglob(pattern)):
+            if "__pycache__" not in source.parts:
+                target = bundle / source.relative_to(REPO_ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    for name in files_to_upload(model_dir):
+        target = bundle / DEFAULT_MODEL / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(model_dir / name, target)
+    return files_to_upload(bundle)
+
+
+def push(bundle: Path, space_id: str, private: bool) -> str:
+    """Create the Space if needed and upload the bundle in one commit; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=space_id, repo_type="space", folder_path=bundle, commit_message="Upload the pix2nerf app")
+    return info.commit_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.dry_run and not args.space_id:
+        print("push_space.py: error: --space-id is needed (or --dry-run)", file=sys.stderr)
+        return 2
+    workspace = None if args.output else Path(tempfile.mkdtemp(prefix="pix2nerf-space-"))
+    bundle = args.output or workspace / "space"
+    try:
+        if args.space_id:
+            from huggingface_hub.utils import validate_repo_id
+
+            validate_repo_id(args.space_id)
+        files = assemble(bundle, args.model_dir, args.model_repo)
+        print(f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:")
+        for name in files:
+            print(f"  {name}  ({(bundle / name).stat().st_size:,} bytes)")
+        if args.dry_run:
+            print("dry run: nothing uploaded")
+            return 0
+        print(f"pushed: {push(bundle, args.space_id, args.private)}")
+        return 0
+    except (ValueError, FileNotFoundError) as error:
+        print(f"push_space.py: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if workspace is not None:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

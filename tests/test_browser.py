@@ -1,0 +1,122 @@
+"""The app in a real browser: Debian's chromium driven by Playwright (no browser download).
+
+Also takes the README's screenshot of the app on its default model:
+    python tests/test_browser.py --screenshot docs/images/app_screenshot.png [--example examples/car_0.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+TIMEOUT_MS = 60_000
+
+
+def open_browser(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+def upload(page, url: str, image: Path) -> str:
+    """Open the app, upload `image`, wait for the first novel view; returns that view's URL."""
+    page.goto(url, timeout=TIMEOUT_MS)
+    page.locator("#input-image input[type=file]").set_input_files(str(image))
+    view = page.locator("#novel-view img")
+    view.wait_for(state="visible", timeout=TIMEOUT_MS)
+    return view.get_attribute("src")
+
+
+def drag_slider(page, elem_id: str, fraction: float) -> None:
+    """Press the mouse on a slider's track at `fraction` of its width and release it there (a release event)."""
+    box = page.locator(f"#{elem_id} input[type=range]").bounding_box()
+    x, y = box["x"] + fraction * box["width"], box["y"] + box["height"] / 2
+    page.mouse.move(x - 5, y)
+    page.mouse.down()
+    page.mouse.move(x, y, steps=3)
+    page.mouse.up()
+
+
+def fetch_pixels(url: str) -> np.ndarray:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return np.asarray(Image.open(response).convert("RGB"), dtype=np.int16)
+
+
+def test_upload_then_moving_the_yaw_slider_changes_the_view(tmp_path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must `apt-get install -y chromium`")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI runs this test")
+    from playwright.sync_api import expect, sync_playwright
+    from test_app import launch, load_app, pattern, save_tiny_model
+
+    app = load_app()
+    service = app.load_service(
+        str(save_tiny_model(tmp_path / "model")), view_resolution=32, orbit_frames=4,
+        bake_options={"resolution": 16, "coarse_resolution": 8},
+    )
+    demo, url = launch(app, service)
+    image = tmp_path / "car.png"
+    pattern(0, (64, 48)).save(image)
+    try:
+        with sync_playwright() as playwright:
+            browser = open_browser(playwright)
+            page = browser.new_page()
+            first = upload(page, url, image)
+            pose = page.locator("#estimated-pose")
+            expect(pose).to_contain_text("Estimated camera", timeout=TIMEOUT_MS)
+            drag_slider(page, "yaw", 0.85)
+            view = page.locator("#novel-view img")
+            expect(view).not_to_have_attribute("src", first, timeout=TIMEOUT_MS)
+            second = view.get_attribute("src")
+            browser.close()
+        assert np.abs(fetch_pixels(first) - fetch_pixels(second)).max() > 0, "the view did not change with the yaw"
+        assert service.cache.misses == 1  # the slider reused the uploaded image's latent and baked field
+    finally:
+        demo.close()
+
+
+def take_screenshot(output: Path, example: Path | None, model: str | None) -> None:
+    """The app on its default model (or `model`), an example uploaded and turned, captured at 1400 px wide."""
+    from playwright.sync_api import expect, sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_app import launch, load_app
+
+    app = load_app()
+    demo, url = launch(app, app.load_service(model))
+    examples = sorted(app.EXAMPLES_DIR.glob("*.png"))
+    image = example or examples[0]
+    try:
+        with sync_playwright() as playwright:
+            browser = open_browser(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            first = upload(page, url, image)
+            drag_slider(page, "yaw", 0.62)
+            expect(page.locator("#novel-view img")).not_to_have_attribute("src", first, timeout=10 * TIMEOUT_MS)
+            page.wait_for_timeout(1000)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(output), full_page=True)
+            browser.close()
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="screenshot the running app")
+    parser.add_argument("--screenshot", type=Path, required=True, help="output PNG")
+    parser.add_argument("--example", type=Path, default=None, help="image to upload (default: the first example)")
+    parser.add_argument("--model", default=None, help="model folder or hub id (default: the app's)")
+    arguments = parser.parse_args()
+    take_screenshot(arguments.screenshot, arguments.example, arguments.model)
+    print(f"wrote {arguments.screenshot}")
