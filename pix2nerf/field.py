@@ -2,6 +2,9 @@
 
 latent z (B, z_dim) -> MappingNetwork -> (frequencies, phase_shifts), each (B, (L + 1) * H)
 points (B, N, 3), view directions (B, N, 3) -> RadianceField -> rgb (B, N, 3) in [0, 1], sigma (B, N) raw
+
+Precision: under autocast only the wide matmuls (256 -> 256) run in reduced precision; the mapping network, the
+first layer (3 -> 256), the heads, the FiLM and the sine run in float32. gamma near 30-45 amplifies rounding.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import Pix2NeRFConfig
@@ -21,6 +25,17 @@ SIREN_INIT_FREQUENCY = 25.0
 def _siren_uniform_(linear: nn.Linear, bound: float) -> None:
     with torch.no_grad():
         linear.weight.uniform_(-bound, bound)
+
+
+def _float32_region(device: torch.device):
+    return torch.autocast(device.type, enabled=False)
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The matmul dtype autocast would choose for x (float32 when autocast is off)."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
 
 
 class MappingNetwork(nn.Module):
@@ -41,15 +56,42 @@ class MappingNetwork(nn.Module):
             self.layers[-1].weight.mul_(0.25)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.layers(z)
+        with _float32_region(z.device):
+            out = self.layers(z.float())
         return out.chunk(2, dim=-1)
 
 
-class FiLMSirenLayer(nn.Module):
-    """h -> sin(gamma * (W h + c) + beta), with per-latent gamma and beta (B, H) broadcast over points.
+class _RecomputedFiLMSine(torch.autograd.Function):
+    """sin(gamma * (x W^T + c) + beta) that stores only x and recomputes the rest in the backward pass.
 
-    The matmul may run in reduced precision (autocast); the FiLM and the sine always run in float32, because
-    gamma near 30-45 amplifies rounding of W h.
+    x (B, N, K), weight (H, K), bias (H) in the matmul dtype; gamma and beta (B, H) in the FiLM dtype (float32).
+    Autograd would keep the matmul output, the FiLM argument and the sine input: four times the memory.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, gamma, beta):
+        ctx.save_for_backward(x, weight, bias, gamma, beta)
+        return torch.sin(gamma[:, None, :] * F.linear(x, weight, bias).to(gamma.dtype) + beta[:, None, :])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, bias, gamma, beta = ctx.saved_tensors
+        y = F.linear(x, weight, bias).to(gamma.dtype)
+        grad_arg = grad_out.to(gamma.dtype) * torch.cos(gamma[:, None, :] * y + beta[:, None, :])
+        grad_gamma = (grad_arg * y).sum(1)
+        grad_beta = grad_arg.sum(1)
+        grad_y = (grad_arg * gamma[:, None, :]).to(x.dtype)
+        flat = grad_y.reshape(-1, grad_y.shape[-1])
+        grad_x = (grad_y @ weight) if ctx.needs_input_grad[0] else None
+        grad_weight = flat.t() @ x.reshape(-1, x.shape[-1])
+        return grad_x, grad_weight, flat.sum(0), grad_gamma, grad_beta
+
+
+class FiLMSirenLayer(nn.Module):
+    """h -> sin(gamma * (W h + c) + beta), with per-latent gamma and beta (B, H) broadcast over points (B, N, .).
+
+    The matmul follows autocast; the FiLM and the sine run in float32. With gradients on, the layer recomputes
+    its intermediates in the backward pass instead of storing them.
     """
 
     def __init__(self, in_features: int, out_features: int) -> None:
@@ -57,7 +99,12 @@ class FiLMSirenLayer(nn.Module):
         self.linear = nn.Linear(in_features, out_features)
 
     def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        return torch.sin(gamma[:, None, :] * self.linear(x).float() + beta[:, None, :])
+        dtype = _compute_dtype(x)
+        with _float32_region(x.device):
+            x, weight, bias = x.to(dtype), self.linear.weight.to(dtype), self.linear.bias.to(dtype)
+            if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or gamma.requires_grad):
+                return _RecomputedFiLMSine.apply(x, weight, bias, gamma, beta)
+            return torch.sin(gamma[:, None, :] * F.linear(x, weight, bias).float() + beta[:, None, :])
 
 
 class RadianceField(nn.Module):
@@ -82,7 +129,7 @@ class RadianceField(nn.Module):
         _siren_uniform_(self.film_layers[0].linear, 1 / 3)
 
     def latent_codes(self, z: torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw (frequencies, phase_shifts) for latents z (B, z_dim), each (B, (L + 1) * H).
+        """Raw (frequencies, phase_shifts) for latents z (B, z_dim), each (B, (L + 1) * H), float32.
 
         psi < 1 truncates towards the average code of 10,000 prior latents, as pi-GAN does.
         """
@@ -106,12 +153,14 @@ class RadianceField(nn.Module):
         self, points: torch.Tensor, directions: torch.Tensor, frequencies: torch.Tensor, phase_shifts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb (B, N, 3) in [0, 1] and raw sigma (B, N) at world points (B, N, 3) seen along directions (B, N, 3)."""
-        gammas = (FREQUENCY_SCALE * frequencies + FREQUENCY_OFFSET).float().split(self.hidden_dim, dim=-1)
+        gammas = (FREQUENCY_SCALE * frequencies.float() + FREQUENCY_OFFSET).split(self.hidden_dim, dim=-1)
         betas = phase_shifts.float().split(self.hidden_dim, dim=-1)
-        h = points * self.input_scale if self.input_scale != 1.0 else points
-        for layer, gamma, beta in zip(self.film_layers, gammas, betas):
+        with _float32_region(points.device):  # the first layer sees raw coordinates: keep it exact
+            h = self.film_layers[0](points.float() * self.input_scale, gammas[0], betas[0])
+        for layer, gamma, beta in zip(self.film_layers[1:], gammas[1:], betas[1:]):
             h = layer(h, gamma, beta)
-        sigma = self.density_head(h).float().squeeze(-1)
         color = self.color_film(torch.cat([directions.to(h.dtype), h], dim=-1), gammas[-1], betas[-1])
-        rgb = torch.sigmoid(self.color_head(color).float())
+        with _float32_region(points.device):
+            sigma = self.density_head(h.float()).squeeze(-1)
+            rgb = torch.sigmoid(self.color_head(color.float()))
         return rgb, sigma

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from . import images as image_utils
+from .acceleration import autocast, compile_available, compiled_field, resolve_precision
 from .cameras import official_to_degrees, sample_poses, world_rays
 from .config import Pix2NeRFConfig
 from .field import RadianceField
@@ -25,7 +26,8 @@ from .rendering import RaySamplingSettings, render_rays
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
-MAX_POINTS_PER_CHUNK = 2**17  # field evaluations per chunk in inference renders (bounded memory)
+# field evaluations per chunk in inference renders: bounded memory (a 128x128 render at 96 per ray stays < 2 GB on CPU)
+MAX_POINTS_PER_CHUNK = {"cpu": 2**17, "cuda": 2**22}
 LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
 
 
@@ -201,19 +203,23 @@ class Pix2NeRF(
         lock_view_dependence: bool = False,
         max_points_per_chunk: int | None = None,
         generator: torch.Generator | None = None,
+        field: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> RenderOutput:
         """Differentiable render from raw mapping codes (B, (L + 1) * H) at poses (B,) in degrees.
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
+        `field` replaces `self.field` (same signature), e.g. with a compiled version.
         """
+        field = self.field if field is None else field
         batch = frequencies.shape[0]
-        origins, directions = world_rays(yaw, pitch, resolution, self.config.fov)
+        with torch.autocast(yaw.device.type, enabled=False):  # cameras and depths stay float32 under autocast
+            origins, directions = world_rays(yaw.float(), pitch.float(), resolution, self.config.fov)
         view = None
         if lock_view_dependence:
             view = torch.tensor(LOCKED_VIEW_DIRECTION, device=directions.device, dtype=directions.dtype).expand_as(directions)
 
         def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.field(points, dirs, frequencies, phase_shifts)
+            return field(points, dirs, frequencies, phase_shifts)
 
         num_rays = directions.shape[1]
         evaluations_per_ray = batch * settings.num_steps * (2 if settings.hierarchical else 1)
@@ -248,11 +254,15 @@ class Pix2NeRF(
         lock_view_dependence: bool = True,
         return_depth: bool = True,
         generator: torch.Generator | None = None,
+        precision: str = "auto",
+        compile: bool | None = None,
     ) -> RenderOutput:
         """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
 
         num_steps: coarse samples per ray (and as many fine ones when hierarchical); None takes the config's.
         deterministic: no stratified jitter and evenly spaced importance samples.
+        precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
+        compile: use the compiled field (default: on CUDA with Triton; the first call compiles).
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
@@ -276,10 +286,14 @@ class Pix2NeRF(
             near=self.config.ray_start, far=self.config.ray_end, num_steps=steps, hierarchical=hierarchical,
             deterministic=deterministic, background=self.config.background,
         )
-        out = self.render_codes(
-            frequencies, phase_shifts, yaw_t, pitch_t, int(resolution), settings, lock_view_dependence,
-            MAX_POINTS_PER_CHUNK, generator,
-        )
+        if compile is None:
+            compile = compile_available(self.device)
+        with autocast(resolve_precision(precision, self.device), self.device):
+            out = self.render_codes(
+                frequencies, phase_shifts, yaw_t, pitch_t, int(resolution), settings, lock_view_dependence,
+                MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"]), generator,
+                compiled_field(self.field) if compile else None,
+            )
         out.rgb = out.rgb.clamp(0, 1)
         if not return_depth:
             out.depth = None

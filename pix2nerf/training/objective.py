@@ -16,6 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..acceleration import autocast, compile_available, compiled_field
 from ..cameras import degrees_to_official, official_to_degrees, wrap_degrees
 from ..metrics import ssim
 from ..model import Pix2NeRF
@@ -24,7 +25,6 @@ from ..rendering import RaySamplingSettings
 from .ema import EMA
 
 ADAM_BETAS = (0.0, 0.9)
-PRECISIONS = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def official_pose(yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
@@ -43,32 +43,39 @@ class Pix2NeRFTrainer:
     iteration. Gradients are averaged across processes when torch.distributed is initialised (no DDP wrappers)."""
 
     def __init__(
-        self, model: Pix2NeRF, discriminator: Discriminator, *, mixed_precision: str = "no", vgg: nn.Module | None = None
+        self,
+        model: Pix2NeRF,
+        discriminator: Discriminator,
+        *,
+        mixed_precision: str = "no",
+        vgg: nn.Module | None = None,
+        compile_field: bool | None = None,
     ) -> None:
-        if mixed_precision not in PRECISIONS:
-            raise ValueError(f"mixed_precision must be one of {sorted(PRECISIONS)}, got {mixed_precision!r}")
+        if mixed_precision not in ("no", "fp16", "bf16"):
+            raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
         self.device = model.device
-        self.amp_dtype = PRECISIONS[mixed_precision]
+        self.precision = "fp32" if mixed_precision == "no" else mixed_precision
         stage = config.stage_at(0)
         self.optimizers = {
             "g": torch.optim.Adam(model.field.parameters(), lr=stage["lr_g"], betas=ADAM_BETAS),
             "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], betas=ADAM_BETAS),
             "e": torch.optim.Adam(model.encoder.parameters(), lr=stage["lr_e"], betas=ADAM_BETAS),
         }
-        use_scaler = self.amp_dtype is torch.float16 and self.device.type == "cuda"
+        use_scaler = self.precision == "fp16" and self.device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
+        if compile_field is None:
+            compile_field = compile_available(self.device)
+        self.field_fn = compiled_field(model.field) if compile_field else model.field
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
 
     # ------------------------------------------------------------------------------------------------------------
     def autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.precision, self.device)
 
     def alpha(self, step: int) -> float:
         """Progressive fade-in of the newest resolution since the current stage began."""
@@ -82,7 +89,7 @@ class Pix2NeRFTrainer:
         """Differentiable training render, images (B, 3, R, R) in [-1, 1]."""
         with self.autocast():
             codes = self.model.field.latent_codes(z)
-            out = self.model.render_codes(*codes, yaw, pitch, resolution, settings)
+            out = self.model.render_codes(*codes, yaw, pitch, resolution, settings, field=self.field_fn)
         return out.rgb * 2 - 1
 
     def _apply(self, scaler_name: str, loss: torch.Tensor, modules: dict[str, nn.Module]) -> None:

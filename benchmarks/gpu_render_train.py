@@ -1,0 +1,181 @@
+"""The reference table's workloads on a GPU (or the CPU ones on a CPU): renders, generator steps and whole
+training iterations, each fast path checked against the plain float32 path on fresh random inputs.
+
+    python benchmarks/gpu_render_train.py --out benchmarks/results/gpu_h100.json
+    python benchmarks/gpu_render_train.py --device cpu --only render64 --out benchmarks/results/cpu_render.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import environment, time_it, write_json  # noqa: E402
+
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig  # noqa: E402
+from pix2nerf.metrics import psnr  # noqa: E402
+from pix2nerf.networks import Discriminator  # noqa: E402
+from pix2nerf.training import Pix2NeRFTrainer  # noqa: E402
+from pix2nerf.training.objective import official_pose  # noqa: E402
+
+OFFICIAL_MS = {  # the official code on one H100, from the reference doc
+    "render128_48": 80.6, "render128_96": 163.0, "render64_36": 18.3,
+    "gstep32_b36": 245.0, "gstep64_b12": 224.0, "iter32_b36": 517.0, "iter64_b12": 578.0,
+}
+PSNR_TARGET_DB = 40.0
+
+
+def structured_model(device: torch.device, seed: int) -> Pix2NeRF:
+    """A carla-sized model with random weights whose density and colour heads are scaled up as in the official
+    fixture (densities of about +-60), so renders show structure and precision differences are visible."""
+    torch.manual_seed(seed)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("carla")).to(device).eval()
+    with torch.no_grad():
+        model.field.density_head.weight.mul_(300.0)
+        model.field.color_head.weight.mul_(40.0)
+    return model
+
+
+def guarded(fn):
+    """Run a workload; an out-of-memory error becomes a result instead of ending the benchmark."""
+    try:
+        return fn()
+    except torch.OutOfMemoryError as error:
+        torch.cuda.empty_cache()
+        return {"error": f"out of memory: {str(error).splitlines()[0]}"}
+
+
+def bench_render(model, resolution, steps, device, repeats, fast_kwargs):
+    """Time the fast render, then check it against float32 on fresh latents and poses."""
+    z = model.sample_latents(1)
+    yaw, pitch = model.sample_poses(1)
+    kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True)
+    timing = time_it(lambda: model.render(z, yaw, pitch, **kwargs, **fast_kwargs), device, repeats=repeats)
+    scores = []
+    for trial in range(3):
+        z = model.sample_latents(1)
+        yaw, pitch = model.sample_poses(1)
+        reference = model.render(z, yaw, pitch, **kwargs, precision="fp32", compile=False).rgb
+        fast = model.render(z, yaw, pitch, **kwargs, **fast_kwargs).rgb
+        assert torch.isfinite(fast).all(), "fast render produced NaN/inf"
+        scores.append(psnr(fast, reference).item())
+    timing["psnr_vs_fp32_db"] = min(scores)
+    if min(scores) < PSNR_TARGET_DB:
+        print(f"FAIL: render {resolution}px {steps}+{steps}: fast path only {min(scores):.1f} dB vs fp32", file=sys.stderr)
+        timing["correctness"] = "FAIL"
+    else:
+        timing["correctness"] = "ok"
+    return timing
+
+
+def trainer_for(device, precision, compile_field, seed=0):
+    torch.manual_seed(seed)
+    config = Pix2NeRFConfig.from_preset("carla", warmup_steps=0)
+    model = Pix2NeRF(config).to(device)
+    discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
+    return Pix2NeRFTrainer(model, discriminator, mixed_precision=precision, compile_field=compile_field)
+
+
+def generator_step(trainer, step, batch, resolution, num_steps):
+    """Render with gradients, D, backward, Adam on G (the reference table's 'generator step')."""
+    from pix2nerf.rendering import RaySamplingSettings
+
+    config = trainer.config
+    settings = RaySamplingSettings(config.ray_start, config.ray_end, num_steps, True, False, config.background, 0.0)
+    model = trainer.model
+    trainer.discriminator.requires_grad_(False)
+    z = model.sample_latents(batch)
+    yaw, pitch = model.sample_poses(batch)
+    fake = trainer._render(z, yaw, pitch, resolution, settings)
+    loss = trainer._generator_adversarial(fake, official_pose(yaw, pitch), 1.0, step)
+    trainer._apply("g", loss, {"g": model.field})
+    trainer.discriminator.requires_grad_(True)
+
+
+def stage_overrides(resolution, batch, num_steps):
+    return [{"start_step": 0, "resolution": resolution, "batch_size": batch, "num_steps": num_steps,
+             "lr_g": 2e-5, "lr_d": 2e-4, "lr_e": 2e-4}]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--only", nargs="*", default=None, help="subset of workloads")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--variants", nargs="*", default=["fp32", "fp16", "fp16+compile"])
+    parser.add_argument("--out", default="benchmarks/results/gpu_render_train.json")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # the float32 reference stays float32
+    results: dict = {"environment": environment(device), "official_h100_ms": OFFICIAL_MS, "workloads": {}}
+    wanted = lambda name: args.only is None or name in args.only  # noqa: E731
+
+    variants = {
+        "fp32": dict(precision="fp32", compile=False),
+        "fp16": dict(precision="fp16", compile=False),
+        "fp16+compile": dict(precision="fp16", compile=True),
+    }
+    if device.type == "cpu":
+        variants = {"fp32": dict(precision="fp32", compile=False)}
+    model = structured_model(device, seed=0)
+    for name, resolution, steps in [("render128_48", 128, 48), ("render128_96", 128, 96), ("render64_36", 64, 36)]:
+        if not wanted(name):
+            continue
+        for variant in args.variants:
+            if variant not in variants:
+                continue
+            key = f"{name}/{variant}"
+            results["workloads"][key] = bench_render(model, resolution, steps, device, args.repeats, variants[variant])
+            print(key, results["workloads"][key], flush=True)
+
+    if device.type == "cuda":
+        for name, resolution, batch, steps in [("gstep32_b36", 32, 36, 48), ("gstep64_b12", 64, 12, 36)]:
+            if not wanted(name):
+                continue
+            for variant, compile_field in [("fp16", False), ("fp16+compile", True)]:
+                if variant not in args.variants:
+                    continue
+                trainer = trainer_for(device, "fp16", compile_field)
+                state = iter(range(10**6))
+                timing = guarded(lambda: time_it(lambda: generator_step(trainer, next(state), batch, resolution, steps), device, repeats=args.repeats))
+                if "median_ms" in timing:
+                    timing["images_per_s"] = batch / timing["median_ms"] * 1000
+                results["workloads"][f"{name}/{variant}"] = timing
+                print(f"{name}/{variant}", timing, flush=True)
+                del trainer
+                torch.cuda.empty_cache()
+        for name, resolution, batch, steps in [("iter32_b36", 32, 36, 48), ("iter64_b12", 64, 12, 36)]:
+            if not wanted(name):
+                continue
+            for variant, compile_field in [("fp16", False), ("fp16+compile", True)]:
+                if variant not in args.variants:
+                    continue
+                trainer = trainer_for(device, "fp16", compile_field)
+                trainer.config.training_stages = stage_overrides(resolution, batch, steps)
+                real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
+                counter = iter(range(10**6))
+                # even and odd iterations alternate, so the median over an even count averages both kinds
+                timing = guarded(lambda: time_it(lambda: trainer.train_step(real, next(counter)), device, warmup=4, repeats=max(4, args.repeats // 2 * 2)))
+                if "median_ms" in timing:
+                    timing["images_per_s"] = batch / timing["median_ms"] * 1000
+                results["workloads"][f"{name}/{variant}"] = timing
+                print(f"{name}/{variant}", timing, flush=True)
+                del trainer
+                torch.cuda.empty_cache()
+    write_json(args.out, results)
+    print("\nworkload                      median ms   official ms   PSNR vs fp32")
+    for key, value in results["workloads"].items():
+        official = OFFICIAL_MS.get(key.split("/")[0], float("nan"))
+        print(f"{key:28s} {value.get('median_ms', float('nan')):10.2f} {official:12.1f}   "
+              f"{value.get('psnr_vs_fp32_db', float('nan')):.1f}  {value.get('peak_memory_gb', float('nan')):.1f} GB {value.get('error', '')}")
+    return 1 if any(v.get("correctness") == "FAIL" for v in results["workloads"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
