@@ -1,0 +1,1 @@
+"""Data for pix2nerf: `synthetic` makes procedural multi-view datasets (cars, chairs) in the project's cameras."""

@@ -1,0 +1,16 @@
+"""Synthetic multi-view datasets: procedural objects, a sphere-tracing renderer, splits and dataset cards.
+
+Data flow: category + object id -> `ObjectBuilder` (shapes, materials) -> `Shapes` (packed tensors)
+-> `render_views` (RGBA images) -> `builder.build_dataset` (a `datasets.DatasetDict`) -> `builder.save_dataset`.
+
+`builder` and `card` need the `datasets` package (`pip install "pix2nerf[train]"`); this package's names do not.
+"""
+
+from .categories import CATEGORIES, Category, get_category, make_object, make_objects, register
+from .renderer import render_views
+from .shapes import Material, ObjectBuilder, Shapes
+
+__all__ = [
+    "CATEGORIES", "Category", "Material", "ObjectBuilder", "Shapes", "get_category", "make_object", "make_objects", "register",
+    "render_views",
+]
