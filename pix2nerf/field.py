@@ -38,6 +38,20 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype
 
 
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """x W^T + c computed in x's dtype (the official fp16 training numerics), returned as `dtype`."""
+    return F.linear(x, weight, bias.to(x.dtype)).to(dtype)
+
+
+def _linear_float_out(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x W^T + c as float32 (..., H). Reduced-precision x and W keep the float32 accumulator on CUDA, so the
+    result is not rounded to 16 bits before the FiLM multiplies it by gamma."""
+    if x.is_cuda and x.dtype != torch.float32:
+        flat = torch.mm(x.reshape(-1, x.shape[-1]), weight.t(), out_dtype=torch.float32)
+        return flat.view(*x.shape[:-1], -1) + bias.float()
+    return F.linear(x, weight, bias.to(x.dtype)).to(torch.promote_types(x.dtype, torch.float32))
+
+
 class MappingNetwork(nn.Module):
     """z -> hidden (LeakyReLU 0.2) x num_layers -> raw frequencies and phase shifts (halves of one output)."""
 
@@ -64,19 +78,20 @@ class MappingNetwork(nn.Module):
 class _RecomputedFiLMSine(torch.autograd.Function):
     """sin(gamma * (x W^T + c) + beta) that stores only x and recomputes the rest in the backward pass.
 
-    x (B, N, K), weight (H, K), bias (H) in the matmul dtype; gamma and beta (B, H) in the FiLM dtype (float32).
+    x (B, N, K), weight (H, K) in the matmul dtype; bias (H), gamma and beta (B, H) in the FiLM dtype (float32).
     Autograd would keep the matmul output, the FiLM argument and the sine input: four times the memory.
+    The matmul output is rounded to x's dtype as in the official fp16 training (inference keeps float32).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, gamma, beta):
         ctx.save_for_backward(x, weight, bias, gamma, beta)
-        return torch.sin(gamma[:, None, :] * F.linear(x, weight, bias).to(gamma.dtype) + beta[:, None, :])
+        return torch.sin(gamma[:, None, :] * _linear(x, weight, bias, gamma.dtype) + beta[:, None, :])
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight, bias, gamma, beta = ctx.saved_tensors
-        y = F.linear(x, weight, bias).to(gamma.dtype)
+        y = _linear(x, weight, bias, gamma.dtype)
         grad_arg = grad_out.to(gamma.dtype) * torch.cos(gamma[:, None, :] * y + beta[:, None, :])
         grad_gamma = (grad_arg * y).sum(1)
         grad_beta = grad_arg.sum(1)
@@ -84,7 +99,7 @@ class _RecomputedFiLMSine(torch.autograd.Function):
         flat = grad_y.reshape(-1, grad_y.shape[-1])
         grad_x = (grad_y @ weight) if ctx.needs_input_grad[0] else None
         grad_weight = flat.t() @ x.reshape(-1, x.shape[-1])
-        return grad_x, grad_weight, flat.sum(0), grad_gamma, grad_beta
+        return grad_x, grad_weight, flat.float().sum(0).to(bias.dtype), grad_gamma, grad_beta
 
 
 class FiLMSirenLayer(nn.Module):
@@ -101,10 +116,10 @@ class FiLMSirenLayer(nn.Module):
     def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         dtype = _compute_dtype(x)
         with _float32_region(x.device):
-            x, weight, bias = x.to(dtype), self.linear.weight.to(dtype), self.linear.bias.to(dtype)
+            x, weight, bias = x.to(dtype), self.linear.weight.to(dtype), self.linear.bias
             if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or gamma.requires_grad):
                 return _RecomputedFiLMSine.apply(x, weight, bias, gamma, beta)
-            return torch.sin(gamma[:, None, :] * F.linear(x, weight, bias).float() + beta[:, None, :])
+            return torch.sin(gamma[:, None, :] * _linear_float_out(x, weight, bias) + beta[:, None, :])
 
 
 class RadianceField(nn.Module):
