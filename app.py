@@ -21,12 +21,14 @@ from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from pix2nerf import serving  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 CONCURRENCY_LIMIT = 2  # events run at once (novel views); orbits and meshes run one at a time
 QUEUE_SIZE = 64
+ENCODER_DISPLAY_SIZE = 256  # px: the encoder's input is shown enlarged, pixels kept sharp
 MAX_FILE_SIZE = f"{serving.MAX_UPLOAD_BYTES // 2**20}mb"
 DELETE_CACHE = (600, 1800)  # every 10 minutes, delete Gradio's cached files older than 30 minutes
 TITLE = "pix2nerf: one photo in, a 3D object out"
@@ -84,11 +86,12 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         if payload is None:  # cleared
             return None, "", gr.update(), gr.update(), None, None, ""
         prepared = service.prepare(_upload(payload))
-        yaw, pitch = poses.clamp(prepared.yaw, prepared.pitch)
+        yaw, pitch = poses.clamp(round(prepared.yaw), round(prepared.pitch))
         view = service.novel_view(_upload(payload), yaw, pitch, quality)
         pose = f"**Estimated camera:** yaw {prepared.yaw:.1f}°, pitch {prepared.pitch:.1f}°"
         caption = _view_caption(quality, service.view_resolution, view.seconds)
-        return prepared.encoder_input, pose, yaw, pitch, view.image, view.depth, caption
+        shown = prepared.encoder_input.resize((ENCODER_DISPLAY_SIZE,) * 2, Image.Resampling.NEAREST)
+        return shown, pose, yaw, pitch, view.image, view.depth, caption
 
     @_user_errors
     def on_view(payload: Any, yaw: float, pitch: float, quality: str):
@@ -148,17 +151,19 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                     preset_buttons = {name: gr.Button(name, size="sm") for name in poses.presets}
                 quality = gr.Radio(list(serving.QUALITIES), value="interactive", label="Quality")
             with gr.Column():
-                view = gr.Image(label="Novel view", format="png", interactive=False, elem_id="novel-view")
+                view = gr.Image(label="Novel view", format="png", interactive=False, height=320, elem_id="novel-view")
                 caption = gr.Markdown(elem_id="view-caption")
             with gr.Column():
-                depth = gr.Image(label="Depth (near red, far blue)", format="png", interactive=False)
-        with gr.Row():
-            with gr.Column():
-                orbit_button = gr.Button("Orbit", variant="primary")
-                orbit_output = gr.Image(label="Orbit (animated WebP)", interactive=False, buttons=["download"])
-            with gr.Column():
-                mesh_button = gr.Button("Mesh", variant="primary")
-                mesh_view = gr.Model3D(label="Mesh (GLB)", clear_color=(1.0, 1.0, 1.0, 1.0))
+                depth = gr.Image(label="Depth (near red, far blue)", format="png", interactive=False, height=320)
+        with gr.Tabs():
+            with gr.Tab("Orbit"):
+                orbit_button = gr.Button("Render an orbit around the object", variant="primary")
+                orbit_output = gr.Image(
+                    label="Orbit (animated WebP)", interactive=False, height=320, buttons=["download"]
+                )
+            with gr.Tab("Mesh"):
+                mesh_button = gr.Button("Extract a mesh", variant="primary")
+                mesh_view = gr.Model3D(label="Mesh (GLB)", interactive=False, clear_color=(1.0, 1.0, 1.0, 1.0), height=320)
                 mesh_file = gr.File(label="Download the GLB", interactive=False)
         api_trigger = gr.Button(visible=False)
 

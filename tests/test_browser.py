@@ -90,7 +90,7 @@ def take_screenshot(output: Path, example: Path | None, model: str | None) -> No
     """The app on its default model (or `model`), an example uploaded and turned, captured at 1400 px wide."""
     from playwright.sync_api import expect, sync_playwright
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
     from test_app import launch, load_app
 
     app = load_app()
