@@ -1,0 +1,320 @@
+"""Novel-view evaluation on a multi-view test split, and the `pix2nerf eval` subcommand.
+
+For every held-out object (rows with object_id, view_id, yaw, pitch in degrees, and an RGBA image; view 0 is the
+input), the model encodes view 0 and renders every other view. PSNR and SSIM (data range 1) against the ground truth
+composited over the model's background, under two protocols:
+
+- "relative_pose": at the encoder's pose of view 0 plus the true pose offset of the target (yaw offset wrapped,
+  pitch offset added, pitch clamped to the pose prior's range);
+- "predicted_pose" (the paper's): at the pose the encoder predicts for the target image itself.
+
+Also the encoder's pose error (degrees, yaw wrap-aware) on every view, the reconstruction of the input view at its
+predicted pose, and two baselines on the same target views: the input image itself, and a blank background image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+
+from . import __version__
+from . import images as image_utils
+from .cameras import wrap_degrees
+from .metrics import psnr, ssim
+
+REQUIRED_COLUMNS = ("object_id", "view_id", "yaw", "pitch")
+PROTOCOLS = ("relative_pose", "predicted_pose")
+BASELINES = ("input_image", "blank_background")
+GAUSSIAN_PITCH_SPREADS = 3.0  # a gaussian pose prior's pitch range for the clamp: mean +- 3 sd
+
+
+@dataclass
+class ObjectViews:
+    """The views of one test object: images (PIL, RGBA or RGB) with their true yaw and pitch in degrees; view 0 first."""
+
+    object_id: str
+    category: str
+    images: list[Image.Image]
+    yaw: list[float]
+    pitch: list[float]
+
+
+@dataclass
+class EvaluationSamples:
+    """Images of the first objects for the grid: input (3, R, R), predictions and truths (V - 1, 3, R, R), in [0, 1]."""
+
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    predictions: list[torch.Tensor] = field(default_factory=list)
+    truths: list[torch.Tensor] = field(default_factory=list)
+
+
+def load_objects(
+    data: str, split: str = "test", *, num_objects: int | None = None, image_column: str = "image"
+) -> list[ObjectViews]:
+    """The multi-view objects of a split (local folder, parquet file or hub id), in object_id order, objects with at
+    least two views only; the first `num_objects` of them (all when None)."""
+    from .training.data import load_split, undecoded_column
+
+    dataset = load_split(data, split, unnamed_as=split)  # a single parquet file or saved Dataset is the split asked for
+    missing = [c for c in (*REQUIRED_COLUMNS, image_column) if c not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"{data} [{split}] lacks the columns {missing}; a multi-view test split has {list(REQUIRED_COLUMNS)} "
+            f"and an image column (columns found: {dataset.column_names})"
+        )
+    meta = dataset.select_columns([c for c in (*REQUIRED_COLUMNS, "category") if c in dataset.column_names]).to_dict()
+    rows_by_object: dict[str, list[int]] = {}
+    for row, object_id in enumerate(meta["object_id"]):
+        rows_by_object.setdefault(str(object_id), []).append(row)
+    object_ids = sorted((o for o, rows in rows_by_object.items() if len(rows) >= 2), key=_natural_key)
+    if not object_ids:
+        raise ValueError(f"{data} [{split}] has no object with two or more views; evaluation needs an input and a target view")
+    images = undecoded_column(dataset, image_column)
+    objects = []
+    for object_id in object_ids[:num_objects]:
+        rows = sorted(rows_by_object[object_id], key=lambda r: int(meta["view_id"][r]))
+        objects.append(
+            ObjectViews(
+                object_id=object_id,
+                category=str(meta["category"][rows[0]]) if "category" in meta else "",
+                images=[_decode(images[r][image_column], object_id, meta["view_id"][r]) for r in rows],
+                yaw=[float(meta["yaw"][r]) for r in rows],
+                pitch=[float(meta["pitch"][r]) for r in rows],
+            )
+        )
+    return objects
+
+
+def _decode(cell, object_id: str, view_id) -> Image.Image:
+    from .training.data import pil_from_cell
+
+    try:
+        return pil_from_cell(cell)
+    except (ValueError, TypeError, OSError) as error:
+        raise ValueError(f"object {object_id} view {view_id}: {error}") from None
+
+
+def _natural_key(text: str) -> tuple:
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def pitch_range(config) -> tuple[float, float]:
+    """Pitches (degrees) the generator was trained on: the prior's band, or mean +- 3 sd for a gaussian prior."""
+    spread = config.pitch_spread * (GAUSSIAN_PITCH_SPREADS if config.pose_distribution == "gaussian" else 1.0)
+    return max(-90.0, config.pitch_mean - spread), min(90.0, config.pitch_mean + spread)
+
+
+def _summary(values: torch.Tensor) -> dict[str, float]:
+    values = values.double()
+    return {"mean": values.mean().item(), "std": values.std(unbiased=False).item(), "median": values.median().item()}
+
+
+@torch.no_grad()
+def evaluate(
+    model,
+    objects: Sequence[ObjectViews],
+    *,
+    resolution: int = 64,
+    num_steps: int | None = None,
+    batch_size: int = 32,
+    precision: str = "fp32",
+    lock_view_dependence: bool = False,
+    grid_objects: int = 4,
+    progress: bool = True,
+) -> tuple[dict[str, Any], EvaluationSamples]:
+    """Evaluate `model` (a Pix2NeRF with an encoder) on `objects`; returns (results, samples for the grid).
+
+    results: {"protocols": {name: {"psnr", "ssim"}}, "baselines": {...}, "input_reconstruction": {...},
+    "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each metric a {"mean", "std",
+    "median"} over all target views (pose errors: over all views).
+    """
+    from tqdm.auto import tqdm
+
+    if model.encoder is None:
+        raise ValueError("the model has no encoder (a converted pi-GAN generator): it cannot be evaluated on images")
+    if not objects:
+        raise ValueError("no objects to evaluate")
+    background = model.background_color
+    low, high = pitch_range(model.config)
+    render_options = dict(
+        resolution=resolution, num_steps=num_steps, precision=precision, lock_view_dependence=lock_view_dependence,
+        return_depth=False, compile=False,
+    )
+    scores: dict[str, dict[str, list[torch.Tensor]]] = {
+        name: {"psnr": [], "ssim": []} for name in (*PROTOCOLS, *BASELINES, "input_reconstruction")
+    }
+    yaw_errors, pitch_errors, per_object = [], [], []
+    samples = EvaluationSamples()
+    blank = torch.tensor(background, dtype=torch.float32).div(255).view(1, 3, 1, 1).expand(1, 3, resolution, resolution)
+
+    def render(z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        parts = [
+            model.render(z[i : i + batch_size], yaw[i : i + batch_size], pitch[i : i + batch_size], **render_options).rgb.float().cpu()
+            for i in range(0, len(z), batch_size)
+        ]
+        return torch.cat(parts)
+
+    for index, obj in enumerate(tqdm(objects, desc="evaluating", unit="object", disable=not progress)):
+        latent = model.encode(obj.images)  # every view: view 0 gives z, all give pose estimates
+        true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
+        pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
+        yaw_errors.append(wrap_degrees(pred_yaw - true_yaw).abs())
+        pitch_errors.append((pred_pitch - true_pitch).abs())
+        truth = torch.stack([image_utils.preprocess(image, resolution, background) for image in obj.images]).add(1).div(2)
+        targets = truth[1:]
+        count = len(targets)
+        z = latent.z[:1].expand(count, -1)
+        relative_yaw = pred_yaw[0] + wrap_degrees(true_yaw[1:] - true_yaw[0])
+        relative_pitch = (pred_pitch[0] + true_pitch[1:] - true_pitch[0]).clamp(low, high)
+        renders = {
+            "relative_pose": render(z, relative_yaw, relative_pitch),
+            "predicted_pose": render(z, pred_yaw[1:], pred_pitch[1:]),
+            "input_image": truth[:1].expand(count, -1, -1, -1),
+            "blank_background": blank.expand(count, -1, -1, -1),
+        }
+        reconstruction = render(latent.z[:1], pred_yaw[:1], pred_pitch[:1])
+        row = {"object_id": obj.object_id, "category": obj.category, "views": count}
+        for name, images in renders.items():
+            for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+                values = metric(images, targets, data_range=1.0)
+                scores[name][metric_name].append(values)
+                if name in PROTOCOLS:
+                    row[f"{name}_{metric_name}"] = values.mean().item()
+        for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+            scores["input_reconstruction"][metric_name].append(metric(reconstruction, truth[:1], data_range=1.0))
+        per_object.append(row)
+        if index < grid_objects:
+            samples.inputs.append(truth[0])
+            samples.predictions.append(renders["relative_pose"])
+            samples.truths.append(targets)
+
+    def metrics(name: str) -> dict[str, dict[str, float]]:
+        return {m: _summary(torch.cat(scores[name][m])) for m in ("psnr", "ssim")}
+
+    results = {
+        "protocols": {name: metrics(name) for name in PROTOCOLS},
+        "baselines": {name: metrics(name) for name in BASELINES},
+        "input_reconstruction": metrics("input_reconstruction"),
+        "pose_error_deg": {"yaw": _summary(torch.cat(yaw_errors)), "pitch": _summary(torch.cat(pitch_errors))},
+        "counts": {
+            "objects": len(objects),
+            "target_views": sum(row["views"] for row in per_object),
+            "pose_views": sum(len(o.images) for o in objects),
+        },
+        "settings": {
+            "resolution": resolution,
+            "num_steps": model.config.num_steps if num_steps is None else int(num_steps),
+            "hierarchical": True,
+            "precision": precision,
+            "lock_view_dependence": lock_view_dependence,
+            "background": list(background),
+            "relative_pitch_clamp_deg": [low, high],
+        },
+        "per_object": per_object,
+    }
+    best_baseline = max(results["baselines"][name]["psnr"]["mean"] for name in BASELINES)
+    results["psnr_gain_over_best_baseline_db"] = {
+        name: results["protocols"][name]["psnr"]["mean"] - best_baseline for name in PROTOCOLS
+    }
+    return results, samples
+
+
+def evaluation_grid(samples: EvaluationSamples, background: tuple[int, int, int] = (255, 255, 255), max_views: int = 6) -> Image.Image:
+    """Two rows per object: the input then the predictions (relative pose), a blank cell then the ground truths."""
+    if not samples.inputs:
+        raise ValueError("no samples to draw")
+    columns = 1 + min(max_views, max(len(t) for t in samples.truths))
+    blank = Image.new("RGB", (samples.inputs[0].shape[-1],) * 2, background)
+    tiles: list[Image.Image] = []
+    for image, predictions, truths in zip(samples.inputs, samples.predictions, samples.truths):
+        for first, row in ((image_utils.tensor_to_pil(image), predictions), (blank, truths)):
+            cells = [first] + [image_utils.tensor_to_pil(t) for t in row[: columns - 1]]
+            tiles.extend(cells + [blank] * (columns - len(cells)))
+    return image_utils.image_grid(tiles, columns, background=background)
+
+
+def summary_lines(results: dict[str, Any]) -> list[str]:
+    """A short human-readable table of the results."""
+    lines = [f"{'':<22}{'PSNR (dB)':>10}{'SSIM':>8}"]
+    for group in ("protocols", "baselines"):
+        for name, values in results[group].items():
+            lines.append(f"{name:<22}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}")
+    pose = results["pose_error_deg"]
+    lines.append(
+        f"encoder pose error (deg): yaw median {pose['yaw']['median']:.1f} mean {pose['yaw']['mean']:.1f}; "
+        f"pitch median {pose['pitch']['median']:.1f} mean {pose['pitch']['mean']:.1f}"
+    )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the `pix2nerf eval` subcommand
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="local model folder or hub repo id")
+    parser.add_argument("--data", required=True, help="multi-view dataset: a save_to_disk folder, parquet, or hub dataset id")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument("-o", "--output", default="results.json", help="JSON file to write")
+    parser.add_argument("--num-objects", type=int, default=None, help="evaluate the first N objects (default: all)")
+    parser.add_argument("--resolution", type=int, default=64, help="render and compare at this many pixels")
+    parser.add_argument("--num-steps", type=int, default=None, help="coarse samples per ray (default: the model's)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=32, help="views rendered at once")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "auto"])
+    parser.add_argument("--lock-view-dependence", action="store_true", help="render with the fixed view direction")
+    parser.add_argument("--image-column", default="image")
+    parser.add_argument("--grid", default=None, help="also write a grid PNG (input, prediction, truth rows)")
+    parser.add_argument("--grid-objects", type=int, default=4)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .model import Pix2NeRF
+
+    for name in ("num_objects", "resolution", "batch_size", "num_steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
+    objects = load_objects(args.data, args.split, num_objects=args.num_objects, image_column=args.image_column)
+    results, samples = evaluate(
+        model, objects, resolution=args.resolution, num_steps=args.num_steps, batch_size=args.batch_size,
+        precision=args.precision, lock_view_dependence=args.lock_view_dependence,
+        grid_objects=args.grid_objects if args.grid else 0, progress=not args.no_progress,
+    )
+    device = torch.device(args.device)
+    results = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "split": args.split,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "versions": {"pix2nerf": __version__, "torch": torch.__version__},
+        "command": "pix2nerf eval " + " ".join(_command_arguments(args)),
+        **results,
+    }
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    if args.grid and samples.inputs:
+        evaluation_grid(samples, model.background_color).save(args.grid)
+    print("\n".join(summary_lines(results)))
+    print(f"wrote {output}" + (f" and {args.grid}" if args.grid else ""))
+    return 0
+
+
+def _command_arguments(args: argparse.Namespace) -> list[str]:
+    """The options that change results, as a command line that reproduces them."""
+    words = [str(args.model), "--data", str(args.data), "--split", args.split, "--resolution", str(args.resolution)]
+    for name in ("num_objects", "num_steps"):
+        if getattr(args, name) is not None:
+            words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    words += ["--precision", args.precision] + (["--lock-view-dependence"] if args.lock_view_dependence else [])
+    return words

@@ -1,0 +1,206 @@
+"""train/train.py and its package parts (data loading, sharding, checkpoints) on the CPU with the tiny preset.
+
+Training runs are subprocesses (`accelerate launch` or plain `python`), each a few 8-16 px steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tiny_datasets import CORRUPT_PNG, disc_png, multiview_split, write_multiview_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO_ROOT / "train" / "train.py"
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
+COMMON = ["--preset", "tiny", "--checkpointing_steps", "3", "--logging_steps", "1", "--dataloader_num_workers", "0"]
+RUN_TIMEOUT_S = 240
+
+
+def run_training(args: list[str], launcher: list[str] | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = (launcher or [sys.executable]) + [str(TRAIN_SCRIPT)] + COMMON + args
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return write_multiview_dataset(tmp_path_factory.mktemp("data") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(data_dir, tmp_path_factory) -> Path:
+    """6 steps (a stage change at step 4) through `accelerate launch`, validation and checkpoints every 3 steps,
+    keeping only the newest checkpoint."""
+    output = tmp_path_factory.mktemp("runs") / "uninterrupted"
+    run_training(
+        ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--max_train_steps", "6",
+         "--validation_steps", "3", "--checkpoints_total_limit", "1", "--report_to", "tensorboard"],
+        launcher=ACCELERATE + ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
+    )
+    return output
+
+
+def test_accelerate_launch_writes_checkpoint_and_loadable_model(uninterrupted_run):
+    from pix2nerf import Pix2NeRF
+
+    assert sorted(p.name for p in uninterrupted_run.glob("checkpoint-*")) == ["checkpoint-6"]  # checkpoint-3 pruned
+    checkpoint = uninterrupted_run / "checkpoint-6"
+    assert {"trainer.safetensors", "trainer_state.json", "random_states_0.pkl"} <= {p.name for p in checkpoint.iterdir()}
+    assert not list(checkpoint.glob("custom_checkpoint_*"))  # the trainer is not pickled
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["progress"]["step"] == 6
+
+    model_dir = uninterrupted_run / "model"
+    model = Pix2NeRF.from_pretrained(model_dir)
+    out = model.render(model.sample_latents(1), 30.0, 20.0, resolution=8, num_steps=4)
+    assert out.rgb.shape == (1, 3, 8, 8) and torch.isfinite(out.rgb).all()
+    card = (model_dir / "README.md").read_text()
+    assert "library_name: pix2nerf" in card and "pipeline_tag: image-to-3d" in card
+    assert "relative pose" in card and "baseline: a blank background image" in card  # the latest validation
+    assert (model_dir / "images" / "samples.png").is_file() and (model_dir / "images" / "novel_views.png").is_file()
+    info = json.loads((model_dir / "training.json").read_text())
+    assert info["steps"] == 6 and info["preset"] == "tiny" and info["images_seen"] == 4 * 4 + 2 * 2
+    assert list((uninterrupted_run / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_run, data_dir, tmp_path):
+    """Stopped after the step-3 checkpoint, resumed with `latest`: the same step and, on the CPU, bit-identical
+    networks, EMAs and optimizer states (tolerance 0). The interrupted run validates on other steps and logs
+    nothing, which must not change its random streams."""
+    output = tmp_path / "resumed"
+    common = ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--validation_steps", "100",
+              "--report_to", "none", "--resume_from_checkpoint", "latest"]
+    first = run_training(common + ["--max_train_steps", "3"])
+    assert "starting a new run" in first.stderr
+    assert (output / "checkpoint-3").is_dir()
+    second = run_training(common + ["--max_train_steps", "6"])
+    assert "resumed from" in second.stderr and "checkpoint-3 at step 3" in second.stderr
+
+    expected = load_file(str(uninterrupted_run / "checkpoint-6" / "trainer.safetensors"))
+    resumed = load_file(str(output / "checkpoint-6" / "trainer.safetensors"))
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        torch.testing.assert_close(resumed[key], expected[key], rtol=0, atol=0, msg=key)
+    progress = json.loads((output / "checkpoint-6" / "trainer_state.json").read_text())["progress"]
+    assert progress["step"] == 6 and progress["images_seen"] == 20
+
+
+def test_two_processes_train_with_gloo_and_skip_corrupt_images(tmp_path):
+    data = write_multiview_dataset(tmp_path / "data", train_objects=6, corrupt_train_rows=(2,))
+    output = tmp_path / "two"
+    result = run_training(
+        ["--train_data_dir", str(data), "--output_dir", str(output), "--max_train_steps", "4",
+         "--checkpointing_steps", "4", "--validation_steps", "4", "--report_to", "none", "--dataloader_num_workers", "1"],
+        launcher=ACCELERATE + ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                               "--dynamo_backend", "no"],
+        env={"ACCELERATE_USE_CPU": "True"},  # CPU processes with gloo
+    )
+    assert "2 process(es)" in result.stderr
+    checkpoint = output / "checkpoint-4"
+    assert (checkpoint / "random_states_0.pkl").is_file() and (checkpoint / "random_states_1.pkl").is_file()
+    info = json.loads((output / "model" / "training.json").read_text())
+    assert info["num_processes"] == 2 and info["steps"] == 4
+    assert info["corrupt_images_skipped"] > 0 and "skipping unreadable training image 2" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# data
+def test_training_batches_skip_and_count_unreadable_images():
+    from pix2nerf.training.data import PreprocessedImages, TrainingBatches
+
+    dataset = multiview_split(5, 1, corrupt_rows=(1, 3))
+    images = PreprocessedImages(dataset, "image", 16, (255, 255, 255))
+    assert isinstance(images[1][1], str) and isinstance(images[0][1], torch.Tensor)
+    batches = TrainingBatches(images, 4, num_workers=1, seed=0)
+    drawn = [next(batches) for _ in range(3)]
+    batches.close()
+    assert all(b.shape == (4, 3, 16, 16) and b.min() >= -1 and b.max() <= 1 for b in drawn)
+    assert batches.num_failed >= 2  # 12 images from 5 rows: both bad rows came up at least once
+
+
+def test_unreadable_data_fails_with_a_clear_error():
+    from pix2nerf.training.data import PreprocessedImages, TrainingBatches
+
+    images = PreprocessedImages(multiview_split(3, 1, corrupt_rows=(0, 1, 2)), "image", 16, (0, 0, 0))
+    with pytest.raises(ValueError, match="could be read"):
+        next(TrainingBatches(images, 2))
+    with pytest.raises(ValueError, match="no image column 'picture'"):
+        PreprocessedImages(multiview_split(1, 1), "picture", 16, (0, 0, 0))
+
+
+def test_sharded_batch_sampler_splits_epochs_and_resumes():
+    from pix2nerf.training.data import ShardedBatchSampler
+
+    shards = [ShardedBatchSampler(10, 2, num_processes=2, process_index=p, seed=3) for p in range(2)]
+    first_epoch = [i for batch in range(2) for s in shards for i in s.batch_indices(batch)] + shards[0].batch_indices(2)[:2]
+    assert sorted(first_epoch) == list(range(10))  # global batches of 4 walk through a permutation
+    stream = iter(shards[1])
+    expected = [next(stream) for _ in range(6)]
+    resumed = iter(ShardedBatchSampler(10, 2, num_processes=2, process_index=1, seed=3, start=4))
+    assert [next(resumed) for _ in range(2)] == expected[4:]
+
+
+def test_load_split_reads_saved_parquet_and_image_folders(tmp_path, data_dir):
+    from pix2nerf.training.data import PreprocessedImages, load_split
+
+    assert len(load_split(str(data_dir), "train")) == 24 and len(load_split(str(data_dir), "test")) == 9
+    with pytest.raises(ValueError, match="no 'validation' split"):
+        load_split(str(data_dir), "validation")
+
+    parquet = tmp_path / "parquet"
+    parquet.mkdir()
+    multiview_split(4, 1).to_parquet(str(parquet / "train-00000-of-00001.parquet"))
+    multiview_split(2, 2).to_parquet(str(parquet / "test-00000-of-00001.parquet"))
+    assert len(load_split(str(parquet), "train")) == 4
+    assert len(load_split(str(parquet / "train-00000-of-00001.parquet"), "train")) == 4
+
+    folder = tmp_path / "images"
+    for split, count in (("train", 3), ("test", 2)):
+        (folder / split).mkdir(parents=True)
+        for i in range(count):
+            (folder / split / f"{i}.png").write_bytes(disc_png(__import__("numpy").random.default_rng(i), 16))
+    (folder / "train" / "broken.png").write_bytes(CORRUPT_PNG)
+    train = load_split(str(folder), "train")
+    assert len(train) == 4  # the test folder is never part of training
+    loaded = [PreprocessedImages(train, "image", 8, (255, 255, 255))[i][1] for i in range(len(train))]
+    assert sum(isinstance(x, str) for x in loaded) == 1 and sum(isinstance(x, torch.Tensor) for x in loaded) == 3
+
+    with pytest.raises(FileNotFoundError, match="neither a local folder"):
+        load_split(str(tmp_path / "missing" / "dir"), "train")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# checkpoints
+def test_training_state_round_trips_without_pickle(tmp_path, tiny_model):
+    from pix2nerf import Pix2NeRF
+    from pix2nerf.networks import Discriminator
+    from pix2nerf.training import Pix2NeRFTrainer
+    from pix2nerf.training.checkpoint import load_training_state, save_training_state
+
+    config = tiny_model.config
+    trainer = Pix2NeRFTrainer(tiny_model, Discriminator(config.discriminator_channels, config.discriminator_type))
+    trainer.train_step(torch.rand(2, 3, 8, 8) * 2 - 1, 0)
+    state = trainer.state_dict()
+    state["extra"] = {"inf": float("inf"), "tuple": (1, 2.5), 7: None}
+    save_training_state(tmp_path, state, {"step": 1})
+    loaded, progress = load_training_state(tmp_path)
+    assert progress == {"step": 1} and loaded["extra"] == state["extra"]
+    assert loaded["optimizers"]["g"]["param_groups"][0]["betas"] == (0.0, 0.9)
+
+    fresh = Pix2NeRFTrainer(Pix2NeRF(config), Discriminator(config.discriminator_channels, config.discriminator_type))
+    fresh.load_state_dict(loaded)
+    for a, b in zip(fresh.model.parameters(), trainer.model.parameters()):
+        assert torch.equal(a, b)
+    assert fresh.ema_field.num_updates == trainer.ema_field.num_updates
+    expected, restored = trainer.optimizers["d"].state_dict()["state"], fresh.optimizers["d"].state_dict()["state"]
+    assert expected.keys() == restored.keys() and expected
+    assert all(torch.equal(restored[k]["exp_avg_sq"], expected[k]["exp_avg_sq"]) for k in expected)
