@@ -39,16 +39,11 @@ def official_checkpoint(official_dir):
 
 
 @pytest.fixture(scope="session")
-def carla_model(official_checkpoint):
-    """The fixture's checkpoint in a pix2nerf model (EMA generator and encoder), float32 on the CPU."""
-    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-    from pix2nerf.convert import encoder_state_dict, generator_state_dict
+def carla_model(official_dir):
+    """The fixture's checkpoint converted by the public converter (EMA generator and encoder), float32 on the CPU."""
+    from pix2nerf.convert import convert_official_checkpoint
 
-    model = Pix2NeRF(Pix2NeRFConfig.from_preset("carla"))
-    state = generator_state_dict(official_checkpoint["generator.pth"], official_checkpoint["ema.pth"])
-    state.update(encoder_state_dict(official_checkpoint["encoder.pth"], official_checkpoint["ema_encoder.pth"]))
-    model.load_state_dict_strict(state)
-    return model.eval()
+    return convert_official_checkpoint(official_dir / "carla_checkpoint_train.pth", "carla")
 
 
 @pytest.fixture
