@@ -70,6 +70,11 @@ def test_accelerate_launch_writes_checkpoint_and_loadable_model(uninterrupted_ru
     info = json.loads((model_dir / "training.json").read_text())
     assert info["steps"] == 6 and info["preset"] == "tiny" and info["images_seen"] == 4 * 4 + 2 * 2
     assert list((uninterrupted_run / "logs").rglob("events.out.tfevents.*"))
+    records = [json.loads(line) for line in (uninterrupted_run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "train/d_loss" in r] == [1, 2, 3, 4, 5, 6]
+    logged = set().union(*records)
+    assert {"train/r1", "train/e_yaw_error_deg", "train/recon_ssim", "lr/g", "perf/images_per_second"} <= logged
+    assert {"eval/relative_pose_psnr", "eval/blank_background_ssim", "eval/pose_error_yaw_median_deg"} <= logged
 
 
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_run, data_dir, tmp_path):

@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ logger = get_logger(__name__)
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 MODEL_DIR = "model"
 TRAINING_INFO_NAME = "training.json"
+METRICS_LOG_NAME = "metrics.jsonl"
 CARD_IMAGES = (("Generated samples (fixed seeds, EMA model)", "images/samples.png"),
                ("Held-out inputs (left) and novel views around them", "images/novel_views.png"))
 NUM_HELD_OUT_IMAGES = 8
@@ -310,12 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     resume = resolve_resume(args, output_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
+        if not (resume / f"random_states_{accelerator.process_index}.pkl").is_file():  # saved by fewer processes
+            set_seed(args.seed + accelerator.process_index + 1_000_003 * progress["step"])
         logger.info(f"resumed from {resume} at step {progress['step']}", main_process_only=True)
     elif args.resume_from_checkpoint == "latest":
         logger.info(f"no checkpoint in {output_dir}: starting a new run", main_process_only=True)
 
+    metrics_log = output_dir / args.logging_dir / METRICS_LOG_NAME  # the logged scalars, one JSON line each
     if is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        metrics_log.parent.mkdir(parents=True, exist_ok=True)
     if args.report_to != "none":
         hparams = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers("pix2nerf", config=hparams)
@@ -334,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
 
+    def log_scalars(scalars: dict, step: int) -> None:
+        accelerator.log(scalars, step=step)
+        if is_main:
+            with metrics_log.open("a") as file:
+                file.write(json.dumps({"step": step, **scalars}) + "\n")
+
     def validate(step: int) -> None:
         if is_main:
             with untouched_rng(device):
@@ -346,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "split": args.validation_split, **results}
                     metrics = {f"eval/{p}_{m}": v[m]["mean"] for group in ("protocols", "baselines") for p, v in results[group].items() for m in ("psnr", "ssim")}
                     metrics.update({f"eval/pose_error_{k}_median_deg": v["median"] for k, v in results["pose_error_deg"].items()})
-                    accelerator.log(metrics, step=step)
+                    log_scalars(metrics, step)
                     logger.info(f"step {step}: validation " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items()))
             writer = accelerator.get_tracker("tensorboard", unwrap=True) if args.report_to == "tensorboard" else None
             if writer is not None:
@@ -380,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=max_steps, initial=step, desc="training", unit="step", disable=not is_main, dynamic_ncols=True)
     batches, stage = None, None
     sums: dict[str, float] = {}
-    interval_start, interval_images, interval_steps = time.time(), 0, 0
+    speeds: list[float] = []
+    interval_seconds, interval_images, interval_steps = 0.0, 0, 0  # time in steps (data wait included)
     while step < max_steps:
         if stage is not config.stage_at(step):
             stage = config.stage_at(step)
@@ -394,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 num_workers=args.dataloader_num_workers, pin_memory=device.type == "cuda",
             )
             progress["stage_start"] = stage["start_step"]
+            unreadable_before = progress["unreadable_images"]  # counted by earlier loaders and runs
             logger.info(f"step {step}: stage {stage['resolution']} px, global batch {global_batch}, "
                         f"{stage['num_steps']} samples per ray", main_process_only=True)
         step_start = time.time()
@@ -403,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         logs = trainer.train_step(real, step)
         step += 1
         progress.update(step=step, batches_read=batches.batches_read, images_seen=progress["images_seen"] + global_batch)
-        progress["train_seconds"] += time.time() - step_start
+        step_seconds = time.time() - step_start
+        progress["train_seconds"] += step_seconds
+        interval_seconds += step_seconds
         for key, value in logs.items():
             sums[key] = sums.get(key, 0.0) + value
         interval_images += global_batch
@@ -414,17 +429,18 @@ def main(argv: list[str] | None = None) -> int:
             keys = sorted(sums)
             values = torch.tensor([sums[k] / interval_steps for k in keys] + [float(batches.num_failed)], device=device)
             values = accelerator.reduce(values, "sum") / accelerator.num_processes
-            unreadable = int(round(values[-1].item() * accelerator.num_processes))
+            unreadable = unreadable_before + int(round(values[-1].item() * accelerator.num_processes))
             progress["unreadable_images"] = unreadable
-            elapsed = time.time() - interval_start
             scalars = {f"train/{k}": v for k, v in zip(keys, values[:-1].tolist())}
             scalars.update({f"lr/{n}": stage[f"lr_{n}"] for n in ("g", "d", "e")})
-            scalars.update({"perf/images_per_second": interval_images / elapsed, "perf/seconds_per_step": elapsed / interval_steps,
+            scalars.update({"perf/images_per_second": interval_images / interval_seconds,
+                            "perf/seconds_per_step": interval_seconds / interval_steps,
                             "train/resolution": stage["resolution"], "data/unreadable_images": unreadable})
-            accelerator.log(scalars, step=step)
+            log_scalars(scalars, step)
+            speeds.append(scalars["perf/images_per_second"])
             bar.set_postfix({k: f"{scalars[f'train/{k}']:.3g}" for k in ("d_loss", "g_loss") if f"train/{k}" in scalars}
                             | {"img/s": f"{scalars['perf/images_per_second']:.1f}"}, refresh=False)
-            sums, interval_start, interval_images, interval_steps = {}, time.time(), 0, 0
+            sums, interval_seconds, interval_images, interval_steps = {}, 0.0, 0, 0
 
         if step % args.validation_steps == 0:
             validate(step)
@@ -453,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         upload_folder(repo_id=repo_id, folder_path=str(output_dir / MODEL_DIR), token=args.hub_token,
                       commit_message=f"pix2nerf training, step {step}")
         logger.info(f"pushed {output_dir / MODEL_DIR} to {repo_id}")
-    logger.info(f"done at step {step}: {output_dir / MODEL_DIR}", main_process_only=True)
+    speed = f"; median {statistics.median(speeds[1:] or speeds):.1f} images/s after the first log" if speeds else ""
+    logger.info(f"done at step {step}: {output_dir / MODEL_DIR}{speed}", main_process_only=True)
     return 0
 
 
