@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "render": ("pix2nerf.commands", "render one novel view of an image"),
     "orbit": ("pix2nerf.commands", "render frames around the object into a GIF/WebP"),
     "info": ("pix2nerf.commands", "show a model's config, parameter counts and file sizes"),
+    "convert-official": ("pix2nerf.convert_cli", "convert an official Pix2NeRF / pi-GAN checkpoint into a model folder"),
 }
 
 

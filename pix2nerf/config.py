@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SIREN_VARIANTS = ("tallsiren", "spatial")
+LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
 BACKGROUNDS = ("white", "last_sample", "none")
 POSE_DISTRIBUTIONS = ("gaussian", "spherical_uniform")
 DISCRIMINATOR_TYPES = ("progressive", "ccs")
@@ -33,6 +34,7 @@ class Pix2NeRFConfig:
     preset: str = "carla"
     # radiance field (pi-GAN FiLM-SIREN)
     z_dim: int = 256
+    latent_distribution: str = "uniform"  # the GAN prior of z: U(-1, 1) (Pix2NeRF) or N(0, I) (pi-GAN releases)
     siren_variant: str = "tallsiren"
     hidden_dim: int = 256
     num_siren_layers: int = 8
@@ -85,6 +87,7 @@ class Pix2NeRFConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first field that holds an unusable value."""
         _choice("siren_variant", self.siren_variant, SIREN_VARIANTS)
+        _choice("latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
         _choice("background", self.background, BACKGROUNDS)
         _choice("pose_distribution", self.pose_distribution, POSE_DISTRIBUTIONS)
         _choice("discriminator_type", self.discriminator_type, DISCRIMINATOR_TYPES)

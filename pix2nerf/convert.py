@@ -252,6 +252,7 @@ def official_architecture(checkpoint: OfficialCheckpoint) -> dict[str, Any]:
     encoder = checkpoint.encoder
     if encoder is None:
         fields["has_encoder"] = False
+        fields["latent_distribution"] = "gaussian"  # pi-GAN trains with z ~ N(0, I)
         return fields
     if encoder.class_name != "CCSEncoder":
         raise ValueError(f"the encoder is a {encoder._qualified_name}; pix2nerf converts the CCSEncoder (--encoder_type CCS)")
@@ -363,8 +364,8 @@ def converted_model_card(config: Pix2NeRFConfig, sources: list[Path]) -> str:
         usage = (
             "import torch\nfrom pix2nerf import Pix2NeRF\n\n"
             'model = Pix2NeRF.from_pretrained("REPO_ID")   # this repo\'s id on the hub, or the local folder\n'
-            "z = torch.randn(1, model.config.z_dim)   # pi-GAN was trained with z ~ N(0, I)\n"
-            "out = model.generate(z, yaw=30.0, pitch=10.0, resolution=128)   # no encode(): pi-GAN has no encoder"
+            "out = model.generate(0, yaw=30.0, pitch=10.0, resolution=128)   # a seed or z (B, z_dim); z ~ N(0, I)\n"
+            "# no encode(): pi-GAN has no encoder"
         )
     files = "\n".join(f"| `{p.name}` | `{_sha256(p)}` |" for p in sources)
     encoder = f"CCS encoder widths {config.encoder_channels}" if config.has_encoder else "no encoder"

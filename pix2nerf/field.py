@@ -52,6 +52,15 @@ def _linear_float_out(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor)
     return F.linear(x, weight, bias.to(x.dtype)).to(torch.promote_types(x.dtype, torch.float32))
 
 
+def sample_latents(
+    n: int, z_dim: int, distribution: str, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """Prior latents (n, z_dim): U(-1, 1) for "uniform" (Pix2NeRF), N(0, I) for "gaussian" (pi-GAN)."""
+    if distribution == "gaussian":
+        return torch.randn(n, z_dim, generator=generator, device=device)
+    return torch.rand(n, z_dim, generator=generator, device=device) * 2 - 1
+
+
 class MappingNetwork(nn.Module):
     """z -> hidden (LeakyReLU 0.2) x num_layers -> raw frequencies and phase shifts (halves of one output)."""
 
@@ -129,6 +138,7 @@ class RadianceField(nn.Module):
         super().__init__()
         hidden = config.hidden_dim
         self.hidden_dim = hidden
+        self.latent_distribution = config.latent_distribution
         self.input_scale = config.input_scale
         self.mapping = MappingNetwork(
             config.z_dim, config.mapping_hidden_dim, config.mapping_num_layers, config.num_mapping_outputs
@@ -157,11 +167,11 @@ class RadianceField(nn.Module):
 
     @torch.no_grad()
     def average_codes(self, num_latents: int = 10_000) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean raw codes over prior latents z ~ U(-1, 1) drawn with a fixed seed, (1, (L + 1) * H) each."""
+        """Mean raw codes over prior latents drawn with a fixed seed, (1, (L + 1) * H) each."""
         device = self.density_head.weight.device
         generator = torch.Generator().manual_seed(0)
-        z = (torch.rand(num_latents, self.mapping.layers[0].in_features, generator=generator) * 2 - 1).to(device)
-        frequencies, phase_shifts = self.mapping(z)
+        z = sample_latents(num_latents, self.mapping.layers[0].in_features, self.latent_distribution, generator)
+        frequencies, phase_shifts = self.mapping(z.to(device))
         return frequencies.mean(0, keepdim=True), phase_shifts.mean(0, keepdim=True)
 
     def forward(

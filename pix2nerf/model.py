@@ -19,7 +19,7 @@ from . import images as image_utils
 from .acceleration import autocast, compile_available, compiled_field, resolve_precision
 from .cameras import official_to_degrees, sample_poses, world_rays
 from .config import Pix2NeRFConfig
-from .field import RadianceField
+from .field import RadianceField, sample_latents
 from .networks import CCSEncoder
 from .rendering import RaySamplingSettings, render_rays
 
@@ -182,8 +182,8 @@ class Pix2NeRF(
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Prior latents z ~ U(-1, 1), (n, z_dim)."""
-        return torch.rand(n, self.config.z_dim, generator=generator, device=self.device) * 2 - 1
+        """Prior latents (n, z_dim) from the config's latent distribution."""
+        return sample_latents(n, self.config.z_dim, self.config.latent_distribution, generator, self.device)
 
     def sample_poses(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Camera poses (yaw, pitch) in degrees, (n,) each, from the config's pose prior."""
