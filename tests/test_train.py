@@ -165,8 +165,11 @@ def test_load_split_reads_saved_parquet_and_image_folders(tmp_path, data_dir):
     parquet.mkdir()
     multiview_split(4, 1).to_parquet(str(parquet / "train-00000-of-00001.parquet"))
     multiview_split(2, 2).to_parquet(str(parquet / "test-00000-of-00001.parquet"))
-    assert len(load_split(str(parquet), "train")) == 4
-    assert len(load_split(str(parquet / "train-00000-of-00001.parquet"), "train")) == 4
+    cache = str(tmp_path / "cache")  # datasets' arrow cache of the parquet and image folders, kept out of $HOME
+    assert len(load_split(str(parquet), "train", cache_dir=cache)) == 4
+    assert len(load_split(str(parquet / "train-00000-of-00001.parquet"), "train", cache_dir=cache)) == 4
+    with pytest.raises(ValueError, match="read as the train split; it has no 'test' split"):
+        load_split(str(parquet / "test-00000-of-00001.parquet"), "test", cache_dir=cache)
 
     folder = tmp_path / "images"
     for split, count in (("train", 3), ("test", 2)):
@@ -174,7 +177,7 @@ def test_load_split_reads_saved_parquet_and_image_folders(tmp_path, data_dir):
         for i in range(count):
             (folder / split / f"{i}.png").write_bytes(disc_png(__import__("numpy").random.default_rng(i), 16))
     (folder / "train" / "broken.png").write_bytes(CORRUPT_PNG)
-    train = load_split(str(folder), "train")
+    train = load_split(str(folder), "train", cache_dir=cache)
     assert len(train) == 4  # the test folder is never part of training
     loaded = [PreprocessedImages(train, "image", 8, (255, 255, 255))[i][1] for i in range(len(train))]
     assert sum(isinstance(x, str) for x in loaded) == 1 and sum(isinstance(x, torch.Tensor) for x in loaded) == 3
