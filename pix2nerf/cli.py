@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "orbit": ("pix2nerf.commands", "render frames around the object into a GIF/WebP"),
     "info": ("pix2nerf.commands", "show a model's config, parameter counts and file sizes"),
     "convert-official": ("pix2nerf.convert_cli", "convert an official Pix2NeRF / pi-GAN checkpoint into a model folder"),
+    "make-dataset": ("pix2nerf.data.make_dataset_cli", "render a synthetic multi-view dataset (cars, chairs)"),
+    "eval": ("pix2nerf.evaluation", "novel-view PSNR / SSIM and pose errors on a multi-view test split"),
 }
 
 

@@ -277,8 +277,8 @@ class Pix2NeRF(
         if int(resolution) < 2:
             raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
         steps = self.config.num_steps if num_steps is None else int(num_steps)
-        if steps < 2:
-            raise ValueError(f"num_steps must be at least 2, got {steps}")
+        if steps < 3:
+            raise ValueError(f"num_steps must be at least 3 (hierarchical sampling needs inner bins), got {steps}")
         batch = z.shape[0]
         yaw_t, pitch_t = (self._angles(name, value, batch) for name, value in (("yaw", yaw), ("pitch", pitch)))
         frequencies, phase_shifts = self.field.latent_codes(z.to(self.device, torch.float32), psi)

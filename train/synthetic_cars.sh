@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduce the shipped model hub/models/pix2nerf-synthetic-cars on one GPU: data, training, evaluation.
+# Usage: bash train/synthetic_cars.sh [OUTPUT_ROOT] [TRAIN_MINUTES]
+set -euo pipefail
+root="${1:-outputs}"
+minutes="${2:-21}"
+data="$root/data/synthetic-cars"
+run="$root/synthetic-cars"
+
+if [ ! -f "$data/dataset_dict.json" ]; then
+  python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
+    --resolution 64 --seed 0 --device cuda --out "$data"
+fi
+accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no train/train.py \
+  --train_data_dir "$data" --preset synthetic_cars --output_dir "$run" --resume_from_checkpoint latest \
+  --max_train_minutes "$minutes" --checkpointing_steps 1000 --checkpoints_total_limit 2 \
+  --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 --dataloader_num_workers 8 --seed 0
+python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
+  --device cuda --batch-size 64 -o "$run/model/eval_results.json" --grid "$run/model/eval_grid.png"
