@@ -53,7 +53,7 @@ def render_views(
         raise ValueError(f"one object per view: got {len(shapes)} objects, {yaw.shape[0]} yaws, {pitch.shape[0]} pitches")
     device = shapes.device
     views = len(shapes)
-    rotation, origin = _camera_frames(yaw.to(device, torch.float32), pitch.to(device, torch.float32))
+    rotation, origin = (t.to(device) for t in _camera_frames(yaw.cpu().float(), pitch.cpu().float()))
     scale = math.tan(math.radians(fov) / 2)  # camera-space ray (x, y, -1) per unit of pixel coordinate x, y
     step = 2.0 / (resolution - 1)  # pixel spacing in pixel coordinates
     tolerance = HIT_TOLERANCE * scale * step / supersample
@@ -63,9 +63,8 @@ def render_views(
     grid = torch.linspace(-1.0, 1.0, resolution, device=device)
     rows, cols = torch.meshgrid(torch.arange(resolution, device=device), torch.arange(resolution, device=device),
                                 indexing="ij")
-    centres = torch.stack([grid[cols], -grid[rows]], dim=-1).reshape(-1, 2)
-    view = torch.arange(views, device=device).repeat_interleave(resolution * resolution)
-    rgba, primitive = _render_samples(view, centres.repeat(views, 1), **trace)
+    centres = torch.stack([grid[cols], -grid[rows]], dim=-1).reshape(1, -1, 2)
+    rgba, primitive = _render_samples(torch.arange(views, device=device), centres, **trace)
     rgba = rgba.reshape(views, resolution, resolution, 4)
 
     if supersample > 1:
@@ -73,9 +72,8 @@ def render_views(
         offsets = ((torch.arange(supersample, device=device) + 0.5) / supersample - 0.5) * step
         dy, dx = torch.meshgrid(-offsets, offsets, indexing="ij")
         sub = torch.stack([dx, dy], dim=-1).reshape(1, -1, 2)
-        points = (torch.stack([grid[c], -grid[r]], dim=-1)[:, None] + sub).reshape(-1, 2)
-        samples, _ = _render_samples(b.repeat_interleave(supersample**2), points, **trace)
-        rgba[b, r, c] = samples.reshape(-1, supersample**2, 4).sum(1) / supersample**2
+        samples, _ = _render_samples(b, torch.stack([grid[c], -grid[r]], dim=-1)[:, None] + sub, **trace)
+        rgba[b, r, c] = samples.sum(1) / supersample**2
 
     alpha = rgba[..., 3:]
     rgb = torch.where(alpha > 0, rgba[..., :3] / alpha.clamp_min(1e-12), torch.ones_like(rgba[..., :3]))
@@ -83,10 +81,10 @@ def render_views(
 
 
 def _camera_frames(yaw: torch.Tensor, pitch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera-to-world rotations (B, 3, 3) and camera centres (B, 3) for poses in degrees.
+    """Camera-to-world rotations (B, 3, 3) and camera centres (B, 3) for poses (B,) in degrees, on the CPU.
 
     One view at a time: vectorised sin and cos may round differently from the scalar ones, and a view's camera
-    must not depend on its place in the batch."""
+    must not depend on its place in the batch (nor on the device that renders it)."""
     cam2world = torch.cat([
         look_at_cam2world(camera_origins(*degrees_to_official(yaw[i : i + 1], pitch[i : i + 1])))
         for i in range(yaw.shape[0])
@@ -118,40 +116,41 @@ def _render_samples(
     tolerance: float,
     chunk: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Premultiplied RGBA (S, 4) and primitive index (S,) (-1: background) of samples at pixel coordinates
-    points (S, 2) in views `view` (S,)."""
-    x, y = points[:, 0] * scale, points[:, 1] * scale
+    """Premultiplied RGBA (G, N, 4) and primitive index (G, N) (-1: background) of N samples in each of G groups:
+    group g looks through view view[g] (G,) at pixel coordinates points[g] (points: (G or 1, N, 2))."""
+    x, y = points[..., 0] * scale, points[..., 1] * scale
     norm = (x * x + y * y + 1).sqrt()
     x, y, z = x / norm, y / norm, -1 / norm
-    rot = rotation[view]
-    dirs = torch.stack([rot[:, i, 0] * x + rot[:, i, 1] * y + rot[:, i, 2] * z for i in range(3)])  # (3, S)
-    origins = origin[view].t().contiguous()  # (3, S)
-    t_near, t_far = _clip(origins, dirs, shapes.bounds[view], near, far)
+    rot = rotation[view][..., None]  # (G, 3, 3, 1)
+    dirs = torch.stack([rot[:, i, 0] * x + rot[:, i, 1] * y + rot[:, i, 2] * z for i in range(3)])  # (3, G, N)
+    t_near, t_far = _clip(origin[view].t()[..., None], dirs, shapes.bounds[view], near, far)
 
-    rgba = torch.zeros(view.shape[0], 4, device=view.device)
-    primitive = torch.full((view.shape[0],), -1, dtype=torch.long, device=view.device)
-    for rays in (t_near < t_far).nonzero()[:, 0].split(chunk):
-        obj = view[rays]
-        t, hit = _sphere_trace(origins[:, rays], dirs[:, rays], t_near[rays], t_far[rays], obj, shapes, tolerance)
-        rays, obj, t = rays[hit], obj[hit], t[hit]
-        colour, seen = _shade(origins[:, rays] + t * dirs[:, rays], dirs[:, rays], obj, shapes)
+    groups, samples = dirs.shape[1:]
+    rgba = torch.zeros(groups * samples, 4, device=view.device)
+    primitive = torch.full((groups * samples,), -1, dtype=torch.long, device=view.device)
+    for rays in (t_near < t_far).view(-1).nonzero()[:, 0].split(chunk):
+        obj = view[rays // samples]
+        origins, ray_dirs = origin[obj].t(), dirs.view(3, -1)[:, rays]
+        t, hit = _sphere_trace(origins, ray_dirs, t_near.view(-1)[rays], t_far.view(-1)[rays], obj, shapes, tolerance)
+        rays, obj, t, origins, ray_dirs = rays[hit], obj[hit], t[hit], origins[:, hit], ray_dirs[:, hit]
+        colour, seen = _shade(origins + t * ray_dirs, ray_dirs, obj, shapes)
         rgba[rays, :3], rgba[rays, 3] = colour, 1.0
         primitive[rays] = seen
-    return rgba, primitive
+    return rgba.view(groups, samples, 4), primitive.view(groups, samples)
 
 
 def _clip(
     origins: torch.Tensor, dirs: torch.Tensor, bounds: torch.Tensor, near: float, far: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Entry and exit depths (S,) of rays (origins, dirs (3, S)) in boxes bounds (S, 2, 3), within [near, far].
-
-    A ray misses when entry >= exit."""
-    t_near = torch.full_like(origins[0], near)
-    t_far = torch.full_like(origins[0], far)
+    """Entry and exit depths (G, N) of rays from origins (3, G, 1) along dirs (3, G, N) into the boxes bounds
+    (G, 2, 3), within [near, far]. A ray misses when entry >= exit."""
+    t_near = torch.full_like(dirs[0], near)
+    t_far = torch.full_like(dirs[0], far)
     for axis in range(3):
         d = dirs[axis]
         d = torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
-        a, b = (bounds[:, 0, axis] - origins[axis]) / d, (bounds[:, 1, axis] - origins[axis]) / d
+        a = (bounds[:, 0, axis, None] - origins[axis]) / d
+        b = (bounds[:, 1, axis, None] - origins[axis]) / d
         t_near = torch.maximum(t_near, torch.minimum(a, b))
         t_far = torch.minimum(t_far, torch.maximum(a, b))
     return t_near, t_far
