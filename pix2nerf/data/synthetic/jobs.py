@@ -39,7 +39,7 @@ def render_rows(job: RenderJob) -> list[bytes]:
     images = render_views(
         shapes, torch.tensor(job.yaw, device=job.device), torch.tensor(job.pitch, device=job.device),
         job.resolution, config.fov, config.ray_start, config.ray_end, job.supersample,
-        chunk=2**20 if shapes.device.type == "cuda" else 2**15,
+        chunk=2**20 if shapes.device.type == "cuda" else 2**16,
     )
     pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [encode_png(p) for p in pixels]

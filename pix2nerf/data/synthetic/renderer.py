@@ -17,10 +17,10 @@ import math
 import torch
 
 from ...cameras import camera_origins, degrees_to_official, look_at_cam2world
-from .shapes import Shapes, pick_primitive, primitive_distance, signed_distance
+from .shapes import Shapes, primitive_distance, signed_distance
 
 MAX_STEPS = 64  # sphere-tracing steps per ray at most
-STEPS_PER_BLOCK = 8  # steps between removals of converged and escaped rays from the batch
+STEPS_PER_BLOCK = 4  # steps between removals of converged and escaped rays from the batch
 TILE = 128  # rays per tile of one object in the sphere tracer
 HIT_TOLERANCE = 0.5  # a ray hits when the distance falls below this fraction of a sample's footprint
 NORMAL_STEP = 5e-4  # world units, for the tetrahedron finite-difference normal
@@ -39,7 +39,7 @@ def render_views(
     near: float,
     far: float,
     supersample: int = 2,
-    chunk: int = 32768,
+    chunk: int = 65536,
 ) -> torch.Tensor:
     """Render view i of object i: straight (not premultiplied) RGBA images (B, 4, H, W) in [0, 1].
 
@@ -131,10 +131,10 @@ def _render_samples(
     for rays in (t_near < t_far).view(-1).nonzero()[:, 0].split(chunk):
         obj = view[rays // samples]
         origins, ray_dirs = origin[obj].t(), dirs.view(3, -1)[:, rays]
-        t, hit = _sphere_trace(origins, ray_dirs, t_near.view(-1)[rays], t_far.view(-1)[rays], obj, shapes, tolerance)
-        rays, obj, t, origins, ray_dirs = rays[hit], obj[hit], t[hit], origins[:, hit], ray_dirs[:, hit]
-        colour, seen = _shade(origins + t * ray_dirs, ray_dirs, obj, shapes)
-        rgba[rays, :3], rgba[rays, 3] = colour, 1.0
+        t, hit, seen = _sphere_trace(origins, ray_dirs, t_near.view(-1)[rays], t_far.view(-1)[rays], obj, shapes,
+                                     tolerance)
+        rays, obj, t, seen, origins, ray_dirs = rays[hit], obj[hit], t[hit], seen[hit], origins[:, hit], ray_dirs[:, hit]
+        rgba[rays, :3], rgba[rays, 3] = _shade(origins + t * ray_dirs, ray_dirs, obj, seen, shapes), 1.0
         primitive[rays] = seen
     return rgba.view(groups, samples, 4), primitive.view(groups, samples)
 
@@ -169,11 +169,13 @@ def _sphere_trace(
     tolerance * t (a hit) or t passes t_far (a miss). obj must be sorted.
 
     Rays are laid out in tiles of TILE rays of one object, so that each tile's primitives broadcast over its rays
-    instead of being copied per ray. Returns the final depths (R,) and the hit mask (R,). Rays still undecided
-    after MAX_STEPS count as misses.
+    instead of being copied per ray. Returns the final depths (R,), the hit mask (R,) and the nearest primitive
+    at the last step (R,) (an index into `signed_distance`'s rows). Rays still undecided after MAX_STEPS count
+    as misses.
     """
     t = t.clone()
     hit = torch.zeros_like(t, dtype=torch.bool)
+    primitive = torch.zeros_like(t, dtype=torch.long)
     live = torch.arange(t.shape[0], device=t.device)
     for _ in range(MAX_STEPS // STEPS_PER_BLOCK):
         slots, tile_obj = _tiles(obj[live], len(shapes))
@@ -183,16 +185,16 @@ def _sphere_trace(
         boxes, cylinders = (p[..., None] for p in shapes.per_point(tile_obj))
         for _ in range(STEPS_PER_BLOCK):
             points = ox + depth * dx, oy + depth * dy, oz + depth * dz
-            distance = signed_distance(*points, boxes, cylinders, shapes.tilted).amin(0)
+            distance, nearest = signed_distance(*points, boxes, cylinders, shapes.tilted).min(0)
             depth = depth + distance
         depth, distance = depth.view(-1)[slots], distance.view(-1)[slots]
-        t[live] = depth
+        t[live], primitive[live] = depth, nearest.view(-1)[slots]
         converged = distance < tolerance * depth
         hit[live[converged]] = True
         live = live[~converged & (depth < t_far[live])]
         if live.numel() == 0:
             break
-    return t, hit
+    return t, hit, primitive
 
 
 def _tiles(obj: torch.Tensor, num_objects: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,12 +216,12 @@ def _scatter(values: torch.Tensor, slots: torch.Tensor, num_tiles: int) -> torch
     return tiled.view(num_tiles, TILE)
 
 
-def _shade(points: torch.Tensor, dirs: torch.Tensor, obj: torch.Tensor, shapes: Shapes) -> tuple[torch.Tensor, torch.Tensor]:
-    """Display-space colours (R, 3) in [0, 1] and the primitive index (R,) seen at surface points (3, R) of
-    objects obj (R,), seen along unit directions dirs (3, R)."""
-    boxes, cylinders = shapes.per_point(obj)
-    primitive = signed_distance(*points, boxes, cylinders, shapes.tilted).argmin(0)
-    picked = pick_primitive(boxes, cylinders, primitive)
+def _shade(
+    points: torch.Tensor, dirs: torch.Tensor, obj: torch.Tensor, primitive: torch.Tensor, shapes: Shapes
+) -> torch.Tensor:
+    """Display-space colours (R, 3) in [0, 1] of surface points (3, R) of primitives `primitive` (R,) of objects
+    obj (R,), seen along unit directions dirs (3, R)."""
+    picked = shapes.pick(obj, primitive)
     normal = torch.zeros_like(points)
     for corner in _TETRAHEDRON:  # the gradient of the primitive seen, by finite differences
         k = torch.tensor(corner, device=points.device)[:, None]
@@ -239,7 +241,7 @@ def _shade(points: torch.Tensor, dirs: torch.Tensor, obj: torch.Tensor, shapes: 
     tight = broad * broad
     tight = tight * tight  # half ** 32
     highlight = specular * ((1 - gloss) * broad + gloss * tight) * diffuse_key
-    return (albedo * light + highlight).clamp(0, 1).sqrt().t(), primitive
+    return (albedo * light + highlight).clamp(0, 1).sqrt().t()
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -168,6 +168,15 @@ class Shapes:
         """The primitives of the objects at `index` (R,): (BOX_PARAMS, Pb, R), (CYLINDER_PARAMS, Pc, R)."""
         return self.boxes.index_select(-1, index), self.cylinders.index_select(-1, index)
 
+    def pick(self, index: torch.Tensor, primitive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One primitive per point, for `primitive_distance`: primitive (R,) of object index (R,), numbered as the
+        rows of `signed_distance` (boxes, then cylinders). Returns its box (BOX_PARAMS, 1, R) and cylinder
+        (CYLINDER_PARAMS, 1, R) (one of the two is a stand-in) and whether it is a box (R,)."""
+        num_boxes = self.boxes.shape[1]
+        box = self.boxes[:, primitive.clamp_max(num_boxes - 1), index]
+        cylinder = self.cylinders[:, (primitive - num_boxes).clamp_min(0), index]
+        return box[:, None], cylinder[:, None], primitive < num_boxes
+
     @classmethod
     def stack(cls, objects: list[ObjectBuilder], device: torch.device | str = "cpu") -> "Shapes":
         """Pack objects into float32 tensors on `device`, padding every object to the largest primitive counts."""
@@ -236,18 +245,6 @@ def signed_distance(
     return torch.cat([_box_distance(x, y, z, boxes, tilted), _cylinder_distance(x, y, z, cylinders)])
 
 
-def pick_primitive(
-    boxes: torch.Tensor, cylinders: torch.Tensor, primitive: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One primitive per point, for `primitive_distance`: primitive (R,) indexes the rows of `signed_distance`
-    (boxes, then cylinders). Returns its box (BOX_PARAMS, 1, R), cylinder (CYLINDER_PARAMS, 1, R) (one of the
-    two is a stand-in) and whether it is a box (R,)."""
-    num_boxes = boxes.shape[1]
-    box = boxes.gather(1, primitive.clamp_max(num_boxes - 1).expand(boxes.shape[0], 1, -1))
-    cylinder = cylinders.gather(1, (primitive - num_boxes).clamp_min(0).expand(cylinders.shape[0], 1, -1))
-    return box, cylinder, primitive < num_boxes
-
-
 def primitive_distance(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -255,7 +252,7 @@ def primitive_distance(
     picked: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     tilted: bool = True,
 ) -> torch.Tensor:
-    """Signed distances (R,) from points (x, y, z each (R,)) to the primitives `pick_primitive` picked."""
+    """Signed distances (R,) from points (x, y, z each (R,)) to the primitives that `Shapes.pick` picked."""
     box, cylinder, is_box = picked
     x = x.abs()
     return torch.where(is_box, _box_distance(x, y, z, box, tilted)[0], _cylinder_distance(x, y, z, cylinder)[0])
