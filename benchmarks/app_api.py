@@ -6,6 +6,10 @@ against the Gradio app launched in this process on a free local port).
 Targets (2-core CPU): first view of a new image <= 3 s; further 128x128 views <= 150 ms median in-process; orbit of
 36 frames at 128 px <= 15 s; mesh <= 10 s; 8 clients at once all get correct images; memory flat over 200 requests
 on different images.
+
+Gradio runs handlers in worker threads, where torch's OpenMP work runs on one thread; in-process calls here run in
+the main thread with torch's default threads (all cores), which is far slower when other processes load the CPU
+(spinning OpenMP threads): compare with --torch-threads 1. The JSON records the load average.
 """
 
 from __future__ import annotations
@@ -175,12 +179,15 @@ def main() -> int:
     parser.add_argument("--new-images", type=int, default=5, help="first views of new images to time")
     parser.add_argument("--views", type=int, default=30, help="further views of one image to time")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--memory-requests", type=int, default=200)
+    parser.add_argument("--memory-requests", type=int, default=200, help="0 skips the memory run")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads of the in-process calls (default: torch's)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "app_api.json")
     args = parser.parse_args()
 
     import tempfile
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     app = load_app()
     service = app.load_service(args.model)
     with socket.socket() as sock:
@@ -191,7 +198,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/"
     bases = base_images()
     results: dict = {
-        "environment": {**environment(torch.device("cpu")), "cpu_count": os.cpu_count()},
+        "environment": {**environment(torch.device("cpu")), "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()},
         "model": {"source": args.model or os.environ.get("PIX2NERF_MODEL") or "default", "notice": service.notice,
                   "preset": service.model.config.preset},
         "view_resolution": service.view_resolution,
@@ -204,8 +211,9 @@ def main() -> int:
             results["in_process"] = in_process(service, bases, Path(folder), args.new_images, args.views)
             print("through the API ...", flush=True)
             results["api"] = through_api(url, service, bases, Path(folder), args.new_images, args.views, args.clients)
-            print(f"memory over {args.memory_requests} requests ...", flush=True)
-            results["memory"] = memory(url, service, bases, Path(folder), args.memory_requests)
+            if args.memory_requests:
+                print(f"memory over {args.memory_requests} requests ...", flush=True)
+                results["memory"] = memory(url, service, bases, Path(folder), args.memory_requests)
     finally:
         demo.close()
     local, api = results["in_process"], results["api"]
@@ -216,6 +224,7 @@ def main() -> int:
         "mesh_s": local["mesh_of_new_image"].get("seconds", float("inf")) <= TARGETS["mesh_s"],
         "concurrent_clients": api["concurrent_clients"]["correct"] == args.clients,
     }
+    results["environment"]["load_average_after"] = os.getloadavg()
     write_json(args.output, results)
     return 0
 

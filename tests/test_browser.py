@@ -52,7 +52,7 @@ def fetch_pixels(url: str) -> np.ndarray:
         return np.asarray(Image.open(response).convert("RGB"), dtype=np.int16)
 
 
-def test_upload_then_moving_the_yaw_slider_changes_the_view(tmp_path):
+def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show_an_error(tmp_path):
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must `apt-get install -y chromium`")
@@ -68,6 +68,8 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view(tmp_path):
     demo, url = launch(app, service)
     image = tmp_path / "car.png"
     pattern(0, (64, 48)).save(image)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is text, not an image\n" * 8)
     try:
         with sync_playwright() as playwright:
             browser = open_browser(playwright)
@@ -79,9 +81,15 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view(tmp_path):
             view = page.locator("#novel-view img")
             expect(view).not_to_have_attribute("src", first, timeout=TIMEOUT_MS)
             second = view.get_attribute("src")
+            assert np.abs(fetch_pixels(first) - fetch_pixels(second)).max() > 0, "the view did not change with the yaw"
+            assert service.cache.misses == 1  # the slider reused the uploaded image's latent and baked field
+
+            page = browser.new_page()  # a broken upload: an error message in the page, and the app keeps serving
+            page.goto(url, timeout=TIMEOUT_MS)
+            page.locator("#input-image input[type=file]").set_input_files(str(broken))
+            expect(page.get_by_text("not an image").first).to_be_visible(timeout=TIMEOUT_MS)
+            upload(page, url, image)
             browser.close()
-        assert np.abs(fetch_pixels(first) - fetch_pixels(second)).max() > 0, "the view did not change with the yaw"
-        assert service.cache.misses == 1  # the slider reused the uploaded image's latent and baked field
     finally:
         demo.close()
 
