@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="push_dataset.py", description=__doc__.splitlines()[0])
     parser.add_argument("folder", metavar="DIR", type=Path, help="a folder written by `pix2nerf make-dataset`")
     parser.add_argument("--repo-id", required=True, help="hub dataset repo, USER/NAME or ORG/NAME (created if missing)")
-    parser.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)")
+    parser.add_argument("--private", action="store_true",
+                        help="create the repo private (an existing repo keeps its visibility)")
     parser.add_argument("--commit-message", default="Upload pix2nerf synthetic dataset")
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list the files; upload nothing")
     return parser

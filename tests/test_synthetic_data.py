@@ -53,7 +53,7 @@ def test_same_seed_same_bytes_whatever_the_batching(chairs):
 
 def test_train_and_test_objects_never_overlap(chairs):
     assert not set(chairs["train"]["object_id"]) & set(chairs["test"]["object_id"])
-    streams = {derived_seed(0, split, i, stream) for split in ("train", "test") for i in range(500) for stream in (0, 1)}
+    streams = {derived_seed(0, s, i, stream) for s in ("train", "test") for i in range(500) for stream in (0, 1)}
     assert len(streams) == 2 * 2 * 500
 
 
@@ -72,7 +72,7 @@ def test_poses_follow_the_models_pose_prior(name, preset):
     generator = torch.Generator().manual_seed(derived_seed(3, "train", 5, 1))
     yaw, pitch = sample_poses(1, config.pose_distribution, config.yaw_mean, config.yaw_spread, config.pitch_mean,
                               config.pitch_spread, generator=generator)
-    assert (train.yaw[5], train.pitch[5]) == (yaw[0], pitch[0])
+    assert train.yaw[5].item() == yaw.item() and train.pitch[5].item() == pitch.item()
     test = plan_split(config, "test", 2, 8, seed=3)
     steps = torch.remainder(test.yaw[1:8] - test.yaw[0], 360)
     assert torch.allclose(steps, torch.arange(1, 8) * 45.0, atol=1e-3)

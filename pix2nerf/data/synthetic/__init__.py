@@ -7,10 +7,11 @@ Data flow: category + object id -> `ObjectBuilder` (shapes, materials) -> `Shape
 """
 
 from .categories import CATEGORIES, Category, get_category, make_object, make_objects, register
+from .jobs import render_objects
 from .renderer import render_views
 from .shapes import Material, ObjectBuilder, Shapes
 
 __all__ = [
-    "CATEGORIES", "Category", "Material", "ObjectBuilder", "Shapes", "get_category", "make_object", "make_objects", "register",
-    "render_views",
+    "CATEGORIES", "Category", "Material", "ObjectBuilder", "Shapes", "get_category", "make_object", "make_objects",
+    "register", "render_objects", "render_views",
 ]

@@ -86,12 +86,14 @@ dataset_info:
 # Pix2NeRF synthetic {name}
 
 Procedural {category.description}, rendered at {settings['resolution']}x{settings['resolution']} pixels with the
-cameras of the `{category.preset}` preset of [pix2nerf](https://arxiv.org/abs/2202.13162): training data for a
-Pix2NeRF model (single image to radiance field) and, in `test`, multi-view ground truth for novel-view evaluation.
+cameras of the `{category.preset}` preset of pix2nerf, a re-implementation of
+[Pix2NeRF](https://arxiv.org/abs/2202.13162): training data for a Pix2NeRF model (one image in, a radiance field
+out) and, in `test`, multi-view ground truth for novel-view evaluation.
 
 ![Test objects (rows) seen from around them (columns), composited over white]({PREVIEW_FILE})
 
-*Test objects (rows) in evenly spaced views of their orbit (columns), composited over white.*
+*Test objects (rows) in evenly spaced views of their orbit (columns), composited over white. The pix2nerf
+repository keeps this grid for the seed-0 datasets as `docs/images/synthetic_{name}_grid.png`.*
 
 ## Splits
 
@@ -144,7 +146,7 @@ covered rays. Transparent pixels are stored as white.
 ## Regenerate
 
 ```bash
-pip install "pix2nerf[train]"
+pip install -r requirements-dev.txt   # in a pix2nerf checkout
 {make_dataset_command(settings)}
 ```
 

@@ -63,7 +63,9 @@ def _materials(draws: Draws) -> tuple[Material, Material]:
     return frame, frame
 
 
-def _legs(chair: ObjectBuilder, draws: Draws, frame: Material, top: float, half_width: float, half_depth: float) -> None:
+def _legs(
+    chair: ObjectBuilder, draws: Draws, frame: Material, top: float, half_width: float, half_depth: float
+) -> None:
     """Four legs (square or round, straight or splayed), optionally joined by stretchers."""
     size = draws.uniform(0.014, 0.028)
     inset = draws.uniform(0.0, 0.03)

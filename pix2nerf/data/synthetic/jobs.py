@@ -31,18 +31,33 @@ class RenderJob:
 
 def render_rows(job: RenderJob) -> list[bytes]:
     """RGBA PNG bytes of each row of `job`."""
-    category = get_category(job.category)
-    config = category.config()
-    unique = list(dict.fromkeys(job.object_ids))
-    index = torch.tensor([unique.index(i) for i in job.object_ids], device=job.device)
-    shapes = make_objects(category, unique, job.device).select(index)
-    images = render_views(
-        shapes, torch.tensor(job.yaw, device=job.device), torch.tensor(job.pitch, device=job.device),
-        job.resolution, config.fov, config.ray_start, config.ray_end, job.supersample,
-        chunk=2**20 if shapes.device.type == "cuda" else 2**16,
-    )
+    images = render_objects(job.category, job.object_ids, job.yaw, job.pitch, job.resolution, job.supersample,
+                            job.device)
     pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [encode_png(p) for p in pixels]
+
+
+def render_objects(
+    category: str,
+    object_ids: list[int],
+    yaw: list[float] | torch.Tensor,
+    pitch: list[float] | torch.Tensor,
+    resolution: int = 128,
+    supersample: int = 2,
+    device: str = "cpu",
+) -> torch.Tensor:
+    """Straight RGBA images (V, 4, H, W) in [0, 1] of objects object_ids[i] (V ids, repeats allowed) of a category
+    seen from (yaw[i], pitch[i]) in degrees, with the category's cameras (fov, ray range)."""
+    chosen = get_category(category)
+    config = chosen.config()
+    unique = list(dict.fromkeys(object_ids))
+    index = torch.tensor([unique.index(i) for i in object_ids], device=device)
+    shapes = make_objects(chosen, unique, device).select(index)
+    return render_views(
+        shapes, torch.as_tensor(yaw, dtype=torch.float32), torch.as_tensor(pitch, dtype=torch.float32), resolution,
+        config.fov, config.ray_start, config.ray_end, supersample,
+        chunk=2**20 if shapes.device.type == "cuda" else 2**16,
+    )
 
 
 def encode_png(rgba: np.ndarray) -> bytes:

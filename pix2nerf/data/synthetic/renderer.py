@@ -50,7 +50,9 @@ def render_views(
     if resolution < 2 or supersample < 1:
         raise ValueError(f"render_views needs resolution >= 2 and supersample >= 1, got {resolution}, {supersample}")
     if not (len(shapes) == yaw.shape[0] == pitch.shape[0]):
-        raise ValueError(f"one object per view: got {len(shapes)} objects, {yaw.shape[0]} yaws, {pitch.shape[0]} pitches")
+        raise ValueError(
+            f"one object per view: got {len(shapes)} objects, {yaw.shape[0]} yaws, {pitch.shape[0]} pitches"
+        )
     device = shapes.device
     views = len(shapes)
     rotation, origin = (t.to(device) for t in _camera_frames(yaw.cpu().float(), pitch.cpu().float()))
@@ -73,7 +75,10 @@ def render_views(
         dy, dx = torch.meshgrid(-offsets, offsets, indexing="ij")
         sub = torch.stack([dx, dy], dim=-1).reshape(1, -1, 2)
         samples, _ = _render_samples(b, torch.stack([grid[c], -grid[r]], dim=-1)[:, None] + sub, **trace)
-        rgba[b, r, c] = samples.sum(1) / supersample**2
+        coverage = samples[:, 0]
+        for i in range(1, supersample**2):  # summed in a fixed order
+            coverage = coverage + samples[:, i]
+        rgba[b, r, c] = coverage / supersample**2
 
     alpha = rgba[..., 3:]
     rgb = torch.where(alpha > 0, rgba[..., :3] / alpha.clamp_min(1e-12), torch.ones_like(rgba[..., :3]))
@@ -133,7 +138,8 @@ def _render_samples(
         origins, ray_dirs = origin[obj].t(), dirs.view(3, -1)[:, rays]
         t, hit, seen = _sphere_trace(origins, ray_dirs, t_near.view(-1)[rays], t_far.view(-1)[rays], obj, shapes,
                                      tolerance)
-        rays, obj, t, seen, origins, ray_dirs = rays[hit], obj[hit], t[hit], seen[hit], origins[:, hit], ray_dirs[:, hit]
+        rays, obj, t, seen = rays[hit], obj[hit], t[hit], seen[hit]
+        origins, ray_dirs = origins[:, hit], ray_dirs[:, hit]
         rgba[rays, :3], rgba[rays, 3] = _shade(origins + t * ray_dirs, ray_dirs, obj, seen, shapes), 1.0
         primitive[rays] = seen
     return rgba.view(groups, samples, 4), primitive.view(groups, samples)
@@ -164,7 +170,7 @@ def _sphere_trace(
     obj: torch.Tensor,
     shapes: Shapes,
     tolerance: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """March rays (origins, dirs (3, R)) of objects obj (R,) from depth t (R,) until the distance falls below
     tolerance * t (a hit) or t passes t_far (a miss). obj must be sorted.
 

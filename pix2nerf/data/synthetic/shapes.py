@@ -207,8 +207,8 @@ class Shapes:
             bounds[i, 0, 0], bounds[i, 1, 0] = -reach, reach
         tilted = bool(boxes[..., 8].ne(0).any())
         boxes, cylinders = boxes.permute(2, 1, 0), cylinders.permute(2, 1, 0)
-        return cls(*(t.to(device=device, dtype=torch.float32).contiguous() for t in (boxes, cylinders, materials, bounds)),
-                   tilted)
+        packed = (t.to(device=device, dtype=torch.float32).contiguous() for t in (boxes, cylinders, materials, bounds))
+        return cls(*packed, tilted)
 
 
 def _pack_boxes(raw: torch.Tensor) -> torch.Tensor:
@@ -222,7 +222,8 @@ def _pack_cylinders(raw: torch.Tensor) -> torch.Tensor:
     start, end, radius, rounding = raw[:, :3], raw[:, 3:6], raw[:, 6:7], raw[:, 7:8]
     axis = end - start
     half_length = axis.norm(dim=-1, keepdim=True) / 2
-    return torch.cat([(start + end) / 2, axis / (2 * half_length), half_length - rounding, radius - rounding, rounding], -1)
+    centre, unit = (start + end) / 2, axis / (2 * half_length)
+    return torch.cat([centre, unit, half_length - rounding, radius - rounding, rounding], -1)
 
 
 def signed_distance(
