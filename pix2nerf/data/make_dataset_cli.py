@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
         from .synthetic.card import PREVIEW_FILE, dataset_card, preview_grid
         from .synthetic.categories import get_category
     except ImportError as error:
-        return _fail(f"{error}; make-dataset needs the training extras: pip install 'pix2nerf[train]'")
+        return _fail(f"{error}; make-dataset needs the training extras: pip install -e '.[train]' in a pix2nerf checkout")
     if args.quiet:
         datasets.disable_progress_bars()
     settings = {key: getattr(args, key) for key in (

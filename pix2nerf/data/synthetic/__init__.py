@@ -3,7 +3,7 @@
 Data flow: category + object id -> `ObjectBuilder` (shapes, materials) -> `Shapes` (packed tensors)
 -> `render_views` (RGBA images) -> `builder.build_dataset` (a `datasets.DatasetDict`) -> `builder.save_dataset`.
 
-`builder` and `card` need the `datasets` package (`pip install "pix2nerf[train]"`); this package's names do not.
+`builder` and `card` need the `datasets` package (the `train` extras); the names exported here do not.
 """
 
 from .categories import CATEGORIES, Category, get_category, make_object, make_objects, register

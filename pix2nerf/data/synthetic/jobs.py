@@ -1,4 +1,5 @@
-"""Render jobs: a batch of dataset rows (objects by id, one pose each) to RGBA PNG bytes.
+"""Rendering objects by id: `render_objects` gives images, `render_rows` turns a job (a batch of dataset rows:
+objects by id, one pose each) into RGBA PNG bytes.
 
 Kept apart from the dataset assembly so that worker processes import only torch, PIL and the renderer.
 """
