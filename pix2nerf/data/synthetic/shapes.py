@@ -156,9 +156,6 @@ class Shapes:
     def device(self) -> torch.device:
         return self.bounds.device
 
-    def to(self, device: torch.device | str) -> "Shapes":
-        return Shapes(*(t.to(device) for t in (self.boxes, self.cylinders, self.materials, self.bounds)), self.tilted)
-
     def select(self, index: torch.Tensor) -> "Shapes":
         """The objects at `index` (K,), repeats allowed."""
         boxes, cylinders = self.per_point(index)
