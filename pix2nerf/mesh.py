@@ -1,12 +1,15 @@
 """Meshes from radiance fields: marching cubes on the density, vertex colours from the field, binary glTF export.
 
-Data flow: latent -> `preview.bake` (or an existing BakedField) -> density grid -> marching cubes at a density
-threshold -> vertices in world units (y up, the object's front towards +z, as the cameras see it) -> colours
-from the baked field at the vertices -> `Mesh` -> `.to_glb(path)`.
+Data flow: latent -> `preview.bake` (or an existing BakedField) -> density lattice -> marching cubes at a density
+threshold -> vertices in world units -> colours from the baked (locked-view) field at the vertices -> `Mesh` ->
+`.to_glb(path)`. World coordinates are already glTF's: y up, and the object's front (what the yaw 0 camera at
++z sees) faces +z, so viewers show the mesh upright and facing them.
 """
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,34 +17,104 @@ import numpy as np
 import torch
 
 from .model import Latent, Pix2NeRF
-from .preview import BakedField
+from .preview import DEFAULT_BAKE_RESOLUTION, BakedField, bake
 
-DEFAULT_THRESHOLD = 10.0  # raw density sigma at the surface (per world unit)
-DEFAULT_MESH_RESOLUTION = 128
+# Raw density sigma (per world unit) at the surface: a ray crossing 0.01 units of it keeps exp(-0.1) = 90% of its
+# light, so the surface sits where matter starts to show, as pi-GAN's shape extraction suggests (threshold 10).
+DEFAULT_THRESHOLD = 10.0
+
+GLB_MAGIC, GLB_VERSION = b"glTF", 2
+CHUNK_JSON, CHUNK_BIN = b"JSON", b"BIN\x00"
+FLOAT, UNSIGNED_BYTE, UNSIGNED_INT = 5126, 5121, 5125  # glTF componentType codes
+ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963  # glTF bufferView targets
+TRIANGLES = 4
 
 
 @dataclass
 class Mesh:
-    """A triangle mesh: vertices (V, 3) float32 world units, faces (F, 3) int64 counter-clockwise seen from
-    outside, colors (V, 3) uint8 sRGB."""
+    """A triangle mesh: vertices (V, 3) float32 in world units, faces (F, 3) int64 counter-clockwise seen from
+    outside, colors (V, 3) uint8 RGB."""
 
     vertices: np.ndarray
     faces: np.ndarray
     colors: np.ndarray
 
     def to_glb_bytes(self) -> bytes:
-        """The mesh as a binary glTF 2.0 file (POSITION, COLOR_0, indices)."""
+        """The mesh as a binary glTF 2.0 file (POSITION, COLOR_0, indices; unlit vertex colours)."""
         return glb_bytes(self.vertices, self.faces, self.colors)
 
     def to_glb(self, path: str | Path) -> Path:
         """Write the mesh as a .glb file; returns the path."""
-        raise NotImplementedError
+        path = Path(path)
+        path.write_bytes(self.to_glb_bytes())
+        return path
+
+
+def _padded(data: bytes, fill: bytes) -> bytes:
+    return data + fill * (-len(data) % 4)
 
 
 def glb_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None) -> bytes:
-    """A binary glTF 2.0 container of one triangle mesh: vertices (V, 3) float, faces (F, 3) int, optional
-    colors (V, 3) uint8 (stored as normalized unsigned bytes)."""
-    raise NotImplementedError
+    """A binary glTF 2.0 container of one triangle mesh with an unlit material (KHR_materials_unlit).
+
+    vertices (V, 3) float, faces (F, 3) integer indices into vertices, colors (V, 3) uint8 (stored as RGBA
+    normalized unsigned bytes, the 4-byte aligned form glTF allows) or None.
+    """
+    vertices = np.ascontiguousarray(vertices, dtype=np.float32)
+    faces = np.asarray(faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or not len(vertices) or not np.isfinite(vertices).all():
+        raise ValueError(f"vertices must be a non-empty finite (V, 3) array, got shape {vertices.shape}")
+    if faces.ndim != 2 or faces.shape[1] != 3 or not len(faces) or not np.issubdtype(faces.dtype, np.integer):
+        raise ValueError(f"faces must be a non-empty (F, 3) integer array, got {faces.dtype} {faces.shape}")
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise ValueError(f"faces index vertices 0..{len(vertices) - 1}, got indices {faces.min()}..{faces.max()}")
+    blobs = [vertices.tobytes()]
+    attributes = {"POSITION": 0}
+    accessors = [{
+        "bufferView": 0, "componentType": FLOAT, "count": len(vertices), "type": "VEC3",
+        "min": vertices.min(0).tolist(), "max": vertices.max(0).tolist(),
+    }]
+    if colors is not None:
+        colors = np.asarray(colors)
+        if colors.shape != vertices.shape or colors.dtype != np.uint8:
+            raise ValueError(f"colors must be a uint8 array shaped like vertices {vertices.shape}, got {colors.dtype} {colors.shape}")
+        rgba = np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], 1)
+        blobs.append(rgba.tobytes())
+        attributes["COLOR_0"] = len(accessors)
+        accessors.append({"bufferView": 1, "componentType": UNSIGNED_BYTE, "normalized": True, "count": len(colors), "type": "VEC4"})
+    blobs.append(np.ascontiguousarray(faces, dtype=np.uint32).tobytes())
+    accessors.append({"bufferView": len(blobs) - 1, "componentType": UNSIGNED_INT, "count": faces.size, "type": "SCALAR"})
+
+    views, offset = [], 0
+    for index, blob in enumerate(blobs):
+        target = ELEMENT_ARRAY_BUFFER if index == len(blobs) - 1 else ARRAY_BUFFER
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(blob), "target": target})
+        offset += len(blob)  # every blob is a multiple of 4 bytes long
+    binary = b"".join(blobs)
+    document = {
+        "asset": {"version": "2.0", "generator": "pix2nerf"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": attributes, "indices": len(accessors) - 1, "material": 0, "mode": TRIANGLES}]}],
+        "materials": [{
+            "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0},
+            "doubleSided": True,
+            "extensions": {"KHR_materials_unlit": {}},
+        }],
+        "extensionsUsed": ["KHR_materials_unlit"],
+        "buffers": [{"byteLength": len(binary)}],
+        "bufferViews": views,
+        "accessors": accessors,
+    }
+    json_chunk = _padded(json.dumps(document, separators=(",", ":")).encode(), b" ")
+    bin_chunk = _padded(binary, b"\x00")
+    length = 12 + 8 + len(json_chunk) + 8 + len(bin_chunk)
+    return b"".join([
+        GLB_MAGIC, struct.pack("<II", GLB_VERSION, length),
+        struct.pack("<I", len(json_chunk)), CHUNK_JSON, json_chunk,
+        struct.pack("<I", len(bin_chunk)), CHUNK_BIN, bin_chunk,
+    ])
 
 
 def mesh_from_density(
@@ -50,22 +123,43 @@ def mesh_from_density(
     origin: float | tuple[float, float, float],
     threshold: float = DEFAULT_THRESHOLD,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Marching cubes on a density lattice (X, Y, Z) indexed (x, y, z): vertices (V, 3) in world units
-    (origin + index * spacing) and faces (F, 3) facing outwards (from high density to low).
+    """Marching cubes on a density lattice (X, Y, Z) indexed (x, y, z), lattice point i at origin + i * spacing:
+    vertices (V, 3) float32 in world units and faces (F, 3) int64, counter-clockwise seen from the low-density side.
+    The lattice is padded with empty space, so the mesh is closed even where density touches its border.
     Raises ValueError when the field has no surface at this threshold."""
-    raise NotImplementedError
+    from skimage.measure import marching_cubes
+
+    volume = density.detach().cpu().numpy() if isinstance(density, torch.Tensor) else np.asarray(density)
+    volume = volume.astype(np.float32, copy=False)
+    if volume.ndim != 3 or min(volume.shape) < 2:
+        raise ValueError(f"density must be a 3D lattice of at least 2 points per axis, got shape {volume.shape}")
+    if not np.isfinite(volume).all():
+        raise ValueError("density contains NaN or infinite values")
+    if not volume.max() > threshold:
+        raise ValueError(
+            f"the field has no surface at this threshold: the density peaks at {volume.max():.3g}, below the "
+            f"threshold {threshold:g}; try a lower threshold"
+        )
+    volume = np.pad(volume, 1, constant_values=min(float(volume.min()), threshold) - 1.0)
+    vertices, faces, _, _ = marching_cubes(volume, level=threshold, spacing=(spacing,) * 3)
+    vertices += np.asarray(origin, dtype=np.float64) - spacing  # the padding shifted the lattice by one point
+    return vertices.astype(np.float32), faces[:, ::-1].astype(np.int64)  # skimage winds them the other way
 
 
 def mesh_from_baked(baked: BakedField, threshold: float = DEFAULT_THRESHOLD) -> Mesh:
-    """The surface of a baked field at `threshold`, coloured by the baked (locked-view) rgb at the vertices."""
-    raise NotImplementedError
+    """The surface of a baked field at `threshold` (raw sigma), coloured by the baked rgb at the vertices."""
+    vertices, faces = mesh_from_density(baked.density_grid(), baked.spacing, -baked.half_size, threshold)
+    inside = np.clip(vertices, -baked.half_size, baked.half_size) * (1 - 1e-6)  # padding vertices lie just outside
+    rgb, _ = baked.query(torch.from_numpy(inside).to(baked.lattice.device))
+    colors = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return Mesh(vertices=vertices, faces=faces, colors=colors)
 
 
 def mesh_from_latent(
     model: Pix2NeRF,
     latent_or_z: Latent | torch.Tensor,
-    resolution: int = DEFAULT_MESH_RESOLUTION,
+    resolution: int = DEFAULT_BAKE_RESOLUTION,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> Mesh:
-    """Bake the field of one latent at `resolution` cells per axis and mesh it (see `mesh_from_baked`)."""
-    raise NotImplementedError
+    """Bake the field of one latent (a Latent or z (1, z_dim)) at `resolution` cells per axis and mesh it."""
+    return mesh_from_baked(bake(model, latent_or_z, resolution=resolution), threshold)

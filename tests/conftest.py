@@ -52,3 +52,34 @@ def tiny_model():
 
     torch.manual_seed(0)
     return Pix2NeRF(Pix2NeRFConfig.from_preset("tiny")).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_blob_model():
+    """A tiny model and one z whose field is a smooth, coloured blob of radius ~0.2 around the origin (hand-set
+    weights): gamma = 1 everywhere, layer 0 gives sin(x), sin(y), sin(z); layer 1 (phase pi/2) their cosines,
+    about 1 - x^2 / 2; later layers pass them on, so the density falls off with the squared distance from the origin."""
+    import math
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    torch.manual_seed(0)
+    config = Pix2NeRFConfig.from_preset("tiny")
+    model = Pix2NeRF(config).eval()
+    field, hidden = model.field, config.hidden_dim
+    with torch.no_grad():
+        last = field.mapping.layers[-1]
+        last.weight.zero_()
+        frequencies = torch.full(((config.num_siren_layers + 1) * hidden,), (1 - 30) / 15)  # gamma = 1
+        phases = torch.zeros_like(frequencies)
+        phases[hidden : hidden + 3] = math.pi / 2
+        last.bias.copy_(torch.cat([frequencies, phases]))
+        for layer in field.film_layers:
+            layer.linear.weight.zero_()
+            layer.linear.bias.zero_()
+            layer.linear.weight[:3, :3] = torch.eye(3)
+        field.density_head.weight.zero_()
+        field.density_head.weight[0, :3] = 1500.0
+        field.density_head.bias.fill_(-1500.0 * 3 * math.sin(math.cos(0.2)))  # zero at radius ~0.2
+        field.color_film.linear.weight.mul_(20)
+    return model, model.sample_latents(1, torch.Generator().manual_seed(1))

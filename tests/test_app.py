@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VIEW_RESOLUTION = 24
 ORBIT_FRAMES = 4
-BAKE_OPTIONS = {"resolution": 16, "coarse_resolution": 8}
+BAKE_OPTIONS = {"resolution": 16, "brick": 2}
 
 
 def load_app():

@@ -63,7 +63,7 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show
     app = load_app()
     service = app.load_service(
         str(save_tiny_model(tmp_path / "model")), view_resolution=32, orbit_frames=4,
-        bake_options={"resolution": 16, "coarse_resolution": 8},
+        bake_options={"resolution": 16, "brick": 2},
     )
     demo, url = launch(app, service)
     image = tmp_path / "car.png"

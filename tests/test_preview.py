@@ -1,0 +1,117 @@
+"""Fast views: the folded per-latent field, baking, grid renders against the model's own, orbits, animations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+from pix2nerf.cameras import world_rays
+from pix2nerf.model import LOCKED_VIEW_DIRECTION
+from pix2nerf.preview import (
+    BakedField,
+    LatentField,
+    bake,
+    orbit_poses,
+    render_orbit,
+    save_animation,
+)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((a - b) ** 2).mean()))
+
+
+@pytest.fixture(scope="module")
+def blob(tiny_blob_model):
+    return tiny_blob_model
+
+
+@pytest.fixture(scope="module")
+def blob_baked(blob):
+    model, z = blob
+    return bake(model, z, resolution=48, brick=3)
+
+
+def test_latent_field_matches_the_radiance_field():
+    torch.manual_seed(0)
+    config = Pix2NeRFConfig.from_preset("tiny", hidden_dim=32)
+    model = Pix2NeRF(config).eval()
+    z = model.sample_latents(1)
+    frequencies, phase_shifts = model.field.latent_codes(z)
+    points = torch.rand(1, 1000, 3) - 0.5
+    view = torch.tensor(LOCKED_VIEW_DIRECTION).expand_as(points)
+    with torch.no_grad():
+        rgb, sigma = model.field(points, view, frequencies, phase_shifts)
+    fast_rgb, fast_sigma = LatentField(model.field, frequencies, phase_shifts)(points[0], chunk=300)
+    torch.testing.assert_close(fast_rgb, rgb[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_sigma, sigma[0], atol=1e-4, rtol=1e-5)
+    with pytest.raises(ValueError, match="one latent"):
+        LatentField(model.field, frequencies.expand(2, -1), phase_shifts.expand(2, -1))
+
+
+def test_bake_holds_the_field_at_refined_lattice_points(blob, blob_baked):
+    model, z = blob
+    baked = blob_baked
+    assert baked.resolution == 48 and baked.cells == 16 and baked.num_bricks > 0
+    origins, directions = world_rays(torch.tensor([0.0, 77.0]), torch.tensor([0.0, -40.0]), 16, model.config.fov)
+    depths = torch.tensor([model.config.ray_start, model.config.ray_end])
+    samples = origins[:, None, None] + directions[:, :, None] * depths[:, None]
+    assert baked.half_size == pytest.approx(float(samples.norm(dim=-1).max()), abs=1e-5)  # the farthest sample
+    density = baked.density_grid()
+    assert density.shape == (49, 49, 49)
+    field = LatentField(model.field, *model.field.latent_codes(z))
+    index = torch.tensor([[24, 24, 24], [20, 25, 30], [29, 23, 22], [24, 19, 24]])  # (x, y, z), near the blob
+    points = -baked.half_size + index * baked.spacing
+    rgb, sigma = field(points)
+    torch.testing.assert_close(density[index[:, 0], index[:, 1], index[:, 2]], sigma, atol=1e-3, rtol=1e-4)
+    query_rgb, query_sigma = baked.query(points[None])
+    torch.testing.assert_close(query_sigma[0], sigma, atol=1e-2, rtol=1e-4)
+    torch.testing.assert_close(query_rgb[0], rgb, atol=1e-4, rtol=1e-4)
+    far_rgb, far_sigma = baked.query(torch.tensor([[0.9, 0.0, 0.0], [0.0, -0.9, 0.3]]))
+    assert far_sigma.abs().max() == 0 and far_rgb.shape == (2, 3)
+
+
+def test_baked_views_match_the_model_render(blob, blob_baked):
+    model, z = blob
+    yaws, pitches = torch.tensor([0.0, 120.0, 250.0]), torch.tensor([10.0, 35.0, -5.0])
+    reference = model.render(z.expand(3, -1), yaws, pitches, resolution=24)
+    fast = blob_baked.render(yaws, pitches, resolution=24)
+    assert fast.rgb.shape == (3, 3, 24, 24) and fast.depth.shape == fast.opacity.shape == (3, 24, 24)
+    assert 0 <= fast.rgb.min() and fast.rgb.max() <= 1
+    assert reference.opacity.mean() > 0.1  # the blob is really there
+    for view in range(3):
+        assert psnr(fast.rgb[view], reference.rgb[view]) > 35
+    assert (fast.opacity - reference.opacity).abs().mean() < 0.01
+    single = blob_baked.render(120.0, 35.0, resolution=24)
+    torch.testing.assert_close(single.rgb[0], fast.rgb[1])
+
+
+def test_bake_rejects_bad_requests(blob):
+    model, z = blob
+    with pytest.raises(ValueError, match="one latent"):
+        bake(model, z.expand(2, -1))
+    with pytest.raises(ValueError, match="multiple of brick"):
+        bake(model, z, resolution=31, brick=3)
+    with pytest.raises(ValueError, match="finite degrees"):
+        bake(model, z, resolution=16, brick=1).render(float("nan"), 0.0)
+
+
+def test_orbit_frames_progress_and_animation(tmp_path, blob_baked, blob):
+    assert orbit_poses(4, 10.0)[0].tolist() == [0.0, 90.0, 180.0, 270.0]
+    calls = []
+    frames = render_orbit(blob_baked, num_frames=5, resolution=16, progress=lambda done, total: calls.append((done, total)))
+    assert len(frames) == 5 and frames[0].size == (16, 16)
+    assert calls == [(i, 5) for i in range(1, 6)]
+    for suffix in (".gif", ".webp"):
+        path = save_animation(frames, tmp_path / f"orbit{suffix}", fps=10)
+        with Image.open(path) as animation:
+            assert animation.n_frames == 5 and animation.size == (16, 16)
+        assert save_animation(frames, tmp_path / f"again{suffix}", fps=10).read_bytes() == path.read_bytes()
+    with pytest.raises(ValueError, match=".gif"):
+        save_animation(frames, tmp_path / "orbit.mp4")
+    model, z = blob
+    assert len(render_orbit(model, z, num_frames=2, resolution=8)) == 2
+    with pytest.raises(ValueError, match="needs a latent"):
+        render_orbit(model)
