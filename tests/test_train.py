@@ -55,9 +55,10 @@ def test_accelerate_launch_writes_checkpoint_and_loadable_model(uninterrupted_ru
 
     assert sorted(p.name for p in uninterrupted_run.glob("checkpoint-*")) == ["checkpoint-6"]  # checkpoint-3 pruned
     checkpoint = uninterrupted_run / "checkpoint-6"
-    assert {"trainer.safetensors", "trainer_state.json", "random_states_0.pkl"} <= {p.name for p in checkpoint.iterdir()}
-    assert not list(checkpoint.glob("custom_checkpoint_*"))  # the trainer is not pickled
-    assert json.loads((checkpoint / "trainer_state.json").read_text())["progress"]["step"] == 6
+    names = {p.name for p in checkpoint.iterdir()}
+    assert {"trainer.safetensors", "trainer.json", "rng_state_0.safetensors", "rng_state_0.json"} <= names
+    assert not [name for name in names if name.endswith((".pkl", ".bin", ".pt"))]  # nothing pickled
+    assert json.loads((checkpoint / "trainer.json").read_text())["progress"]["step"] == 6
 
     model_dir = uninterrupted_run / "model"
     model = Pix2NeRF.from_pretrained(model_dir)
@@ -95,7 +96,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_r
     assert expected.keys() == resumed.keys()
     for key in expected:
         torch.testing.assert_close(resumed[key], expected[key], rtol=0, atol=0, msg=key)
-    progress = json.loads((output / "checkpoint-6" / "trainer_state.json").read_text())["progress"]
+    progress = json.loads((output / "checkpoint-6" / "trainer.json").read_text())["progress"]
     assert progress["step"] == 6 and progress["images_seen"] == 20
 
 
@@ -111,7 +112,8 @@ def test_two_processes_train_with_gloo_and_skip_corrupt_images(tmp_path):
     )
     assert "2 process(es)" in result.stderr
     checkpoint = output / "checkpoint-4"
-    assert (checkpoint / "random_states_0.pkl").is_file() and (checkpoint / "random_states_1.pkl").is_file()
+    assert (checkpoint / "rng_state_0.json").is_file() and (checkpoint / "rng_state_1.json").is_file()
+    assert not list(checkpoint.glob("*.pkl"))
     info = json.loads((output / "model" / "training.json").read_text())
     assert info["num_processes"] == 2 and info["steps"] == 4
     assert info["corrupt_images_skipped"] > 0 and "skipping unreadable training image 2" in result.stderr
@@ -212,3 +214,21 @@ def test_training_state_round_trips_without_pickle(tmp_path, tiny_model):
     expected, restored = trainer.optimizers["d"].state_dict()["state"], fresh.optimizers["d"].state_dict()["state"]
     assert expected.keys() == restored.keys() and expected
     assert all(torch.equal(restored[k]["exp_avg_sq"], expected[k]["exp_avg_sq"]) for k in expected)
+
+
+def test_rng_state_round_trips_without_pickle_and_replaces_accelerates(tmp_path):
+    import random
+
+    import numpy as np
+
+    from pix2nerf.training.checkpoint import load_rng_state, save_rng_state
+
+    (tmp_path / "random_states_0.pkl").write_bytes(b"pickle")  # what Accelerator.save_state leaves
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    save_rng_state(tmp_path, 0)
+    expected = (random.random(), float(np.random.rand()), np.random.randn(), float(torch.rand(())))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    assert load_rng_state(tmp_path, 0)
+    assert (random.random(), float(np.random.rand()), np.random.randn(), float(torch.rand(()))) == expected
+    assert not (tmp_path / "random_states_0.pkl").exists()
+    assert not load_rng_state(tmp_path, 1)  # written by fewer processes

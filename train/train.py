@@ -7,7 +7,7 @@
 
 Data: --dataset_name (a hub id) or --train_data_dir (a save_to_disk folder, parquet, or a folder of images); only the
 train split is trained on. Checkpoints (`<output_dir>/checkpoint-<step>`) hold the trainer (networks, EMAs,
-optimizers, grad scalers) as safetensors + JSON, Accelerate's RNG states and the data position; the EMA model is
+optimizers, grad scalers, data position) and each process's RNG states as safetensors + JSON, no pickles; the EMA model is
 exported to `<output_dir>/model` (save_pretrained + model card) at every checkpoint and at the end.
 """
 
@@ -44,7 +44,7 @@ from pix2nerf.evaluation import evaluate, load_objects
 from pix2nerf.model_card import write_model_card
 from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
-from pix2nerf.training.checkpoint import SKELETON_NAME, load_training_state, save_training_state
+from pix2nerf.training.checkpoint import SKELETON_NAME, load_rng_state, load_training_state, save_rng_state, save_training_state
 from pix2nerf.training.data import PreprocessedImages, TrainingBatches, load_split, pil_from_cell, undecoded_column
 
 logger = get_logger(__name__)
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         main_process_only=True,
     )
 
-    # trainer state in safetensors + JSON inside Accelerate's checkpoint folders (next to its RNG states)
+    # trainer and RNG states in safetensors + JSON inside Accelerate's checkpoint folders (no pickles)
     progress = {"step": 0, "stage_start": 0, "batches_read": 0, "images_seen": 0, "unreadable_images": 0, "train_seconds": 0.0}
 
     def save_hook(models, weights, folder):
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     resume = resolve_resume(args, output_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
-        if not (resume / f"random_states_{accelerator.process_index}.pkl").is_file():  # saved by fewer processes
+        if not load_rng_state(resume, accelerator.process_index):  # saved by fewer processes
             set_seed(args.seed + accelerator.process_index + 1_000_003 * progress["step"])
         logger.info(f"resumed from {resume} at step {progress['step']}", main_process_only=True)
     elif args.resume_from_checkpoint == "latest":
@@ -372,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(staging, ignore_errors=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(staging))
+        save_rng_state(staging, accelerator.process_index)
         accelerator.wait_for_everyone()
         if is_main:
             shutil.rmtree(final, ignore_errors=True)

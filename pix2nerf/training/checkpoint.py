@@ -3,22 +3,27 @@ one safetensors file of its tensors plus a JSON skeleton of everything else, and
 
 Accelerate's `register_for_checkpointing` would store the trainer with torch.save and read it back with
 `weights_only=False` (arbitrary code on load), so `train/train.py` keeps the trainer's state in these files inside
-each `checkpoint-<step>` folder instead, next to Accelerate's own RNG states.
+each `checkpoint-<step>` folder instead. The random generators of each process (Python, NumPy, torch CPU and CUDA)
+go into the same kind of files (`rng_state_<process>`), replacing the pickle that `Accelerator.save_state` writes.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-TENSORS_NAME = "trainer.safetensors"
-SKELETON_NAME = "trainer_state.json"
+TRAINER_STEM = "trainer"  # trainer.safetensors (tensors) + trainer.json (everything else)
+SKELETON_NAME = f"{TRAINER_STEM}.json"
+RNG_STATE_STEM = "rng_state_{}"  # + .safetensors / .json, per process index
+ACCELERATE_RNG_PICKLE = "random_states_{}.pkl"  # what Accelerator.save_state writes (and this module replaces)
 _TENSOR, _TUPLE, _ITEMS, _FLOAT = "__tensor__", "__tuple__", "__items__", "__float__"
 
 
@@ -65,24 +70,66 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
-def save_training_state(folder: str | Path, state: dict, progress: dict[str, Any]) -> None:
-    """Write `state` (e.g. Pix2NeRFTrainer.state_dict()) and `progress` (plain values: step, ...) into `folder`."""
-    folder = Path(folder)
+def _write(folder: Path, stem: str, document: dict, state: Any) -> None:
+    """`state` as stem.safetensors (its tensors) + stem.json (`document` with the state's skeleton under "state")."""
     folder.mkdir(parents=True, exist_ok=True)
     skeleton, tensors = flatten_state(state)
-    save_file(tensors, str(folder / TENSORS_NAME))
-    (folder / SKELETON_NAME).write_text(json.dumps({"progress": progress, "state": skeleton}, indent=1) + "\n")
+    save_file(tensors, str(folder / f"{stem}.safetensors"))
+    (folder / f"{stem}.json").write_text(json.dumps({**document, "state": skeleton}, indent=1) + "\n")
+
+
+def _read(folder: Path, stem: str) -> tuple[Any, dict]:
+    """(state, document) written by `_write`; tensors on the CPU, nothing unpickled."""
+    for name in (f"{stem}.safetensors", f"{stem}.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder} is not a pix2nerf training checkpoint: {name} is missing")
+    try:
+        tensors = load_file(str(folder / f"{stem}.safetensors"))
+        document = json.loads((folder / f"{stem}.json").read_text())
+    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"the training checkpoint in {folder} is unreadable ({error})") from None
+    return unflatten_state(document.pop("state"), tensors), document
+
+
+def save_training_state(folder: str | Path, state: dict, progress: dict[str, Any]) -> None:
+    """Write `state` (e.g. Pix2NeRFTrainer.state_dict()) and `progress` (plain values: step, ...) into `folder`."""
+    _write(Path(folder), TRAINER_STEM, {"progress": progress}, state)
 
 
 def load_training_state(folder: str | Path) -> tuple[dict, dict[str, Any]]:
     """(state, progress) written by `save_training_state`; tensors on the CPU, nothing unpickled."""
+    state, document = _read(Path(folder), TRAINER_STEM)
+    return state, document["progress"]
+
+
+def save_rng_state(folder: str | Path, process_index: int) -> None:
+    """Write this process's Python, NumPy and torch (CPU, every CUDA device) generator states into `folder`, and
+    delete the pickle of the same states that `Accelerator.save_state` left there."""
     folder = Path(folder)
-    for name in (TENSORS_NAME, SKELETON_NAME):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder} is not a pix2nerf training checkpoint: {name} is missing")
-    try:
-        tensors = load_file(str(folder / TENSORS_NAME))
-        saved = json.loads((folder / SKELETON_NAME).read_text())
-    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"the training checkpoint in {folder} is unreadable ({error})") from None
-    return unflatten_state(saved["state"], tensors), saved["progress"]
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    _write(folder, RNG_STATE_STEM.format(process_index), {}, state)
+    (folder / ACCELERATE_RNG_PICKLE.format(process_index)).unlink(missing_ok=True)
+
+
+def load_rng_state(folder: str | Path, process_index: int) -> bool:
+    """Restore the generator states `save_rng_state` wrote for this process; False when the checkpoint has none
+    for it (it was written by fewer processes)."""
+    folder = Path(folder)
+    stem = RNG_STATE_STEM.format(process_index)
+    if not (folder / f"{stem}.json").is_file():
+        return False
+    state, _ = _read(folder, stem)
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+    return True
