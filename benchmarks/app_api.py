@@ -199,7 +199,7 @@ def main() -> int:
     bases = base_images()
     results: dict = {
         "environment": {**environment(torch.device("cpu")), "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()},
-        "model": {"source": args.model or os.environ.get("PIX2NERF_MODEL") or "default", "notice": service.notice,
+        "model": {"source": args.model or os.environ.get("PIX2NERF_MODEL") or "default",
                   "preset": service.model.config.preset},
         "view_resolution": service.view_resolution,
         "orbit_frames": service.orbit_frames,

@@ -35,7 +35,6 @@ from .preview import ProgressFn, bake, render_orbit, save_animation
 
 QUALITIES = ("interactive", "full")  # the baked grid; the model's own hierarchical sampler
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / DEFAULT_MODEL  # the embedded model, beside the package
-RANDOM_MODEL_PRESET = "synthetic_cars"  # what the app serves, untrained, while no embedded model exists
 MAX_UPLOAD_BYTES = 32 * 2**20  # larger files are refused before reading
 DEFAULT_CACHE_ENTRIES = 4  # images kept encoded and baked
 DEFAULT_CACHE_BYTES = 1 << 30  # and at most this many bytes of them
@@ -58,36 +57,19 @@ _TURBO_COEFFICIENTS = np.array(
 
 # ---------------------------------------------------------------------------------------------------------------
 # models
-@dataclass
-class LoadedModel:
-    """A model ready to serve, where it came from, and a notice for users (empty when nothing to say)."""
-
-    model: Pix2NeRF
-    source: str
-    notice: str = ""
-
-
-def load_model(source: str | os.PathLike | None = None, device: str = "cpu") -> LoadedModel:
+def load_model(source: str | os.PathLike | None = None, device: str = "cpu") -> Pix2NeRF:
     """Load a local model folder or hub repo id; None takes $PIX2NERF_MODEL, else the embedded default model.
-
-    While the embedded default model does not exist, a randomly initialised `synthetic_cars` model (seed 0) is
-    served with a notice saying so. Raises FileNotFoundError (unknown folder or id, offline hub) or ValueError.
-    """
-    source = source or os.environ.get("PIX2NERF_MODEL") or None
-    if source is None:
-        if not DEFAULT_MODEL_DIR.is_dir():
-            torch.manual_seed(0)
-            model = Pix2NeRF(Pix2NeRFConfig.from_preset(RANDOM_MODEL_PRESET)).to(device).eval()
-            notice = (
-                f"No trained model is embedded yet ({DEFAULT_MODEL} is missing): this is a randomly initialised "
-                f"`{RANDOM_MODEL_PRESET}` model, so its views are noise. Pass --model or set PIX2NERF_MODEL."
-            )
-            return LoadedModel(model, f"random {RANDOM_MODEL_PRESET}", notice)
-        source = DEFAULT_MODEL_DIR
+    Raises FileNotFoundError (unknown folder or id, offline hub) or ValueError (not a model that reads images)."""
+    source = source or os.environ.get("PIX2NERF_MODEL") or DEFAULT_MODEL_DIR
+    if Path(source) == DEFAULT_MODEL_DIR and not DEFAULT_MODEL_DIR.is_dir():
+        raise FileNotFoundError(
+            f"the embedded default model is missing at {DEFAULT_MODEL_DIR} (a checkout of the repository has it): "
+            f"pass --model or set PIX2NERF_MODEL to a model folder or hub id"
+        )
     model = Pix2NeRF.from_pretrained(source, map_location=device)
     if model.encoder is None:
         raise ValueError(f"model {str(source)!r} has no encoder (a converted pi-GAN generator): it cannot read images")
-    return LoadedModel(model, str(source))
+    return model
 
 
 @dataclass(frozen=True)
@@ -310,7 +292,6 @@ class Service:
     """
 
     model: Pix2NeRF
-    notice: str = ""
     view_resolution: int = VIEW_RESOLUTION
     orbit_frames: int = ORBIT_FRAMES
     bake_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of `preview.bake`

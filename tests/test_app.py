@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
 import os
 import socket
 import struct
@@ -351,17 +350,22 @@ def test_depth_image_masks_the_background_by_opacity():
 def test_the_model_comes_from_the_environment_variable(app_module, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("PIX2NERF_MODEL", str(tiny_model_dir))
     service = app_module.load_service(None)
-    assert service.model.config.preset == "tiny" and service.notice == ""
+    assert service.model.config.preset == "tiny"
 
 
-def test_without_an_embedded_model_the_app_serves_a_random_one_and_says_so(app_module, monkeypatch, tmp_path):
+def test_by_default_the_app_serves_the_embedded_trained_model(app_module, monkeypatch):
+    monkeypatch.delenv("PIX2NERF_MODEL", raising=False)
+    service = app_module.load_service(None)
+    config = service.model.config
+    assert config.preset == "synthetic_cars" and service.model.encoder is not None
+    assert service.pose_range.yaw_max - service.pose_range.yaw_min >= 359  # cars: all around
+
+
+def test_a_missing_embedded_model_is_a_clear_error(app_module, monkeypatch, tmp_path):
     monkeypatch.delenv("PIX2NERF_MODEL", raising=False)
     monkeypatch.setattr(serving, "DEFAULT_MODEL_DIR", tmp_path / "missing")
-    service = app_module.load_service(None)
-    assert service.model.config.preset == "synthetic_cars" and "randomly initialised" in service.notice
-    demo = app_module.build_demo(service)
-    assert "randomly initialised" in json.dumps(demo.config)
-    demo.close()
+    with pytest.raises(FileNotFoundError, match="embedded default model is missing"):
+        app_module.load_service(None)
 
 
 def test_an_unknown_model_offline_is_a_one_line_error(tmp_path):

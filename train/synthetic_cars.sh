@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Reproduce the shipped model hub/models/pix2nerf-synthetic-cars on one GPU: data, training, evaluation.
-# Usage: bash train/synthetic_cars.sh [OUTPUT_ROOT] [TRAIN_MINUTES]
+# Reproduce the shipped model hub/models/pix2nerf-synthetic-cars on one GPU: data, training, evaluation, packaging.
+# Usage: bash train/synthetic_cars.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND]
+# Training resumes from the latest checkpoint: with MINUTES_PER_COMMAND set (e.g. 9 on machines that stop a command
+# after 10 minutes), run the script again until it reaches step 3454; the data is generated once.
 set -euo pipefail
 root="${1:-outputs}"
-minutes="${2:-21}"
+minutes="${2:-}"
 data="$root/data/synthetic-cars"
 run="$root/synthetic-cars"
 
@@ -13,7 +15,15 @@ if [ ! -f "$data/dataset_dict.json" ]; then
 fi
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no train/train.py \
   --train_data_dir "$data" --preset synthetic_cars --output_dir "$run" --resume_from_checkpoint latest \
-  --max_train_minutes "$minutes" --checkpointing_steps 1000 --checkpoints_total_limit 2 \
-  --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 --dataloader_num_workers 8 --seed 0
+  --max_train_steps 3454 ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
+  --checkpoints_total_limit 2 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \
+  --dataloader_num_workers 8 --seed 0
+if [ ! -f "$run/model/training.json" ] || ! grep -q '"steps": 3454' "$run/model/training.json"; then
+  echo "training stopped before step 3454: run this script again to resume" >&2
+  exit 3
+fi
 python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
   --device cuda --batch-size 64 -o "$run/model/eval_results.json" --grid "$run/model/eval_grid.png"
+python hub/package_model.py "$run/model" --metrics "$run/logs/metrics.jsonl" --commands train/synthetic_cars.sh \
+  --description train/synthetic_cars_card.md --model-id hub/models/pix2nerf-synthetic-cars \
+  --datasets pix2nerf/synthetic-cars -o "$root/pix2nerf-synthetic-cars"
