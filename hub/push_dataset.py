@@ -83,18 +83,6 @@ def files_to_upload(folder: Path) -> list[str]:
     return [name for name in CARD_FILES if (folder / name).is_file()] + shards
 
 
-def push(folder: Path, repo_id: str, files: list[str], private: bool, commit_message: str) -> str:
-    """Create the dataset repo if needed and upload `files` from `folder` in one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, repo_type="dataset", folder_path=folder, allow_patterns=files, commit_message=commit_message,
-    )
-    return info.commit_url
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from huggingface_hub.utils import validate_repo_id
@@ -106,16 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"push_dataset.py: error: {error}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as staging:
-        upload = hub_layout(args.folder, Path(staging))
-        files = files_to_upload(upload)
+        folder = hub_layout(args.folder, Path(staging))
+        files = files_to_upload(folder)
         counts = ", ".join(f"{split} {n}" for split, n in rows.items())
-        print(f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), rows: {counts}:")
-        for name in files:
-            print(f"  {name}  ({(upload / name).stat().st_size:,} bytes)")
+        list_files(folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), rows: {counts}:")
         if args.dry_run:
             print("dry run: nothing uploaded")
             return 0
-        print(f"pushed: {push(upload, args.repo_id, files, args.private, args.commit_message)}")
+        url = upload(folder, args.repo_id, files, repo_type="dataset", private=args.private, commit_message=args.commit_message)
+        print(f"pushed: {url}")
     return 0
 
 

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from upload import list_files, upload
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,18 +46,6 @@ def check_model_folder(folder: Path):
     return Pix2NeRF.from_pretrained(folder).config
 
 
-def push(folder: Path, repo_id: str, files: list[str], private: bool, commit_message: str) -> str:
-    """Create the repo if needed and upload `files` from `folder` in one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, repo_type="model", folder_path=folder, allow_patterns=files, commit_message=commit_message,
-    )
-    return info.commit_url
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from huggingface_hub.utils import validate_repo_id
@@ -69,13 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     files = files_to_upload(args.folder)
     if "README.md" not in files:
         print(f"warning: {args.folder} has no README.md model card; the hub page will be bare", file=sys.stderr)
-    print(f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), preset {config.preset}:")
-    for name in files:
-        print(f"  {name}  ({(args.folder / name).stat().st_size:,} bytes)")
+    list_files(args.folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), preset {config.preset}:")
     if args.dry_run:
         print("dry run: nothing uploaded")
         return 0
-    url = push(args.folder, args.repo_id, files, args.private, args.commit_message or f"Upload pix2nerf model ({config.preset})")
+    url = upload(
+        args.folder, args.repo_id, files, repo_type="model", private=args.private,
+        commit_message=args.commit_message or f"Upload pix2nerf model ({config.preset})",
+    )
     print(f"pushed: {url}")
     return 0
 

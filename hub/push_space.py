@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from push_model import REPO_ROOT, check_model_folder, files_to_upload
+from upload import list_files, upload
 
 sys.path.insert(0, str(REPO_ROOT))
 from pix2nerf.commands import DEFAULT_MODEL  # noqa: E402  (the app's default model folder, relative to app.py)
@@ -77,16 +78,6 @@ def assemble(bundle: Path, model_dir: Path, model_repo: str | None) -> list[str]
     return files_to_upload(bundle)
 
 
-def push(bundle: Path, space_id: str, private: bool) -> str:
-    """Create the Space if needed and upload the bundle in one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=space_id, repo_type="space", folder_path=bundle, commit_message="Upload the pix2nerf app")
-    return info.commit_url
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.dry_run and not args.space_id:
@@ -100,13 +91,15 @@ def main(argv: list[str] | None = None) -> int:
 
             validate_repo_id(args.space_id)
         files = assemble(bundle, args.model_dir, args.model_repo)
-        print(f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:")
-        for name in files:
-            print(f"  {name}  ({(bundle / name).stat().st_size:,} bytes)")
+        list_files(bundle, files, f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:")
         if args.dry_run:
             print("dry run: nothing uploaded")
             return 0
-        print(f"pushed: {push(bundle, args.space_id, args.private)}")
+        url = upload(
+            bundle, args.space_id, None, repo_type="space", private=args.private,
+            commit_message="Upload the pix2nerf app", space_sdk="gradio",
+        )
+        print(f"pushed: {url}")
         return 0
     except (ValueError, FileNotFoundError) as error:
         print(f"push_space.py: error: {error}", file=sys.stderr)

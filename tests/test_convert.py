@@ -562,6 +562,8 @@ def test_other_content_and_missing_files(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------
 # hub/push_model.py: argument parsing and the dry run only (no network in tests)
 def load_push_model():
+    if str(REPO_ROOT / "hub") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "hub"))  # where the script finds its neighbour `upload` when run
     spec = importlib.util.spec_from_file_location("push_model", REPO_ROOT / "hub" / "push_model.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -573,7 +575,7 @@ def test_push_model_dry_run(saved_carla, capsys, monkeypatch):
     args = push_model.build_parser().parse_args([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--private"])
     assert (args.folder, args.repo_id, args.private, args.dry_run) == (saved_carla, "someone/pix2nerf-carla", True, False)
 
-    monkeypatch.setattr(push_model, "push", lambda *a, **k: pytest.fail("the dry run must not upload"))
+    monkeypatch.setattr(push_model, "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
     assert push_model.main([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     for name in ("README.md", "config.json", "model.safetensors", "dry run: nothing uploaded"):

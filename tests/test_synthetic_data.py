@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -20,6 +24,7 @@ from pix2nerf.data.synthetic import (
 from pix2nerf.data.synthetic.builder import build_dataset, features, save_dataset
 from pix2nerf.data.synthetic.splits import derived_seed, plan_split
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(train_objects=3, test_objects=2, test_views=3, resolution=16, seed=7, workers=1, progress=False)
 
 
@@ -139,6 +144,18 @@ def test_arrow_folder_loads_with_load_from_disk(chairs, tmp_path):
     save_dataset(chairs, tmp_path / "ds")
     loaded = datasets.load_from_disk(str(tmp_path / "ds"))
     assert loaded["test"].data.table.equals(chairs["test"].data.table)
+
+
+def test_push_dataset_dry_run_lists_parquet_shards_and_the_card_offline(chairs, tmp_path):
+    save_dataset(chairs, tmp_path / "ds")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "hub" / "push_dataset.py"), str(tmp_path / "ds"), "--repo-id", "someone/chairs",
+         "--dry-run"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rows: train 3, test 6" in result.stdout and "dry run: nothing uploaded" in result.stdout
+    assert "data/train-" in result.stdout and ".parquet" in result.stdout
 
 
 @pytest.mark.parametrize("flag, value, message", [
