@@ -22,6 +22,8 @@ from .preview import DEFAULT_BAKE_RESOLUTION, BakedField, bake
 # Raw density sigma (per world unit) at the surface: a ray crossing 0.01 units of it keeps exp(-0.1) = 90% of its
 # light, so the surface sits where matter starts to show, as pi-GAN's shape extraction suggests (threshold 10).
 DEFAULT_THRESHOLD = 10.0
+# Softer fields (short training runs peak at a few units) get their surface at this fraction of their peak instead.
+SOFT_FIELD_FRACTION = 0.5
 
 GLB_MAGIC, GLB_VERSION = b"glTF", 2
 CHUNK_JSON, CHUNK_BIN = b"JSON", b"BIN\x00"
@@ -121,11 +123,12 @@ def mesh_from_density(
     density: np.ndarray | torch.Tensor,
     spacing: float,
     origin: float | tuple[float, float, float],
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes on a density lattice (X, Y, Z) indexed (x, y, z), lattice point i at origin + i * spacing:
     vertices (V, 3) float32 in world units and faces (F, 3) int64, counter-clockwise seen from the low-density side.
     The lattice is padded with empty space, so the mesh is closed even where density touches its border.
+    threshold: raw sigma at the surface; None takes `surface_threshold` of the lattice's peak.
     Raises ValueError when the field has no surface at this threshold."""
     from skimage.measure import marching_cubes
 
@@ -135,6 +138,8 @@ def mesh_from_density(
         raise ValueError(f"density must be a 3D lattice of at least 2 points per axis, got shape {volume.shape}")
     if not np.isfinite(volume).all():
         raise ValueError("density contains NaN or infinite values")
+    if threshold is None:
+        threshold = surface_threshold(float(volume.max()))
     if not volume.max() > threshold:
         raise ValueError(
             f"the field has no surface at this threshold: the density peaks at {volume.max():.3g}, below the "
@@ -146,8 +151,17 @@ def mesh_from_density(
     return vertices.astype(np.float32), faces[:, ::-1].astype(np.int64)  # skimage winds them the other way
 
 
-def mesh_from_baked(baked: BakedField, threshold: float = DEFAULT_THRESHOLD) -> Mesh:
-    """The surface of a baked field at `threshold` (raw sigma), coloured by the baked rgb at the vertices."""
+def surface_threshold(peak: float) -> float:
+    """The default surface density of a field whose density peaks at `peak`: DEFAULT_THRESHOLD, or for a softer
+    field SOFT_FIELD_FRACTION of its peak (a field with no positive density has no surface: ValueError)."""
+    if not peak > 0:
+        raise ValueError(f"the field has no surface: it is empty (the density peaks at {peak:.3g})")
+    return min(DEFAULT_THRESHOLD, SOFT_FIELD_FRACTION * peak)
+
+
+def mesh_from_baked(baked: BakedField, threshold: float | None = None) -> Mesh:
+    """The surface of a baked field at `threshold` (raw sigma; None: `surface_threshold`), coloured by the baked rgb
+    at the vertices."""
     vertices, faces = mesh_from_density(baked.density_grid(), baked.spacing, -baked.half_size, threshold)
     inside = np.clip(vertices, -baked.half_size, baked.half_size) * (1 - 1e-6)  # padding vertices lie just outside
     rgb, _ = baked.query(torch.from_numpy(inside).to(baked.lattice.device))
@@ -159,7 +173,7 @@ def mesh_from_latent(
     model: Pix2NeRF,
     latent_or_z: Latent | torch.Tensor,
     resolution: int = DEFAULT_BAKE_RESOLUTION,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> Mesh:
     """Bake the field of one latent (a Latent or z (1, z_dim)) at `resolution` cells per axis and mesh it."""
     return mesh_from_baked(bake(model, latent_or_z, resolution=resolution), threshold)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from pix2nerf.mesh import DEFAULT_THRESHOLD, Mesh, glb_bytes, mesh_from_baked, mesh_from_density, mesh_from_latent
+from pix2nerf.mesh import (
+    DEFAULT_THRESHOLD, Mesh, glb_bytes, mesh_from_density, mesh_from_latent, surface_threshold,
+)
 
 
 def sphere_density(radius: float, resolution: int = 48, half: float = 0.5, center=(0.0, 0.0, 0.0)):
@@ -51,9 +53,20 @@ def test_density_touching_the_border_still_gives_a_closed_mesh():
     assert signed_volume(vertices, faces) > 0
 
 
+def test_soft_fields_get_their_surface_at_half_their_peak():
+    density, spacing, origin = sphere_density(0.3)
+    soft = density * 0.06  # peaks at 6, below the default threshold
+    vertices, faces = mesh_from_density(soft, spacing, origin)
+    assert surface_threshold(6.0) == 3.0 and surface_threshold(500.0) == DEFAULT_THRESHOLD
+    assert abs(np.linalg.norm(vertices, axis=1).mean() - 0.3) < 0.01  # the same sphere (level 50 of 100 scaled)
+    assert edges_shared_twice(faces)
+
+
 def test_empty_field_is_a_clear_error():
-    with pytest.raises(ValueError, match="no surface at this threshold"):
+    with pytest.raises(ValueError, match="it is empty"):
         mesh_from_density(np.zeros((8, 8, 8)), 0.1, -0.4)
+    with pytest.raises(ValueError, match="no surface at this threshold"):
+        mesh_from_density(np.ones((8, 8, 8)), 0.1, -0.4, threshold=2.0)
     with pytest.raises(ValueError, match="3D lattice"):
         mesh_from_density(np.zeros((8, 8)), 0.1, -0.4)
 
