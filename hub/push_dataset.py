@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from upload import list_files, upload
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARD_FILES = ("README.md", "preview.png")
 

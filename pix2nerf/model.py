@@ -26,8 +26,10 @@ from .rendering import RaySamplingSettings, render_rays
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
-# field evaluations per chunk in inference renders: bounded memory (a 128x128 render at 96 per ray stays < 2 GB on CPU)
-MAX_POINTS_PER_CHUNK = {"cpu": 2**17, "cuda": 2**22}
+# field evaluations per chunk in inference renders: bounded memory (a 128x128 render at 96 per ray stays < 2 GB on
+# CPU); on CPUs small chunks keep activations in cache (a 64 px render with 36 + 36 samples: 2.4 s at 2**13 points,
+# 5.7 s at 2**17 on 2 cores)
+MAX_POINTS_PER_CHUNK = {"cpu": 2**13, "cuda": 2**22}
 LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
 
 

@@ -1,0 +1,69 @@
+"""The `pix2nerf` command: render, orbit and info on a tiny model folder, one-line errors, `python -m pix2nerf`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from pix2nerf import cli
+
+
+@pytest.fixture
+def model_dir(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "car.png"
+    Image.new("RGBA", (30, 24), (200, 40, 40, 255)).save(path)
+    return path
+
+
+def test_render_writes_a_view(model_dir, photo, tmp_path, capsys):
+    out = tmp_path / "view.png"
+    argv = ["render", str(photo), "--model", str(model_dir), "--yaw", "90", "--pitch", "20", "--resolution", "8", "-o", str(out)]
+    assert cli.main(argv) == 0
+    assert Image.open(out).size == (8, 8) and "yaw 90, pitch 20 degrees" in capsys.readouterr().out
+
+
+def test_orbit_writes_an_animation(model_dir, photo, tmp_path):
+    out = tmp_path / "orbit.webp"
+    assert cli.main(["orbit", str(photo), "--model", str(model_dir), "--frames", "3", "--resolution", "8", "-o", str(out)]) == 0
+    with Image.open(out) as animation:
+        assert animation.n_frames == 3
+
+
+def test_info_reports_config_parameters_and_files(model_dir, capsys):
+    assert cli.main(["info", str(model_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["preset"] == "tiny" and info["parameters"]["field"] > 0
+    assert info["files"]["model.safetensors"] > 0
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda tmp: tmp / "missing.png", "missing.png"),
+    (lambda tmp: (tmp / "notes.png").write_text("hello") and tmp / "notes.png", "not an image file"),
+])
+def test_bad_inputs_are_one_line_errors(model_dir, tmp_path, capsys, make_input, message):
+    source = make_input(tmp_path)
+    assert cli.main(["render", str(source), "--model", str(model_dir), "-o", str(tmp_path / "v.png")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pix2nerf render: error:") and message in error and "\n" not in error
+
+
+def test_unknown_model_is_a_one_line_error(photo, tmp_path, capsys):
+    assert cli.main(["info", str(tmp_path / "no-model")]) == 2
+    assert "pix2nerf info: error:" in capsys.readouterr().err
+
+
+def test_python_dash_m_lists_every_subcommand():
+    result = subprocess.run([sys.executable, "-m", "pix2nerf", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for name in cli.SUBCOMMANDS:
+        assert name in result.stdout
