@@ -135,33 +135,24 @@ def main() -> int:
             print(key, results["workloads"][key], flush=True)
 
     if device.type == "cuda":
-        for name, resolution, batch, steps in [("gstep32_b36", 32, 36, 48), ("gstep64_b12", 64, 12, 36)]:
+        for name, resolution, batch, steps in [
+            ("gstep32_b36", 32, 36, 48), ("gstep64_b12", 64, 12, 36), ("iter32_b36", 32, 36, 48), ("iter64_b12", 64, 12, 36),
+        ]:
             if not wanted(name):
                 continue
             for variant, compile_field in [("fp16", False), ("fp16+compile", True)]:
                 if variant not in args.variants:
                     continue
                 trainer = trainer_for(device, "fp16", compile_field)
-                state = iter(range(10**6))
-                timing = guarded(lambda: time_it(lambda: generator_step(trainer, next(state), batch, resolution, steps), device, repeats=args.repeats))
-                if "median_ms" in timing:
-                    timing["images_per_s"] = batch / timing["median_ms"] * 1000
-                results["workloads"][f"{name}/{variant}"] = timing
-                print(f"{name}/{variant}", timing, flush=True)
-                del trainer
-                torch.cuda.empty_cache()
-        for name, resolution, batch, steps in [("iter32_b36", 32, 36, 48), ("iter64_b12", 64, 12, 36)]:
-            if not wanted(name):
-                continue
-            for variant, compile_field in [("fp16", False), ("fp16+compile", True)]:
-                if variant not in args.variants:
-                    continue
-                trainer = trainer_for(device, "fp16", compile_field)
-                trainer.config.training_stages = stage_overrides(resolution, batch, steps)
-                real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
                 counter = iter(range(10**6))
-                # even and odd iterations alternate, so the median over an even count averages both kinds
-                timing = guarded(lambda: time_it(lambda: trainer.train_step(real, next(counter)), device, warmup=4, repeats=max(4, args.repeats // 2 * 2)))
+                if name.startswith("gstep"):
+                    work = lambda: generator_step(trainer, next(counter), batch, resolution, steps)  # noqa: E731
+                    timing = guarded(lambda: time_it(work, device, repeats=args.repeats))
+                else:  # a whole iteration; even and odd ones alternate, so an even count of repeats averages both
+                    trainer.config.training_stages = stage_overrides(resolution, batch, steps)
+                    real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
+                    work = lambda: trainer.train_step(real, next(counter))  # noqa: E731
+                    timing = guarded(lambda: time_it(work, device, warmup=4, repeats=max(4, args.repeats // 2 * 2)))
                 if "median_ms" in timing:
                     timing["images_per_s"] = batch / timing["median_ms"] * 1000
                 results["workloads"][f"{name}/{variant}"] = timing
