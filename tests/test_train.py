@@ -100,7 +100,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_r
     assert progress["step"] == 6 and progress["images_seen"] == 20
 
 
-def test_two_processes_train_with_gloo_and_skip_corrupt_images(tmp_path):
+def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_process_counts(tmp_path):
     data = write_multiview_dataset(tmp_path / "data", train_objects=6, corrupt_train_rows=(2,))
     output = tmp_path / "two"
     result = run_training(
@@ -117,6 +117,25 @@ def test_two_processes_train_with_gloo_and_skip_corrupt_images(tmp_path):
     info = json.loads((output / "model" / "training.json").read_text())
     assert info["num_processes"] == 2 and info["steps"] == 4
     assert info["corrupt_images_skipped"] > 0 and "skipping unreadable training image 2" in result.stderr
+
+    # the two-process checkpoint resumes on one process, and that one's checkpoint on two processes again
+    resume = ["--train_data_dir", str(data), "--output_dir", str(output), "--checkpointing_steps", "2",
+              "--validation_steps", "100", "--report_to", "none", "--resume_from_checkpoint", "latest"]
+    one = run_training(resume + ["--max_train_steps", "6"])
+    assert "1 process(es)" in one.stderr and "checkpoint-4 at step 4" in one.stderr
+    assert not (output / "checkpoint-6" / "rng_state_1.json").exists()
+    two = run_training(
+        resume + ["--max_train_steps", "8", "--dataloader_num_workers", "1"],
+        launcher=ACCELERATE + ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                               "--dynamo_backend", "no"],
+        env={"ACCELERATE_USE_CPU": "True"},
+    )
+    assert "2 process(es)" in two.stderr and "checkpoint-6 at step 6" in two.stderr
+    progress = json.loads((output / "checkpoint-8" / "trainer.json").read_text())["progress"]
+    info = json.loads((output / "model" / "training.json").read_text())
+    assert progress["step"] == 8 and info["num_processes"] == 2 and info["steps"] == 8
+    state = load_file(str(output / "checkpoint-8" / "trainer.safetensors"))
+    assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
 
 
 # ----------------------------------------------------------------------------------------------------------------
