@@ -88,7 +88,7 @@ def build_demo(service: serving.Service) -> gr.Blocks:
             return None, "", gr.update(), gr.update(), None, None, ""
         prepared = service.prepare(_upload(payload))
         yaw, pitch = poses.clamp(round(prepared.yaw), round(prepared.pitch))
-        view = service.novel_view(_upload(payload), yaw, pitch, quality)
+        view = service.novel_view(prepared, yaw, pitch, quality)
         pose = f"**Estimated camera:** yaw {prepared.yaw:.1f}°, pitch {prepared.pitch:.1f}°"
         caption = _view_caption(quality, service.view_resolution, view.seconds)
         shown = prepared.encoder_input.resize((ENCODER_DISPLAY_SIZE,) * 2, Image.Resampling.NEAREST)

@@ -101,7 +101,7 @@ def main() -> int:
         "view_ms": summary(view_ms),
         "view_psnr_db": summary(view_psnr),
         "orbit_s": summary([p["orbit_s"] for p in per_image]),
-        "mesh_s": summary([p["mesh"]["seconds"] for p in per_image if "seconds" in p["mesh"]] or [float("nan")]),
+        "mesh_s": summary(mesh_seconds) if (mesh_seconds := [p["mesh"]["seconds"] for p in per_image if "seconds" in p["mesh"]]) else None,
         "full_render64_36_ms": full64,
         "per_image": per_image,
     })

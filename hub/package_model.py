@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -83,7 +84,7 @@ def save_weights(model: Pix2NeRF, folder: Path, dtype: torch.dtype) -> Pix2NeRF:
 
 
 def read_metrics(path: Path) -> list[dict]:
-    """The JSON lines of a metrics log, skipping none: a malformed line is an error that names it."""
+    """The JSON lines of a metrics log (blank lines ignored); a malformed line is an error that names it."""
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
@@ -122,7 +123,7 @@ def training_curves(rows: list[dict]) -> Image.Image:
     max_step = max(row["step"] for row in rows)
     panels = []
     for key, title in CURVES:
-        points = [(row["step"], row[key]) for row in rows if key in row and row[key] == row[key] and abs(row[key]) != float("inf")]
+        points = [(row["step"], row[key]) for row in rows if key in row and math.isfinite(row[key])]
         if points:
             panels.append(_panel(points, title, max_step))
     if not panels:
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = json.loads(evaluation_path.read_text()) if evaluation_path.is_file() else None
         training = json.loads((source / "training.json").read_text()) if (source / "training.json").is_file() else None
         rows = read_metrics(args.metrics) if args.metrics else None
+        commands = {"Reproduce (data, training, evaluation, packaging)": args.commands.read_text()} if args.commands else None
+        description = args.description.read_text().strip() if args.description else None
     except (OSError, ValueError) as error:
         print(f"package_model.py: error: {error}", file=sys.stderr)
         return 2
@@ -153,42 +156,40 @@ def main(argv: list[str] | None = None) -> int:
 
     out: Path = args.out
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    (out / "images").mkdir(parents=True)
     stored = save_weights(model, out, DTYPES[args.dtype])
-    scores = storage_fidelity(model, stored, args.check_resolution)
-    print(f"{args.dtype} weights: check renders {min(scores):.1f}-{max(scores):.1f} dB PSNR against float32")
-    if min(scores) < args.min_psnr:
-        print(f"package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32", file=sys.stderr)
-        return 1
+    note = None
+    if args.dtype != "float32":
+        scores = storage_fidelity(model, stored, args.check_resolution)
+        print(f"{args.dtype} weights: check renders {min(scores):.1f}-{max(scores):.1f} dB PSNR against float32")
+        if min(scores) < args.min_psnr:
+            print(f"package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32", file=sys.stderr)
+            return 1
+        fidelity = {"dtype": args.dtype, "psnr_db_min": min(scores), "psnr_db_max": max(scores),
+                    "resolution": args.check_resolution, "poses": CHECK_POSES, "seeds": list(CHECK_SEEDS)}
+        (out / "storage_check.json").write_text(json.dumps(fidelity, indent=2) + "\n")
+        note = (f"Weights stored as {args.dtype}; renders from them match the float32 weights at {min(scores):.1f} dB "
+                f"PSNR or more (`storage_check.json`).")
 
     images = []
     if rows:
-        (out / "images").mkdir()
         training_curves(rows).save(out / "images" / "training_curves.png")
         shutil.copy(args.metrics, out / "metrics.jsonl")
-        images.append(("Training curves (from metrics.jsonl; evaluations on 16 held-out objects during training)", "images/training_curves.png"))
-    if grid_path.is_file():
-        (out / "images").mkdir(exist_ok=True)
-        shutil.copy(grid_path, out / "images" / "eval_grid.png")
-        images.append(("Held-out test cars: input (left), then predicted and true views (rows per object)", "images/eval_grid.png"))
-    for name in ("samples.png", "novel_views.png"):
-        if (source / "images" / name).is_file():
-            shutil.copy(source / "images" / name, out / "images" / name)
-            images.append((f"During training: {name[:-4].replace('_', ' ')} (EMA model)", f"images/{name}"))
+        images.append(("Training curves (from metrics.jsonl; the evaluations are the held-out validation during training)", "images/training_curves.png"))
+    copies = [(grid_path, "eval_grid.png", "Held-out test objects: input (left), then predicted and true views (rows per object)")]
+    copies += [(source / "images" / name, name, f"During training: {name[:-4].replace('_', ' ')} (EMA model)")
+               for name in ("samples.png", "novel_views.png")]
+    for path, name, caption in copies:
+        if path.is_file():
+            shutil.copy(path, out / "images" / name)
+            images.append((caption, f"images/{name}"))
     if evaluation is not None:
         (out / "eval_results.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     if training is not None:
         (out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
-    fidelity = {"dtype": args.dtype, "psnr_db_min": min(scores), "psnr_db_max": max(scores),
-                "resolution": args.check_resolution, "poses": CHECK_POSES, "seeds": list(CHECK_SEEDS)}
-    (out / "storage_check.json").write_text(json.dumps(fidelity, indent=2) + "\n")
-    commands = {"Reproduce (data, training, evaluation, packaging)": args.commands.read_text()} if args.commands else None
-    note = (f"Weights stored as {args.dtype}; renders from them match the float32 weights at {min(scores):.1f} dB PSNR "
-            f"or more (`storage_check.json`).")
     write_model_card(
         out, model_id=args.model_id or str(out), title=out.name, training=training, evaluation=evaluation,
-        evaluation_note=note, images=images, commands=commands, datasets=args.datasets,
-        description=args.description.read_text().strip() if args.description else None,
+        evaluation_note=note, images=images, commands=commands, datasets=args.datasets, description=description,
     )
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({size / 2**20:.1f} MiB)")

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from upload import list_files, upload
+from upload import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARD_FILES = ("README.md", "preview.png")
@@ -99,13 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = hub_layout(args.folder, Path(staging))
         files = files_to_upload(folder)
         counts = ", ".join(f"{split} {n}" for split, n in rows.items())
-        list_files(folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), rows: {counts}:")
-        if args.dry_run:
-            print("dry run: nothing uploaded")
-            return 0
-        url = upload(folder, args.repo_id, files, repo_type="dataset", private=args.private, commit_message=args.commit_message)
-        print(f"pushed: {url}")
-    return 0
+        return publish(
+            folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), rows: {counts}:",
+            dry_run=args.dry_run, repo_id=args.repo_id, repo_type="dataset", private=args.private,
+            commit_message=args.commit_message,
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from upload import list_files, upload
+from upload import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,16 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     files = files_to_upload(args.folder)
     if "README.md" not in files:
         print(f"warning: {args.folder} has no README.md model card; the hub page will be bare", file=sys.stderr)
-    list_files(args.folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), preset {config.preset}:")
-    if args.dry_run:
-        print("dry run: nothing uploaded")
-        return 0
-    url = upload(
-        args.folder, args.repo_id, files, repo_type="model", private=args.private,
+    return publish(
+        args.folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), preset {config.preset}:",
+        dry_run=args.dry_run, repo_id=args.repo_id, repo_type="model", private=args.private,
         commit_message=args.commit_message or f"Upload pix2nerf model ({config.preset})",
     )
-    print(f"pushed: {url}")
-    return 0
 
 
 if __name__ == "__main__":

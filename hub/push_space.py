@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from push_model import REPO_ROOT, check_model_folder, files_to_upload
-from upload import list_files, upload
+from upload import publish
 
 sys.path.insert(0, str(REPO_ROOT))
 from pix2nerf.commands import DEFAULT_MODEL  # noqa: E402  (the app's default model folder, relative to app.py)
@@ -91,16 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
             validate_repo_id(args.space_id)
         files = assemble(bundle, args.model_dir, args.model_repo)
-        list_files(bundle, files, f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:")
-        if args.dry_run:
-            print("dry run: nothing uploaded")
-            return 0
-        url = upload(
-            bundle, args.space_id, None, repo_type="space", private=args.private,
+        return publish(
+            bundle, files, f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:",
+            dry_run=args.dry_run, repo_id=args.space_id, repo_type="space", private=args.private,
             commit_message="Upload the pix2nerf app", space_sdk="gradio",
         )
-        print(f"pushed: {url}")
-        return 0
     except (ValueError, FileNotFoundError) as error:
         print(f"push_space.py: error: {error}", file=sys.stderr)
         return 2

@@ -29,6 +29,15 @@ def official_to_degrees(theta: torch.Tensor, phi: torch.Tensor) -> tuple[torch.T
     return torch.rad2deg(theta - math.pi / 2), torch.rad2deg(math.pi / 2 - phi)
 
 
+def degrees_tensor(name: str, value: float | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A float or tensor of angles in degrees as a float32 tensor (N,) on `device`; ValueError naming `name` when
+    it is empty or not finite."""
+    angles = torch.as_tensor(value, dtype=torch.float32).reshape(-1).to(device)
+    if angles.numel() == 0 or not torch.isfinite(angles).all():
+        raise ValueError(f"{name} must be finite degrees, got {value}")
+    return angles
+
+
 def wrap_degrees(angle: torch.Tensor) -> torch.Tensor:
     """Wrap angles in degrees into [-180, 180)."""
     return torch.remainder(angle + 180.0, 360.0) - 180.0

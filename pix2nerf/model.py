@@ -17,7 +17,7 @@ from torch import nn
 
 from . import images as image_utils
 from .acceleration import autocast, compile_available, compiled_field, resolve_precision
-from .cameras import official_to_degrees, sample_poses, world_rays
+from .cameras import degrees_tensor, official_to_degrees, sample_poses, world_rays
 from .config import Pix2NeRFConfig
 from .field import RadianceField, sample_latents
 from .networks import CCSEncoder
@@ -302,9 +302,7 @@ class Pix2NeRF(
         return out
 
     def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
-        angles = torch.as_tensor(value, dtype=torch.float32, device=self.device).reshape(-1)
-        if not torch.isfinite(angles).all():
-            raise ValueError(f"{name} must be finite degrees, got {value}")
+        angles = degrees_tensor(name, value, self.device)
         if angles.numel() == 1:
             return angles.expand(batch)
         if angles.numel() != batch:

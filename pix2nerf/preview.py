@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .cameras import world_rays
+from .cameras import degrees_tensor, world_rays
 from .config import Pix2NeRFConfig
 from .field import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
 from .images import tensor_to_pil
@@ -237,7 +237,9 @@ class BakedField:
         """Render poses in degrees (floats or (B,) tensors) like `Pix2NeRF.render` with its defaults (hierarchical,
         deterministic, locked view), reading the grid: rgb (B, 3, H, W) in [0, 1], depth (B, H, W), opacity."""
         device = self.lattice.device
-        yaw_t, pitch_t = torch.broadcast_tensors(_degrees("yaw", yaw, device), _degrees("pitch", pitch, device))
+        yaw_t, pitch_t = torch.broadcast_tensors(
+            degrees_tensor("yaw", yaw, device), degrees_tensor("pitch", pitch, device)
+        )
         if int(resolution) < 2:
             raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
         settings = self.settings if num_steps is None else replace(self.settings, num_steps=int(num_steps))
@@ -255,13 +257,6 @@ class BakedField:
             depth=depth.reshape(shape),
             opacity=opacity.reshape(shape),
         )
-
-
-def _degrees(name: str, value: float | torch.Tensor, device: torch.device) -> torch.Tensor:
-    angles = torch.as_tensor(value, dtype=torch.float32).reshape(-1).to(device)
-    if angles.numel() == 0 or not torch.isfinite(angles).all():
-        raise ValueError(f"{name} must be finite degrees, got {value}")
-    return angles
 
 
 def _single_latent(model: Pix2NeRF, latent_or_z: Latent | torch.Tensor) -> tuple[torch.Tensor, Latent | None]:

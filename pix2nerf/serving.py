@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 from PIL import Image
 
 from . import images as image_utils
@@ -316,14 +315,15 @@ class Service:
         return self.cache.get_or_create(key, create)
 
     def novel_view(self, source: Any, yaw: float, pitch: float, quality: str = "interactive") -> View:
-        """The image seen from (yaw, pitch) in degrees at `view_resolution`, with its depth map.
+        """The image (an upload, or a CachedImage from `prepare`) seen from (yaw, pitch) in degrees at
+        `view_resolution`, with its depth map.
 
         quality "interactive" reads the baked grid; "full" runs the model's own hierarchical sampler (slow on CPUs).
         """
         yaw, pitch = check_angles(yaw, pitch)
         if quality not in QUALITIES:
             raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
-        prepared = self.prepare(source)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
         start = time.perf_counter()
         if quality == "interactive":
             output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution)

@@ -575,7 +575,7 @@ def test_push_model_dry_run(saved_carla, capsys, monkeypatch):
     args = push_model.build_parser().parse_args([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--private"])
     assert (args.folder, args.repo_id, args.private, args.dry_run) == (saved_carla, "someone/pix2nerf-carla", True, False)
 
-    monkeypatch.setattr(push_model, "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
+    monkeypatch.setattr(sys.modules["upload"], "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
     assert push_model.main([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     for name in ("README.md", "config.json", "model.safetensors", "dry run: nothing uploaded"):

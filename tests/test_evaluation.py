@@ -102,3 +102,67 @@ def test_model_card_holds_metadata_training_and_evaluation(data_dir, tiny_model,
     assert "# pix2nerf-tiny" in text and 'from_pretrained("user/pix2nerf-tiny")' in text
     assert "baseline: the input image itself" in text and "accelerate launch train/train.py --preset tiny" in text
     assert "![Samples](images/samples.png)" in text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# hub/package_model.py: a trained model folder + its evaluation and metrics -> a hub folder with a card
+def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
+    import subprocess
+    import sys
+
+    from huggingface_hub import ModelCard
+    from PIL import Image
+    from safetensors import safe_open
+
+    from conftest import REPO_ROOT
+    from pix2nerf import Pix2NeRF, evaluation
+
+    model_dir = tmp_path / "model"
+    tiny_model.save_pretrained(model_dir)
+    (model_dir / "training.json").write_text(json.dumps({"steps": 8, "dataset": str(data_dir)}))
+    parser = argparse.ArgumentParser()
+    evaluation.add_arguments(parser)
+    assert evaluation.main(parser.parse_args([
+        str(model_dir), "--data", str(data_dir), "--split", "test", "-o", str(model_dir / "eval_results.json"),
+        "--resolution", "16", "--num-steps", "4", "--device", "cpu", "--grid", str(model_dir / "eval_grid.png"), "--no-progress",
+    ])) == 0
+    metrics = tmp_path / "metrics.jsonl"
+    rows = [{"step": s, "train/d_loss": 1.0 / s, "train/g_loss": float(s), "train/recon_mse": float("nan")} for s in (1, 2, 3)]
+    metrics.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n" + json.dumps({"step": 3, "eval/relative_pose_psnr": 9.5}) + "\n")
+    description = tmp_path / "card.md"
+    description.write_text("A tiny test model.")
+
+    def package(*options):
+        return subprocess.run([sys.executable, str(REPO_ROOT / "hub" / "package_model.py"), str(model_dir), *options],
+                              capture_output=True, text=True, timeout=300)
+
+    out = tmp_path / "hub-folder"
+    done = package("-o", str(out), "--metrics", str(metrics), "--description", str(description), "--commands", str(metrics),
+                   "--model-id", "someone/tiny", "--datasets", "someone/cars", "--check-resolution", "16", "--min-psnr", "15")
+    assert done.returncode == 0, done.stderr
+    assert "float16 weights: check renders" in done.stdout
+    with safe_open(str(out / "model.safetensors"), "pt") as stored:
+        assert {stored.get_slice(name).get_dtype() for name in stored.keys()} == {"F16"}
+    check = json.loads((out / "storage_check.json").read_text())
+    assert check["dtype"] == "float16" and 15 <= check["psnr_db_min"] <= check["psnr_db_max"] < math.inf
+    reloaded = Pix2NeRF.from_pretrained(out)
+    for name, tensor in tiny_model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor.half().float())
+    assert json.loads((out / "eval_results.json").read_text()) == json.loads((model_dir / "eval_results.json").read_text())
+    assert Image.open(out / "images" / "training_curves.png").size[0] > 0 and (out / "images" / "eval_grid.png").is_file()
+    card = ModelCard.load(out / "README.md")
+    assert card.data.datasets == ["someone/cars"] and card.data.library_name == "pix2nerf"
+    assert card.text.lstrip().startswith("# hub-folder") and "A tiny test model." in card.text
+    assert 'from_pretrained("someone/tiny")' in card.text and "images/training_curves.png" in card.text
+    assert "relative" in card.text and "storage_check.json" in card.text
+
+    out32 = tmp_path / "hub-folder-32"
+    assert package("-o", str(out32), "--dtype", "float32").returncode == 0
+    assert not (out32 / "storage_check.json").exists() and not (out32 / "images" / "training_curves.png").exists()
+    assert torch.equal(Pix2NeRF.from_pretrained(out32).state_dict()["field.color_head.weight"], tiny_model.state_dict()["field.color_head.weight"])
+
+    refused = package("-o", str(tmp_path / "lossy"), "--check-resolution", "16", "--min-psnr", "200")
+    assert refused.returncode == 1 and "float16 storage is below 200 dB; use --dtype float32" in refused.stderr
+    metrics.write_text('{"step": 1}\nnot json\n')
+    failed = package("-o", str(tmp_path / "bad"), "--metrics", str(metrics))
+    assert failed.returncode == 2 and f"{metrics}:2 is not JSON" in failed.stderr

@@ -10,7 +10,6 @@ from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.cameras import world_rays
 from pix2nerf.model import LOCKED_VIEW_DIRECTION
 from pix2nerf.preview import (
-    BakedField,
     LatentField,
     bake,
     orbit_poses,
