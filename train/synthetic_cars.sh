@@ -2,10 +2,11 @@
 # Reproduce the shipped model hub/models/pix2nerf-synthetic-cars on one GPU: data, training, evaluation, packaging.
 # Usage: bash train/synthetic_cars.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND]
 # Training resumes from the latest checkpoint: with MINUTES_PER_COMMAND set (e.g. 9 on machines that stop a command
-# after 10 minutes), run the script again until it reaches step 3454; the data is generated once.
+# after 10 minutes), run the script again until it reaches the last step; the data is generated once.
 set -euo pipefail
 root="${1:-outputs}"
 minutes="${2:-}"
+steps=3454
 data="$root/data/synthetic-cars"
 run="$root/synthetic-cars"
 
@@ -15,11 +16,11 @@ if [ ! -f "$data/dataset_dict.json" ]; then
 fi
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no train/train.py \
   --train_data_dir "$data" --preset synthetic_cars --output_dir "$run" --resume_from_checkpoint latest \
-  --max_train_steps 3454 ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
+  --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
   --checkpoints_total_limit 2 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \
   --dataloader_num_workers 8 --seed 0
-if [ ! -f "$run/model/training.json" ] || ! grep -q '"steps": 3454' "$run/model/training.json"; then
-  echo "training stopped before step 3454: run this script again to resume" >&2
+if [ ! -f "$run/model/training.json" ] || ! grep -q "\"steps\": $steps," "$run/model/training.json"; then
+  echo "training stopped before step $steps: run this script again to resume" >&2
   exit 3
 fi
 python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
