@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from pix2nerf import Pix2NeRF  # noqa: E402
+from pix2nerf.convert import check_output_folder  # noqa: E402
 from pix2nerf.metrics import psnr  # noqa: E402
 from pix2nerf.model_card import write_model_card  # noqa: E402
 
@@ -45,7 +46,8 @@ PANEL, MARGIN = (420, 220), 36
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="package_model.py", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="trained model folder (config.json, model.safetensors, training.json)")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="hub folder to write (replaced)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="hub folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output folder (all of it) if it holds a model")
     parser.add_argument("--metrics", type=Path, default=None, help="the run's metrics.jsonl (training curves)")
     parser.add_argument("--eval", type=Path, default=None, help="`pix2nerf eval` JSON for the card (default: MODEL/eval_results.json)")
     parser.add_argument("--grid", type=Path, default=None, help="`pix2nerf eval --grid` PNG (default: MODEL/eval_grid.png)")
@@ -141,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     source: Path = args.model
     evaluation_path = args.eval or source / "eval_results.json"
     grid_path = args.grid or source / "eval_grid.png"
+    out: Path = args.out
     try:
+        if out.resolve() == source.resolve():
+            raise ValueError(f"the output folder is the model folder {source}; give another -o")
+        check_output_folder(out, args.overwrite)
         model = Pix2NeRF.from_pretrained(source)
         evaluation = json.loads(evaluation_path.read_text()) if evaluation_path.is_file() else None
         training = json.loads((source / "training.json").read_text()) if (source / "training.json").is_file() else None
@@ -154,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
     if evaluation is None:
         print(f"warning: no evaluation at {evaluation_path}: the card will have no evaluation table", file=sys.stderr)
 
-    out: Path = args.out
     shutil.rmtree(out, ignore_errors=True)
     (out / "images").mkdir(parents=True)
     stored = save_weights(model, out, DTYPES[args.dtype])
@@ -164,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.dtype} weights: check renders {min(scores):.1f}-{max(scores):.1f} dB PSNR against float32")
         if min(scores) < args.min_psnr:
             print(f"package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32", file=sys.stderr)
+            shutil.rmtree(out)
             return 1
         fidelity = {"dtype": args.dtype, "psnr_db_min": min(scores), "psnr_db_max": max(scores),
                     "resolution": args.check_resolution, "poses": CHECK_POSES, "seeds": list(CHECK_SEEDS)}

@@ -29,7 +29,7 @@ from .cameras import degrees_tensor, world_rays
 from .config import Pix2NeRFConfig
 from .field import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
 from .images import tensor_to_pil
-from .model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF, RenderOutput
+from .model import LOCKED_VIEW_DIRECTION, MAX_POINTS_PER_CHUNK, Latent, Pix2NeRF, RenderOutput
 from .rendering import RaySamplingSettings, render_rays
 
 DEFAULT_BAKE_RESOLUTION = 192  # fine cells per axis where there is matter (bricks)
@@ -41,7 +41,6 @@ DETAIL_COLOR = 0.02  # ... or a colour channel times the cell's opacity is off b
 DEFAULT_ORBIT_PITCH = 20.0  # degrees, when neither the caller nor the latent gives one
 REFINE_DENSITY = 1.0  # cells with a corner above this raw sigma get refined
 HIDDEN_OPTICAL_DEPTH = 8.0  # cells behind this optical depth from every side (transmittance < e^-8) are not refined
-EVALUATION_CHUNK = 8192  # field points per matmul chunk (fits the CPU caches best)
 MAX_POINTS_PER_RENDER_CHUNK = 2**21  # grid reads per ray chunk in BakedField.render (bounded memory)
 
 # progress(done, total) is called after each orbit frame
@@ -84,7 +83,7 @@ class LatentField:
             self.color_head_bias = field.color_head.bias
 
     @torch.no_grad()
-    def __call__(self, points: torch.Tensor, chunk: int = EVALUATION_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, points: torch.Tensor, chunk: int = MAX_POINTS_PER_CHUNK["cpu"]) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb (N, 3) in [0, 1] and raw sigma (N,) at world points (N, 3), evaluated in chunks of `chunk` points."""
         rgb = torch.empty(points.shape[0], 3, device=points.device)
         sigma = torch.empty(points.shape[0], device=points.device)

@@ -161,8 +161,14 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     assert not (out32 / "storage_check.json").exists() and not (out32 / "images" / "training_curves.png").exists()
     assert torch.equal(Pix2NeRF.from_pretrained(out32).state_dict()["field.color_head.weight"], tiny_model.state_dict()["field.color_head.weight"])
 
+    existing = package("-o", str(out), "--dtype", "float32")
+    assert existing.returncode == 2 and "--overwrite" in existing.stderr and (out / "storage_check.json").is_file()
+    assert package("-o", str(out), "--dtype", "float32", "--overwrite").returncode == 0 and not (out / "storage_check.json").exists()
+    in_place = package("-o", str(model_dir), "--overwrite")
+    assert in_place.returncode == 2 and "is the model folder" in in_place.stderr and (model_dir / "model.safetensors").is_file()
     refused = package("-o", str(tmp_path / "lossy"), "--check-resolution", "16", "--min-psnr", "200")
     assert refused.returncode == 1 and "float16 storage is below 200 dB; use --dtype float32" in refused.stderr
+    assert not (tmp_path / "lossy").exists()
     metrics.write_text('{"step": 1}\nnot json\n')
     failed = package("-o", str(tmp_path / "bad"), "--metrics", str(metrics))
     assert failed.returncode == 2 and f"{metrics}:2 is not JSON" in failed.stderr
