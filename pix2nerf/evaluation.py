@@ -118,6 +118,21 @@ def _summary(values: torch.Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
+def sample_diversity(model, *, num_latents: int = 8, resolution: int = 32, yaw: float = 30.0, seed: int = 0) -> float:
+    """How much the generator's renders depend on the latent: the per-pixel standard deviation of RGB (in [0, 1])
+    across `num_latents` prior latents seen from one pose (yaw in degrees, the prior's mean pitch), averaged over the
+    pixels. Near 0 the generator has collapsed to one object whatever the latent (the encoder then cannot invert it).
+    """
+    if num_latents < 2:
+        raise ValueError(f"num_latents must be at least 2, got {num_latents}")
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.sample_latents(num_latents, generator)
+    rgb = model.render(z, yaw, model.config.pitch_mean, resolution=resolution, lock_view_dependence=True,
+                       return_depth=False, compile=False).rgb
+    return rgb.float().std(dim=0).mean().item()
+
+
+@torch.no_grad()
 def evaluate(
     model,
     objects: Sequence[ObjectViews],

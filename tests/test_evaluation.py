@@ -73,6 +73,20 @@ def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
     assert grid.is_file()
 
 
+def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_model):
+    from pix2nerf import Pix2NeRF
+    from pix2nerf.evaluation import sample_diversity
+
+    assert sample_diversity(tiny_model, resolution=8) > 1e-3
+    blind = Pix2NeRF(tiny_model.config).eval()
+    blind.load_state_dict(tiny_model.state_dict())
+    with torch.no_grad():
+        blind.field.mapping.layers[0].weight.zero_()  # the codes no longer depend on z
+    assert sample_diversity(blind, resolution=8) < 1e-6
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_diversity(tiny_model, num_latents=1)
+
+
 def test_evaluation_needs_multiview_columns(tmp_path):
     from pix2nerf.evaluation import load_objects
 

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
 from pix2nerf import images as image_utils
 from pix2nerf.config import PRESETS
-from pix2nerf.evaluation import evaluate, load_objects
+from pix2nerf.evaluation import evaluate, load_objects, sample_diversity
 from pix2nerf.model_card import write_model_card
 from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
@@ -350,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             with untouched_rng(device):
                 ema = trainer.ema_model()
                 state["grids"] = validation_grids(ema, held_out_inputs, validation_resolution)
+                diversity = sample_diversity(ema)
+                log_scalars({"eval/sample_diversity": diversity}, step)
+                logger.info(f"step {step}: sample diversity {diversity:.4f} (per-pixel RGB std across latents)")
                 if held_out_objects:
                     results, _ = evaluate(ema, held_out_objects, resolution=validation_resolution, progress=False)
                     results.pop("per_object")
