@@ -21,7 +21,8 @@ from .cameras import degrees_tensor, official_to_degrees, sample_poses, world_ra
 from .config import Pix2NeRFConfig
 from .field import RadianceField, sample_latents
 from .networks import CCSEncoder
-from .rendering import RaySamplingSettings, render_rays
+from .empty_space import render_image_skipping_empty
+from .rendering import RaySamplingSettings, render_rays_in_chunks
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -206,11 +207,13 @@ class Pix2NeRF(
         max_points_per_chunk: int | None = None,
         generator: torch.Generator | None = None,
         field: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
+        skip_empty: bool = False,
     ) -> RenderOutput:
         """Differentiable render from raw mapping codes (B, (L + 1) * H) at poses (B,) in degrees.
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
-        `field` replaces `self.field` (same signature), e.g. with a compiled version.
+        `field` replaces `self.field` (same signature), e.g. with a compiled version. `skip_empty` evaluates the
+        field less where the image is background (inference; see pix2nerf.empty_space).
         """
         field = self.field if field is None else field
         batch = frequencies.shape[0]
@@ -223,17 +226,14 @@ class Pix2NeRF(
         def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return field(points, dirs, frequencies, phase_shifts)
 
-        num_rays = directions.shape[1]
-        evaluations_per_ray = batch * settings.num_steps * (2 if settings.hierarchical else 1)
-        rays_per_chunk = num_rays if max_points_per_chunk is None else max(1, max_points_per_chunk // evaluations_per_ray)
-        outputs = [
-            render_rays(
-                field_fn, origins, directions[:, start : start + rays_per_chunk], settings,
-                None if view is None else view[:, start : start + rays_per_chunk], generator,
+        if skip_empty:
+            rgb, depth, opacity = render_image_skipping_empty(
+                field_fn, origins, directions, resolution, settings, view, generator, max_points_per_chunk
             )
-            for start in range(0, num_rays, rays_per_chunk)
-        ]
-        rgb, depth, opacity = (torch.cat(parts, dim=1) for parts in zip(*outputs))
+        else:
+            rgb, depth, opacity = render_rays_in_chunks(
+                field_fn, origins, directions, settings, view, generator, max_points_per_chunk
+            )
         shape = (batch, resolution, resolution)
         return RenderOutput(
             rgb=rgb.reshape(*shape, 3).permute(0, 3, 1, 2).contiguous(),
@@ -258,6 +258,7 @@ class Pix2NeRF(
         generator: torch.Generator | None = None,
         precision: str = "auto",
         compile: bool | None = None,
+        skip_empty: bool | None = None,
     ) -> RenderOutput:
         """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
 
@@ -265,6 +266,8 @@ class Pix2NeRF(
         deterministic: no stratified jitter and evenly spaced importance samples.
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
         compile: use the compiled field (default: on CUDA with Triton; the first call compiles).
+        skip_empty: evaluate the field less where the image is background, within a few thousandths of the full
+        render (pix2nerf.empty_space; default: on when the field is not compiled, whose shapes must stay fixed).
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
@@ -290,11 +293,13 @@ class Pix2NeRF(
         )
         if compile is None:
             compile = compile_available(self.device)
+        if skip_empty is None:
+            skip_empty = not compile
         with autocast(resolve_precision(precision, self.device), self.device):
             out = self.render_codes(
                 frequencies, phase_shifts, yaw_t, pitch_t, int(resolution), settings, lock_view_dependence,
                 MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"]), generator,
-                compiled_field(self.field) if compile else None,
+                compiled_field(self.field) if compile else None, skip_empty,
             )
         out.rgb = out.rgb.clamp(0, 1)
         if not return_depth:

@@ -30,7 +30,7 @@ from .config import Pix2NeRFConfig
 from .field import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
 from .images import tensor_to_pil
 from .model import LOCKED_VIEW_DIRECTION, MAX_POINTS_PER_CHUNK, Latent, Pix2NeRF, RenderOutput
-from .rendering import RaySamplingSettings, render_rays
+from .rendering import RaySamplingSettings, render_rays_in_chunks
 
 DEFAULT_BAKE_RESOLUTION = 192  # fine cells per axis where there is matter (bricks)
 DEFAULT_BRICK = 3  # fine cells per coarse cell edge: 64 coarse cells per axis by default
@@ -243,14 +243,11 @@ class BakedField:
             raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
         settings = self.settings if num_steps is None else replace(self.settings, num_steps=int(num_steps))
         origins, directions = world_rays(yaw_t.contiguous(), pitch_t.contiguous(), int(resolution), self.fov)
-        batch, num_rays = directions.shape[:2]
-        rays_per_chunk = max(1, MAX_POINTS_PER_RENDER_CHUNK // (batch * 2 * settings.num_steps))
-        outputs = [
-            render_rays(lambda points, _: self.query(points), origins, directions[:, start : start + rays_per_chunk], settings)
-            for start in range(0, num_rays, rays_per_chunk)
-        ]
-        rgb, depth, opacity = (torch.cat(parts, dim=1) for parts in zip(*outputs))
-        shape = (batch, int(resolution), int(resolution))
+        rgb, depth, opacity = render_rays_in_chunks(
+            lambda points, _: self.query(points), origins, directions, settings,
+            max_points_per_chunk=MAX_POINTS_PER_RENDER_CHUNK,
+        )
+        shape = (directions.shape[0], int(resolution), int(resolution))
         return RenderOutput(
             rgb=rgb.reshape(*shape, 3).permute(0, 3, 1, 2).clamp(0, 1).contiguous(),
             depth=depth.reshape(shape),

@@ -64,6 +64,7 @@ class RaySamplingSettings:
     deterministic: bool = True  # no stratified jitter, evenly spaced importance samples
     background: str = "white"
     noise_std: float = 0.0
+    skip_empty_below: float = 0.0  # rays whose coarse opacity is below this get no fine samples; 0 keeps them all
 
 
 def render_rays(
@@ -78,32 +79,121 @@ def render_rays(
 
     origins (B, 3) or (B, R, 3); directions (B, R, 3) unit vectors. view_directions (B, R, 3), when given, replace
     the ray directions as the field's view-dependence input (for example locked to (0, 0, -1)).
+    With `settings.skip_empty_below` > 0, rays whose coarse opacity is below it keep their coarse-only result:
+    the field is evaluated only for the other rays' fine samples (a pixel moves by about that opacity at most).
     Returns rgb (B, R, 3) in [0, 1], depth (B, R) and opacity (B, R) = the sum of the weights before background.
     """
     batch, num_rays = directions.shape[:2]
     steps = settings.num_steps
-    if origins.dim() == 2:
-        origins = origins[:, None, :]
+    origins = per_ray_origins(origins, num_rays)
     view = directions if view_directions is None else view_directions
-    view_per_sample = view[:, :, None, :].expand(batch, num_rays, steps, 3).reshape(batch, -1, 3)
 
-    def evaluate(depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        points = origins[:, :, None, :] + directions[:, :, None, :] * depths[..., None]
-        rgb, sigma = field_fn(points.reshape(batch, -1, 3), view_per_sample)
-        return rgb.reshape(batch, num_rays, steps, 3), sigma.reshape(batch, num_rays, steps)
+    def evaluate(rays: tuple[torch.Tensor, ...], depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ray_origins, ray_directions, ray_view = rays
+        count = depths.shape[1]
+        points = ray_origins[:, :, None, :] + ray_directions[:, :, None, :] * depths[..., None]
+        view_per_sample = ray_view[:, :, None, :].expand(batch, count, steps, 3)
+        rgb, sigma = field_fn(points.reshape(batch, -1, 3), view_per_sample.reshape(batch, -1, 3))
+        return rgb.reshape(batch, count, steps, 3), sigma.reshape(batch, count, steps)
 
+    rays = (origins, directions, view)
     depths = stratified_depths(
         (batch, num_rays), steps, settings.near, settings.far, jitter=not settings.deterministic,
         generator=generator, device=directions.device, dtype=directions.dtype,
     )
-    rgb, sigma = evaluate(depths)
-    if settings.hierarchical:
-        with torch.no_grad():
-            _, _, coarse_weights = integrate(rgb, sigma, depths, "none", settings.noise_std, generator)
-            fine_depths = importance_depths(depths, coarse_weights, steps, settings.deterministic, generator)
-        fine_rgb, fine_sigma = evaluate(fine_depths)
-        depths, order = torch.sort(torch.cat([fine_depths, depths], -1), dim=-1)
-        rgb = torch.gather(torch.cat([fine_rgb, rgb], -2), -2, order[..., None].expand(-1, -1, -1, 3))
-        sigma = torch.gather(torch.cat([fine_sigma, sigma], -1), -1, order)
-    pixels, depth, weights = integrate(rgb, sigma, depths, settings.background, settings.noise_std, generator)
+    rgb, sigma = evaluate(rays, depths)
+    if not settings.hierarchical:
+        pixels, depth, weights = integrate(rgb, sigma, depths, settings.background, settings.noise_std, generator)
+        return pixels, depth, weights.sum(-1)
+    with torch.no_grad():
+        _, _, coarse_weights = integrate(rgb, sigma, depths, "none", settings.noise_std, generator)
+        fine_depths = importance_depths(depths, coarse_weights, steps, settings.deterministic, generator)
+    if settings.skip_empty_below > 0:
+        busy = coarse_weights.sum(-1) >= settings.skip_empty_below
+        num_busy = int(busy.sum(1).max())
+        if num_busy < num_rays:
+            return _render_busy_rays(evaluate, rays, (rgb, sigma, depths), fine_depths, busy, num_busy, settings, generator)
+    pixels, depth, weights = integrate(
+        *_merge_fine(evaluate(rays, fine_depths), fine_depths, rgb, sigma, depths), settings.background,
+        settings.noise_std, generator,
+    )
     return pixels, depth, weights.sum(-1)
+
+
+def _merge_fine(fine: tuple[torch.Tensor, torch.Tensor], fine_depths, rgb, sigma, depths):
+    """Coarse and fine samples (..., S, .) merged into one depth-sorted set (..., 2S, .): rgb, sigma, depths."""
+    fine_rgb, fine_sigma = fine
+    depths, order = torch.sort(torch.cat([fine_depths, depths], -1), dim=-1)
+    rgb = torch.gather(torch.cat([fine_rgb, rgb], -2), -2, order[..., None].expand(*order.shape, 3))
+    sigma = torch.gather(torch.cat([fine_sigma, sigma], -1), -1, order)
+    return rgb, sigma, depths
+
+
+def _render_busy_rays(evaluate, rays, coarse, fine_depths, busy, num_busy, settings, generator):
+    """Coarse-only integration for every ray, then coarse + fine for the busy ones (per batch element, the
+    `num_busy` rays listed first by a stable sort; elements with fewer busy rays fill up with empty ones)."""
+    rgb, sigma, depths = coarse
+    pixels, depth, weights = integrate(rgb, sigma, depths, settings.background, settings.noise_std, generator)
+    opacity = weights.sum(-1)
+    if num_busy == 0:
+        return pixels, depth, opacity
+    index = selected_rays(busy, num_busy)
+    picked_fine = gather_rays(fine_depths, index)
+    merged = _merge_fine(
+        evaluate(tuple(gather_rays(r, index) for r in rays), picked_fine), picked_fine,
+        *(gather_rays(values, index) for values in (rgb, sigma, depths)),
+    )
+    busy_pixels, busy_depth, busy_weights = integrate(*merged, settings.background, settings.noise_std, generator)
+    return scatter_rays((pixels, depth, opacity), index, (busy_pixels, busy_depth, busy_weights.sum(-1)))
+
+
+def per_ray_origins(origins: torch.Tensor, num_rays: int) -> torch.Tensor:
+    """Ray origins (B, 3), one camera per batch element, or already (B, R, 3) -> (B, R, 3)."""
+    return origins[:, None, :].expand(-1, num_rays, -1) if origins.dim() == 2 else origins
+
+
+def selected_rays(mask: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices (B, count) of the rays where mask (B, R) is set, in order; batch elements with fewer selected rays
+    fill up with unselected ones (computing those too is harmless)."""
+    return torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, :count]
+
+
+def gather_rays(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values (B, R, ...) at ray indices (B, K) -> (B, K, ...)."""
+    expanded = index.view(*index.shape, *[1] * (values.dim() - 2)).expand(-1, -1, *values.shape[2:])
+    return torch.gather(values, 1, expanded)
+
+
+def scatter_rays(
+    outputs: tuple[torch.Tensor, ...], index: torch.Tensor, updates: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, ...]:
+    """Copies of outputs (B, R, ...) with the rays at index (B, K) replaced by updates (B, K, ...)."""
+    return tuple(
+        out.scatter(1, index.view(*index.shape, *[1] * (out.dim() - 2)).expand_as(new), new)
+        for out, new in zip(outputs, updates)
+    )
+
+
+def render_rays_in_chunks(
+    field_fn: FieldFn,
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    settings: RaySamplingSettings,
+    view_directions: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    max_points_per_chunk: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`render_rays` over chunks of rays of at most `max_points_per_chunk` field evaluations (None: all at once),
+    which bounds memory; same arguments and outputs."""
+    batch, num_rays = directions.shape[:2]
+    origins = per_ray_origins(origins, num_rays)
+    evaluations_per_ray = batch * settings.num_steps * (2 if settings.hierarchical else 1)
+    step = num_rays if max_points_per_chunk is None else max(1, max_points_per_chunk // evaluations_per_ray)
+    outputs = [
+        render_rays(
+            field_fn, origins[:, start : start + step], directions[:, start : start + step], settings,
+            None if view_directions is None else view_directions[:, start : start + step], generator,
+        )
+        for start in range(0, num_rays, step)
+    ]
+    return tuple(torch.cat(parts, dim=1) for parts in zip(*outputs))
