@@ -68,8 +68,9 @@ def storage_fidelity(model: Pix2NeRF, stored: Pix2NeRF, resolution: int) -> list
     for seed in CHECK_SEEDS:
         z = model.sample_latents(1, torch.Generator().manual_seed(seed))
         for yaw, pitch in CHECK_POSES:
-            reference = model.render(z, yaw, pitch, resolution=resolution, return_depth=False).rgb
-            candidate = stored.render(z, yaw, pitch, resolution=resolution, return_depth=False).rgb
+            options = dict(resolution=resolution, return_depth=False, skip_empty=False)  # every sample: precision only
+            reference = model.render(z, yaw, pitch, **options).rgb
+            candidate = stored.render(z, yaw, pitch, **options).rgb
             scores.append(float(psnr(candidate, reference)))
     return scores
 

@@ -68,7 +68,7 @@ def test_saved_folder_reproduces_official_renders(reloaded_carla, reference):
         theta, phi = reference[f"render.view{view}.yaw_pitch"].tolist()
         out = reloaded_carla.render(
             reference["render.z"], math.degrees(theta - math.pi / 2), math.degrees(math.pi / 2 - phi),
-            resolution=24, num_steps=12, deterministic=True, lock_view_dependence=True,
+            resolution=24, num_steps=12, deterministic=True, lock_view_dependence=True, skip_empty=False,
         )
         assert_close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 1e-4)
 
