@@ -38,7 +38,7 @@ def test_skipping_matches_the_full_render_with_a_third_of_the_field_evaluations(
     assert psnr(fast.rgb, full.rgb).min() >= 40.0
     assert ((fast.opacity - full.opacity).abs() > 1e-2).float().mean() < 0.01
     assert ((fast.depth - full.depth).abs() > 1e-2).float().mean() < 0.01
-    # the default on a CPU (no compiled field) is the skipping render
+    # the default render skips empty space
     default = model.render(z, 30.0, 20.0, resolution=32, num_steps=12, compile=False)
     torch.testing.assert_close(default.rgb, fast.rgb)
 

@@ -1,0 +1,77 @@
+"""Empty-space skipping on a GPU with a trained model: 128x128 renders of the example cars with 48 + 48 samples,
+compiled or not, with every sample or with empty space skipped, each scored in PSNR against the float32 render with
+every sample.
+
+    python benchmarks/gpu_empty_space.py --out benchmarks/results/gpu_empty_space_h100.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import environment, time_it, write_json  # noqa: E402
+
+from pix2nerf import Pix2NeRF  # noqa: E402
+from pix2nerf.metrics import psnr  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PATHS = {  # name -> render options
+    "fp32_every_sample": dict(precision="fp32", compile=False, skip_empty=False),
+    "fast_compiled_every_sample": dict(compile=True, skip_empty=False),
+    "fast_compiled_skip_empty": dict(compile=True, skip_empty=True),
+    "fast_uncompiled_every_sample": dict(compile=False, skip_empty=False),
+    "fast_uncompiled_skip_empty": dict(compile=False, skip_empty=True),
+    "fp32_skip_empty": dict(precision="fp32", compile=False, skip_empty=True),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(REPO_ROOT / "hub" / "models" / "pix2nerf-synthetic-cars"))
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--num-steps", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "gpu_empty_space.json"))
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        parser.error("needs a CUDA GPU")
+    device = torch.device("cuda")
+    model = Pix2NeRF.from_pretrained(args.model).to(device).eval()
+    images = sorted((REPO_ROOT / "examples").glob("*.png"))
+    results = {name: {"ms": [], "psnr_db": []} for name in PATHS}
+    for path in images:
+        latent = model.encode(Image.open(path))
+        renders = {}
+        for name, options in PATHS.items():
+            def render(options=options):
+                return model.render(latent, 30.0, 20.0, resolution=args.resolution, num_steps=args.num_steps,
+                                    return_depth=False, **options)
+
+            renders[name] = render().rgb.float()
+            results[name]["ms"].append(time_it(render, device, warmup=3, repeats=args.repeats)["median_ms"])
+            results[name]["psnr_db"].append(float(psnr(renders[name], renders["fp32_every_sample"])))
+        print(path.name, {name: f"{r['ms'][-1]:.1f} ms, {r['psnr_db'][-1]:.1f} dB" for name, r in results.items()}, flush=True)
+    summary = {name: {"median_ms": statistics.median(r["ms"]), "min_psnr_db": min(r["psnr_db"]), "per_image_ms": r["ms"],
+                      "per_image_psnr_db": r["psnr_db"]} for name, r in results.items()}
+    write_json(args.out, {
+        "benchmark": "128 px renders of the example cars by the shipped model, with and without empty-space skipping",
+        "environment": environment(device),
+        "settings": {"model": args.model, "resolution": args.resolution, "num_steps": args.num_steps,
+                     "pose_deg": [30.0, 20.0], "images": [p.name for p in images], "repeats": args.repeats},
+        "paths": {name: {k: v for k, v in options.items()} for name, options in PATHS.items()},
+        "results": summary,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
