@@ -140,6 +140,21 @@ def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_pro
 
 # ----------------------------------------------------------------------------------------------------------------
 # data
+def test_interval_means_average_each_key_over_its_own_steps_and_count_nonfinite_steps():
+    from pix2nerf.training.interval_means import IntervalMeans
+
+    means = IntervalMeans()
+    means.add({"d_loss": 2.0, "g_loss": 4.0})                      # an even step
+    means.add({"d_loss": float("nan"), "g_loss": 6.0, "recon_mse": 0.5})  # an odd step whose D step overflowed
+    means.add({"d_loss": 4.0, "g_loss": float("inf")})
+    values, nonfinite = means.pop()
+    assert list(values) == ["d_loss", "g_loss", "recon_mse"]
+    assert values["d_loss"] == 3.0 and values["g_loss"] == 5.0 and values["recon_mse"] == 0.5 and nonfinite == 2
+    means.add({"r1": float("nan")})
+    values, nonfinite = means.pop()
+    assert list(values) == ["r1"] and values["r1"] != values["r1"] and nonfinite == 1  # NaN: no finite value
+
+
 def test_training_batches_skip_and_count_unreadable_images():
     from pix2nerf.training.data import PreprocessedImages, TrainingBatches
 

@@ -46,6 +46,7 @@ from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.checkpoint import SKELETON_NAME, load_rng_state, load_training_state, save_rng_state, save_training_state
 from pix2nerf.training.data import PreprocessedImages, TrainingBatches, load_split, pil_from_cell, undecoded_column
+from pix2nerf.training.interval_means import IntervalMeans
 
 logger = get_logger(__name__)
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = None if args.max_train_minutes is None else started + 60 * args.max_train_minutes
     bar = tqdm(total=max_steps, initial=step, desc="training", unit="step", disable=not is_main, dynamic_ncols=True)
     batches, stage = None, None
-    sums: dict[str, float] = {}
+    means = IntervalMeans()
     speeds: list[float] = []
     interval_seconds, interval_images, interval_steps = 0.0, 0, 0  # time in steps (data wait included)
     while step < max_steps:
@@ -423,19 +424,19 @@ def main(argv: list[str] | None = None) -> int:
         step_seconds = time.time() - step_start
         progress["train_seconds"] += step_seconds
         interval_seconds += step_seconds
-        for key, value in logs.items():
-            sums[key] = sums.get(key, 0.0) + value
+        means.add(logs)
         interval_images += global_batch
         interval_steps += 1
         bar.update(1)
 
         if step % args.logging_steps == 0 or step == max_steps:
-            keys = sorted(sums)
-            values = torch.tensor([sums[k] / interval_steps for k in keys] + [float(batches.num_failed)], device=device)
+            interval, nonfinite = means.pop()
+            values = torch.tensor([*interval.values(), float(nonfinite), float(batches.num_failed)], device=device)
             values = accelerator.reduce(values, "sum") / accelerator.num_processes
             unreadable = unreadable_before + int(round(values[-1].item() * accelerator.num_processes))
             progress["unreadable_images"] = unreadable
-            scalars = {f"train/{k}": v for k, v in zip(keys, values[:-1].tolist())}
+            scalars = {f"train/{k}": v for k, v in zip(interval, values[:-2].tolist())}
+            scalars["train/nonfinite_steps"] = values[-2].item() * accelerator.num_processes
             scalars.update({f"lr/{n}": stage[f"lr_{n}"] for n in ("g", "d", "e")})
             scalars.update({"perf/images_per_second": interval_images / interval_seconds,
                             "perf/seconds_per_step": interval_seconds / interval_steps,
@@ -444,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             speeds.append(scalars["perf/images_per_second"])
             bar.set_postfix({k: f"{scalars[f'train/{k}']:.3g}" for k in ("d_loss", "g_loss") if f"train/{k}" in scalars}
                             | {"img/s": f"{scalars['perf/images_per_second']:.1f}"}, refresh=False)
-            sums, interval_seconds, interval_images, interval_steps = {}, 0.0, 0, 0
+            interval_seconds, interval_images, interval_steps = 0.0, 0, 0
 
         if step % args.validation_steps == 0:
             validate(step)
