@@ -5,9 +5,11 @@ probe whose opacity reached `EMPTY_OPACITY` (one probe of margin in each directi
 the rest are background (opacity 0, depth 0). Inside every rendered ray, `render_rays` also skips the fine samples
 when the coarse opacity stays below the same threshold (`RaySamplingSettings.skip_empty_below`).
 
-A skipped pixel moves by about its opacity, so the image stays within a few thousandths of the full render unless
-an object thinner than the probe spacing falls between probes. Only for white or no background: with the official
-"last_sample" background every ray takes colour from the field, so only the fine-sample skip applies.
+A skipped pixel moves by about the opacity the full render would give it: on the shipped model the images stay at
+70 dB or more against every sample, with single pixels off by up to ~0.02 where only the full render's fine samples
+found density. An object thinner than the probe spacing can fall between probes. The probe pass runs from 16 px up, and only for white
+or no background: with the official "last_sample" background every ray takes colour from the field, so only the
+fine-sample skip applies.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .rendering import (
 
 EMPTY_OPACITY = 1e-3  # rays (and their neighbourhoods) below this opacity count as empty
 PROBE_STRIDE = 2
+MIN_PROBE_RESOLUTION = 16  # below, 2 px between probes is too coarse a net (and the render is cheap anyway)
 BACKGROUND_RGB = {"white": 1.0, "none": 0.0}
 
 
@@ -57,7 +60,7 @@ def render_image_skipping_empty(
         ray_origins, ray_directions, ray_view = (gather_rays(r, index) for r in rays)
         return render_rays_in_chunks(field_fn, ray_origins, ray_directions, settings, ray_view, generator, max_points_per_chunk)
 
-    if settings.background not in BACKGROUND_RGB:  # every pixel needs the field: only the fine-sample skip
+    if settings.background not in BACKGROUND_RGB or resolution < MIN_PROBE_RESOLUTION:  # only the fine-sample skip
         return render(torch.arange(num_rays, device=directions.device).expand(batch, -1))
 
     pixel = torch.arange(num_rays, device=directions.device).view(resolution, resolution)

@@ -43,6 +43,14 @@ def test_skipping_matches_the_full_render_with_a_third_of_the_field_evaluations(
     torch.testing.assert_close(default.rgb, fast.rgb)
 
 
+@pytest.mark.parametrize("resolution", [3, 17, 31])
+def test_odd_and_tiny_resolutions_match_the_full_render(wide_blob, resolution):
+    model, z, _ = wide_blob
+    full = model.render(z, 30.0, 20.0, resolution=resolution, num_steps=12, skip_empty=False)
+    fast = model.render(z, 30.0, 20.0, resolution=resolution, num_steps=12, skip_empty=True)
+    assert psnr(fast.rgb, full.rgb).item() >= 40.0
+
+
 def test_each_image_of_a_batch_skips_its_own_empty_space(wide_blob):
     model, z, points = wide_blob
     yaws, pitches = torch.tensor([0.0, 120.0, -60.0]), torch.tensor([5.0, 30.0, 60.0])
