@@ -19,9 +19,9 @@ from . import images as image_utils
 from .acceleration import autocast, compile_available, compiled_field, resolve_precision
 from .cameras import degrees_tensor, official_to_degrees, sample_poses, world_rays
 from .config import Pix2NeRFConfig
+from .empty_space import render_image_skipping_empty
 from .field import RadianceField, sample_latents
 from .networks import CCSEncoder
-from .empty_space import render_image_skipping_empty
 from .rendering import RaySamplingSettings, render_rays_in_chunks
 
 CONFIG_NAME = "config.json"
