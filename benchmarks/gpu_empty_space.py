@@ -67,7 +67,7 @@ def main() -> int:
         "environment": environment(device),
         "settings": {"model": args.model, "resolution": args.resolution, "num_steps": args.num_steps,
                      "pose_deg": [30.0, 20.0], "images": [p.name for p in images], "repeats": args.repeats},
-        "paths": {name: {k: v for k, v in options.items()} for name, options in PATHS.items()},
+        "paths": PATHS,
         "results": summary,
     })
     return 0

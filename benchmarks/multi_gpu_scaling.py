@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -117,7 +118,7 @@ def main() -> int:
             "resumed_from_step": args.steps, "reached_step": run["training"]["steps"], "processes": summary["processes"],
             "first_logged_losses": summary["first_logged_losses"],
             "losses_before_resume": summarise(before)["losses_second_half"],
-            "finite": all(v is None or v == v for v in summary["first_logged_losses"].values()),
+            "finite": all(v is None or math.isfinite(v) for v in summary["first_logged_losses"].values()),
         }
     device = torch.device("cpu" if args.cpu else "cuda")
     env = environment(device)

@@ -1,7 +1,7 @@
 """Empty-space skipping for inference renders of whole images: fewer field evaluations where the image is background.
 
 A probe pass renders every second row and column of pixels in full. The other pixels are rendered only next to a
-probe whose opacity reached `EMPTY_OPACITY` (one probe of margin in each direction, i.e. up to 2 pixels away);
+probe whose opacity reached `EMPTY_OPACITY` (one probe of margin in each direction: 2 to 3 pixels);
 the rest are background (opacity 0, depth 0). Inside every rendered ray, `render_rays` also skips the fine samples
 when the coarse opacity stays below the same threshold (`RaySamplingSettings.skip_empty_below`).
 
@@ -56,17 +56,19 @@ def render_image_skipping_empty(
     view = directions if view_directions is None else view_directions
     rays = (origins, directions, view)
 
-    def render(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ray_origins, ray_directions, ray_view = (gather_rays(r, index) for r in rays)
-        return render_rays_in_chunks(field_fn, ray_origins, ray_directions, settings, ray_view, generator, max_points_per_chunk)
+    def render(*ray_tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return render_rays_in_chunks(field_fn, *ray_tensors[:2], settings, ray_tensors[2], generator, max_points_per_chunk)
+
+    def render_at(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return render(*(gather_rays(r, index) for r in rays))
 
     if settings.background not in BACKGROUND_RGB or resolution < MIN_PROBE_RESOLUTION:  # only the fine-sample skip
-        return render(torch.arange(num_rays, device=directions.device).expand(batch, -1))
+        return render(*rays)
 
     pixel = torch.arange(num_rays, device=directions.device).view(resolution, resolution)
     probes = pixel[::PROBE_STRIDE, ::PROBE_STRIDE]
     probe_index = probes.reshape(1, -1).expand(batch, -1)
-    probe_out = render(probe_index)
+    probe_out = render_at(probe_index)
 
     # pixels within one probe of an occupied probe are rendered; probes themselves are done
     occupied = (probe_out[2] >= EMPTY_OPACITY).float().view(batch, 1, *probes.shape)
@@ -83,4 +85,4 @@ def render_image_skipping_empty(
     if count == 0:
         return outputs
     index = selected_rays(wanted, count)
-    return scatter_rays(outputs, index, render(index))
+    return scatter_rays(outputs, index, render_at(index))

@@ -80,7 +80,8 @@ def render_rays(
     origins (B, 3) or (B, R, 3); directions (B, R, 3) unit vectors. view_directions (B, R, 3), when given, replace
     the ray directions as the field's view-dependence input (for example locked to (0, 0, -1)).
     With `settings.skip_empty_below` > 0, rays whose coarse opacity is below it keep their coarse-only result:
-    the field is evaluated only for the other rays' fine samples (a pixel moves by about that opacity at most).
+    the field is evaluated only for the other rays' fine samples. A skipped pixel moves by the opacity its fine
+    samples would have added: about the threshold, more where they would have found density the coarse ones missed.
     Returns rgb (B, R, 3) in [0, 1], depth (B, R) and opacity (B, R) = the sum of the weights before background.
     """
     batch, num_rays = directions.shape[:2]
@@ -158,20 +159,21 @@ def selected_rays(mask: torch.Tensor, count: int) -> torch.Tensor:
     return torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, :count]
 
 
+def _per_ray_index(index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Ray indices (B, K) broadcast over the trailing dimensions of values (B, R, ...) -> (B, K, ...)."""
+    return index.view(*index.shape, *[1] * (values.dim() - 2)).expand(-1, -1, *values.shape[2:])
+
+
 def gather_rays(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """values (B, R, ...) at ray indices (B, K) -> (B, K, ...)."""
-    expanded = index.view(*index.shape, *[1] * (values.dim() - 2)).expand(-1, -1, *values.shape[2:])
-    return torch.gather(values, 1, expanded)
+    return torch.gather(values, 1, _per_ray_index(index, values))
 
 
 def scatter_rays(
     outputs: tuple[torch.Tensor, ...], index: torch.Tensor, updates: tuple[torch.Tensor, ...]
 ) -> tuple[torch.Tensor, ...]:
     """Copies of outputs (B, R, ...) with the rays at index (B, K) replaced by updates (B, K, ...)."""
-    return tuple(
-        out.scatter(1, index.view(*index.shape, *[1] * (out.dim() - 2)).expand_as(new), new)
-        for out, new in zip(outputs, updates)
-    )
+    return tuple(out.scatter(1, _per_ray_index(index, out), new) for out, new in zip(outputs, updates))
 
 
 def render_rays_in_chunks(

@@ -351,18 +351,16 @@ def main(argv: list[str] | None = None) -> int:
             with untouched_rng(device):
                 ema = trainer.ema_model()
                 state["grids"] = validation_grids(ema, held_out_inputs, validation_resolution)
-                diversity = sample_diversity(ema)
-                log_scalars({"eval/sample_diversity": diversity}, step)
-                logger.info(f"step {step}: sample diversity {diversity:.4f} (per-pixel RGB std across latents)")
+                metrics = {"eval/sample_diversity": sample_diversity(ema)}
                 if held_out_objects:
                     results, _ = evaluate(ema, held_out_objects, resolution=validation_resolution, progress=False)
                     results.pop("per_object")
                     state["evaluation"] = {"step": step, "data": args.validation_data_dir or source,
                                            "split": args.validation_split, **results}
-                    metrics = {f"eval/{p}_{m}": v[m]["mean"] for group in ("protocols", "baselines") for p, v in results[group].items() for m in ("psnr", "ssim")}
+                    metrics.update({f"eval/{p}_{m}": v[m]["mean"] for group in ("protocols", "baselines") for p, v in results[group].items() for m in ("psnr", "ssim")})
                     metrics.update({f"eval/pose_error_{k}_median_deg": v["median"] for k, v in results["pose_error_deg"].items()})
-                    log_scalars(metrics, step)
-                    logger.info(f"step {step}: validation " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items()))
+                log_scalars(metrics, step)
+                logger.info(f"step {step}: validation " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items()))
             writer = accelerator.get_tracker("tensorboard", unwrap=True) if args.report_to == "tensorboard" else None
             if writer is not None:
                 for name, grid in state["grids"].items():

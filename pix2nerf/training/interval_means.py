@@ -14,6 +14,9 @@ class IntervalMeans:
     """
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.nonfinite_steps = 0
@@ -34,5 +37,5 @@ class IntervalMeans:
         """(mean per key, NaN for a key with no finite value; steps with a non-finite value), then start afresh."""
         means = {key: self.sums[key] / self.counts[key] if self.counts[key] else math.nan for key in sorted(self.sums)}
         nonfinite = self.nonfinite_steps
-        self.__init__()
+        self._reset()
         return means, nonfinite
