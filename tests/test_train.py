@@ -155,6 +155,18 @@ def test_interval_means_average_each_key_over_its_own_steps_and_count_nonfinite_
     assert list(values) == ["r1"] and values["r1"] != values["r1"] and nonfinite == 1  # NaN: no finite value
 
 
+def test_interval_means_sum_tensors_where_they_are_and_match_floats():
+    from pix2nerf.training.interval_means import IntervalMeans
+
+    steps = [{"d_loss": 2.0, "alpha": 0.5}, {"d_loss": float("nan"), "recon_mse": 0.25, "alpha": 1.0}, {"d_loss": 4.0, "alpha": 1.0}]
+    as_floats, as_tensors = IntervalMeans(), IntervalMeans()
+    for logs in steps:
+        as_floats.add(logs)
+        as_tensors.add({k: v if k == "alpha" else torch.tensor(v, dtype=torch.float16) for k, v in logs.items()})
+    assert isinstance(as_tensors.sums["d_loss"], torch.Tensor)  # not read back until pop
+    assert as_tensors.pop() == as_floats.pop() == ({"alpha": 2.5 / 3, "d_loss": 3.0, "recon_mse": 0.25}, 1)
+
+
 def test_training_batches_skip_and_count_unreadable_images():
     from pix2nerf.training.data import PreprocessedImages, TrainingBatches
 
@@ -239,6 +251,7 @@ def test_training_state_round_trips_without_pickle(tmp_path, tiny_model):
     loaded, progress = load_training_state(tmp_path)
     assert progress == {"step": 1} and loaded["extra"] == state["extra"]
     assert loaded["optimizers"]["g"]["param_groups"][0]["betas"] == (0.0, 0.9)
+    assert all(set(m) == {"step", "exp_avg_sq"} for m in loaded["optimizers"]["d"]["state"].values())  # beta1 = 0
 
     fresh = Pix2NeRFTrainer(Pix2NeRF(config), Discriminator(config.discriminator_channels, config.discriminator_type))
     fresh.load_state_dict(loaded)

@@ -57,6 +57,7 @@ CARD_IMAGES = (("Generated samples (fixed seeds, EMA model)", "images/samples.pn
                ("Held-out inputs (left) and novel views around them", "images/novel_views.png"))
 NUM_HELD_OUT_IMAGES = 8
 NOVEL_VIEW_YAWS = (0.0, 60.0, 120.0, 180.0, 240.0, 300.0)  # degrees added to the encoder's yaw of the input
+DEADLINE_CHECK_STEPS = 10  # --max_train_minutes is checked every this many steps
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -449,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             validate(step)
         if step % args.checkpointing_steps == 0:
             checkpoint(step)
-        if deadline is not None:
+        if deadline is not None and step % DEADLINE_CHECK_STEPS == 0:  # agreeing on it syncs the processes
             stop = torch.tensor([float(time.time() > deadline)], device=device)
             if accelerator.reduce(stop, "sum").item() > 0:
                 logger.info(f"step {step}: --max_train_minutes {args.max_train_minutes} reached, stopping", main_process_only=True)

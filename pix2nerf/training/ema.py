@@ -23,8 +23,8 @@ class EMA:
     def update(self, module: nn.Module) -> None:
         self.num_updates += 1
         decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        for shadow, live in zip(self.shadow.parameters(), module.parameters()):
-            shadow.lerp_(live.detach(), 1 - decay)
+        shadows, lives = list(self.shadow.parameters()), [p.detach() for p in module.parameters()]
+        torch._foreach_lerp_(shadows, lives, 1 - decay)
         for shadow, live in zip(self.shadow.buffers(), module.buffers()):
             shadow.copy_(live)
 

@@ -60,10 +60,12 @@ class Pix2NeRFTrainer:
         self.device = model.device
         self.precision = "fp32" if mixed_precision == "no" else mixed_precision
         stage = config.stage_at(0)
+        # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
+        adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
         self.optimizers = {
-            "g": torch.optim.Adam(model.field.parameters(), lr=stage["lr_g"], betas=ADAM_BETAS),
-            "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], betas=ADAM_BETAS),
-            "e": torch.optim.Adam(model.encoder.parameters(), lr=stage["lr_e"], betas=ADAM_BETAS),
+            "g": torch.optim.Adam(model.field.parameters(), lr=stage["lr_g"], **adam),
+            "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], **adam),
+            "e": torch.optim.Adam(model.encoder.parameters(), lr=stage["lr_e"], **adam),
         }
         use_scaler = self.precision == "fp16" and self.device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
@@ -131,8 +133,12 @@ class Pix2NeRFTrainer:
         return terms
 
     # ------------------------------------------------------------------------------------------------------------
-    def train_step(self, real: torch.Tensor, step: int) -> dict[str, float]:
-        """One iteration on real images (B, 3, R, R) in [-1, 1]; returns the losses as floats."""
+    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
+        """One iteration on real images (B, 3, R, R) in [-1, 1].
+
+        Returns the losses as 0-d tensors on the device (reading them would wait for the GPU: `IntervalMeans`
+        sums them there) and the schedule's alpha and density noise as floats.
+        """
         config, model, discriminator = self.config, self.model, self.discriminator
         stage = config.stage_at(step)
         for name in self.optimizers:
@@ -158,7 +164,7 @@ class Pix2NeRFTrainer:
         with self.autocast():
             real_logits, _ = discriminator(real, alpha)
             fake_logits, fake_pose = discriminator(fake, alpha)
-        scale = self.scalers["d"].get_scale() if self.scalers["d"].is_enabled() else 1.0
+        scale = self.scalers["d"].scale(torch.ones((), device=real.device))  # a tensor (1 when disabled): no sync
         (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
         r1 = 0.5 * config.r1_gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
         d_pose = F.mse_loss(fake_pose.float(), pose)
@@ -201,8 +207,8 @@ class Pix2NeRFTrainer:
         discriminator.requires_grad_(True)
         self.ema_field.update(model.field)
         logs["g_loss"] = g_loss
-        values = torch.stack([value.detach().float().reshape(()) for value in logs.values()]).tolist()
-        return {**dict(zip(logs, values)), "alpha": alpha, "density_noise": settings.noise_std}
+        losses = {name: value.detach().float().reshape(()) for name, value in logs.items()}
+        return {**losses, "alpha": alpha, "density_noise": settings.noise_std}
 
     # ------------------------------------------------------------------------------------------------------------
     def ema_model(self) -> Pix2NeRF:
@@ -213,13 +219,17 @@ class Pix2NeRFTrainer:
         return model.eval()
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: networks, EMAs, optimizers and scalers (tensors and plain values)."""
+        """Everything needed to resume: networks, EMAs, optimizers and scalers (tensors and plain values).
+
+        With beta1 = 0 Adam's first moment is the last gradient, overwritten by the next step before it is used, so
+        it is left out (a quarter of the checkpoint); `load_state_dict` puts zeros in its place.
+        """
         return {
             "model": self.model.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "ema_field": self.ema_field.state_dict(),
             "ema_encoder": self.ema_encoder.state_dict(),
-            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "optimizers": {k: _without_first_moment(v.state_dict()) for k, v in self.optimizers.items()},
             "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
         }
 
@@ -229,9 +239,20 @@ class Pix2NeRFTrainer:
         self.ema_field.load_state_dict(state["ema_field"])
         self.ema_encoder.load_state_dict(state["ema_encoder"])
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
+            saved = state["optimizers"][name]
+            for moments in saved["state"].values():
+                moments.setdefault("exp_avg", torch.zeros_like(moments["exp_avg_sq"]))
+            optimizer.load_state_dict(saved)
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
+
+
+def _without_first_moment(optimizer_state: dict) -> dict:
+    """An Adam state dict without exp_avg where every group has beta1 = 0 (then it is just the last gradient)."""
+    if any(group["betas"][0] != 0 for group in optimizer_state["param_groups"]):
+        return optimizer_state
+    moments = {index: {k: v for k, v in values.items() if k != "exp_avg"} for index, values in optimizer_state["state"].items()}
+    return {**optimizer_state, "state": moments}
 
 
 def _average_gradients(module: nn.Module) -> None:
