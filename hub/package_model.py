@@ -28,6 +28,7 @@ from pix2nerf import Pix2NeRF  # noqa: E402
 from pix2nerf.convert import check_output_folder  # noqa: E402
 from pix2nerf.metrics import psnr  # noqa: E402
 from pix2nerf.model_card import write_model_card  # noqa: E402
+from pix2nerf.yaw_calibration import RECORD_NAME  # noqa: E402
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 CHECK_POSES = [(0.0, 20.0), (90.0, 10.0), (180.0, 35.0), (-60.0, 60.0)]  # (yaw, pitch) degrees
@@ -164,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(out, ignore_errors=True)
     (out / "images").mkdir(parents=True)
     stored = save_weights(model, out, DTYPES[args.dtype])
-    note = None
+    notes = []
+    calibration_path = source / RECORD_NAME  # from `pix2nerf calibrate-yaw`
+    if calibration_path.is_file():
+        calibration = json.loads(calibration_path.read_text())
+        shutil.copy(calibration_path, out / RECORD_NAME)
+        notes.append(f"Yaw origin: config.yaw_offset = {calibration['yaw_offset_deg']:.1f} deg, fitted on "
+                     f"{calibration['pose_views']} views of {calibration['objects']} other posed objects "
+                     f"(`{RECORD_NAME}`), so that yaw 0 is the data's front view.")
     if args.dtype != "float32":
         scores = storage_fidelity(model, stored, args.check_resolution)
         print(f"{args.dtype} weights: check renders {min(scores):.1f}-{max(scores):.1f} dB PSNR against float32")
@@ -175,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         fidelity = {"dtype": args.dtype, "psnr_db_min": min(scores), "psnr_db_max": max(scores),
                     "resolution": args.check_resolution, "poses": CHECK_POSES, "seeds": list(CHECK_SEEDS)}
         (out / "storage_check.json").write_text(json.dumps(fidelity, indent=2) + "\n")
-        note = (f"Weights stored as {args.dtype}; renders from them match the float32 weights at {min(scores):.1f} dB "
-                f"PSNR or more (`storage_check.json`).")
+        notes.append(f"Weights stored as {args.dtype}; renders from them match the float32 weights at {min(scores):.1f} "
+                     f"dB PSNR or more (`storage_check.json`).")
 
     images = []
     if rows:
@@ -196,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
     write_model_card(
         out, model_id=args.model_id or str(out), title=out.name, training=training, evaluation=evaluation,
-        evaluation_note=note, images=images, commands=commands, datasets=args.datasets, description=description,
+        evaluation_note=" ".join(notes) or None, images=images, commands=commands, datasets=args.datasets, description=description,
     )
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({size / 2**20:.1f} MiB)")

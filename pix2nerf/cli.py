@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "convert-official": ("pix2nerf.convert_cli", "convert an official Pix2NeRF / pi-GAN checkpoint into a model folder"),
     "make-dataset": ("pix2nerf.data.make_dataset_cli", "render a synthetic multi-view dataset (cars, chairs)"),
     "eval": ("pix2nerf.evaluation", "novel-view PSNR / SSIM and pose errors on a multi-view test split"),
+    "calibrate-yaw": ("pix2nerf.yaw_calibration", "set a trained model's yaw origin to the data's from posed views"),
 }
 
 

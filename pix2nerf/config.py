@@ -61,6 +61,10 @@ class Pix2NeRFConfig:
     yaw_spread: float = 180.0
     pitch_mean: float = _area_uniform_pitch_band(0.5 * 85 / 90)[0]
     pitch_spread: float = _area_uniform_pitch_band(0.5 * 85 / 90)[1]
+    # The generator's yaw of the data's yaw 0, degrees. A GAN trained on unposed images under a full-circle yaw prior
+    # picks its own yaw origin; `hub/package_model.py --yaw-reference` measures it on posed views so that `render`
+    # and `encode` speak the data's yaws (yaw 0 = front). Training works in the generator's frame (offset 0).
+    yaw_offset: float = 0.0
     # training objective (identical weights for all official datasets)
     r1_gamma: float = 10.0
     pose_loss_weight: float = 15.0
@@ -191,7 +195,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
     },
     # The project's shipped model: CARLA cameras on the synthetic cars, a short single-GPU schedule (the shipped
-    # model stopped at step 3454, 16.4 minutes of steps on an H100) with a narrower encoder / discriminator (256 wide
+    # model stopped at step 8550, 35 minutes of steps on an H100 in two resumed runs) with a narrower encoder / discriminator (256 wide
     # instead of 400), 24 + 24 samples per ray in training and the 64 px stage from step 1800.
     "synthetic_cars": {
         "encoder_channels": [32, 64, 128, 256, 256, 256, 256, 256],

@@ -10,6 +10,13 @@ composited over the model's background, under two protocols:
 
 Also the encoder's pose error (degrees, yaw wrap-aware) on every view, the reconstruction of the input view at its
 predicted pose, and two baselines on the same target views: the input image itself, and a blank background image.
+
+Yaw is reported twice. A GAN trained on unposed images under a full-circle yaw prior picks its own yaw origin: turning
+every generated scene about the vertical axis leaves the image distribution unchanged, so its yaw 0 is the data's
+yaw c for some unknown c. "yaw" is the raw error in the data's frame; "yaw_aligned" is the error once one global
+offset is removed, fitted on the other half of the objects (even objects use the offset of the odd ones and
+vice versa), so no view helps fit its own correction. Pitch needs no alignment: the prior fixes the up direction.
+The two rendering protocols are unaffected by the offset (they use the encoder's own poses).
 """
 
 from __future__ import annotations
@@ -112,6 +119,68 @@ def pitch_range(config) -> tuple[float, float]:
     return max(-90.0, config.pitch_mean - spread), min(90.0, config.pitch_mean + spread)
 
 
+def fit_yaw_offset(differences: torch.Tensor, step_deg: float = 0.1) -> float:
+    """The global yaw offset c (degrees, in [-180, 180)) that minimises the mean |wrap(d - c)| over signed
+    differences d = predicted - true yaw (degrees); a grid search, so it is exact to `step_deg`."""
+    if differences.numel() == 0:
+        raise ValueError("no yaw differences to fit an offset to")
+    candidates = torch.arange(-180.0, 180.0, step_deg, dtype=torch.float64)
+    d = differences.double().flatten()
+    cost = torch.cat([wrap_degrees(d[None, :] - chunk[:, None]).abs().mean(1) for chunk in candidates.split(256)])
+    return candidates[cost.argmin()].item()
+
+
+def yaw_alignment(differences_by_object: Sequence[torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
+    """(summary, aligned absolute errors of every view) for signed yaw differences per object (degrees).
+
+    Each object is aligned with the offset fitted on the objects of the other parity (with one object, its own).
+    summary: {"offset_deg" (fitted on all), "front_back_flips" (share of views still off by more than 90 deg)}.
+    """
+    even = torch.cat([d for i, d in enumerate(differences_by_object) if i % 2 == 0])
+    odd = [d for i, d in enumerate(differences_by_object) if i % 2 == 1]
+    offsets = (fit_yaw_offset(torch.cat(odd)) if odd else fit_yaw_offset(even), fit_yaw_offset(even))
+    aligned = torch.cat([wrap_degrees(d - offsets[i % 2]).abs() for i, d in enumerate(differences_by_object)])
+    summary = {"offset_deg": fit_yaw_offset(torch.cat(list(differences_by_object))),
+               "front_back_flips": (aligned > 90).double().mean().item()}
+    return summary, aligned
+
+
+def pose_errors(yaw_differences: Sequence[torch.Tensor], pitch_errors: Sequence[torch.Tensor]) -> dict[str, Any]:
+    """{"pose_error_deg": {"yaw", "yaw_aligned", "pitch"}, "yaw_alignment"} from per-object signed yaw differences
+    and absolute pitch errors (degrees)."""
+    alignment, aligned = yaw_alignment(yaw_differences)
+    return {
+        "pose_error_deg": {"yaw": _summary(torch.cat(yaw_differences).abs()), "yaw_aligned": _summary(aligned),
+                           "pitch": _summary(torch.cat(pitch_errors))},
+        "yaw_alignment": alignment,
+    }
+
+
+def _encoded_poses(model, obj: ObjectViews):
+    """(latent of every view, signed yaw differences, absolute pitch errors), degrees, on the CPU."""
+    latent = model.encode(obj.images)
+    pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
+    return latent, wrap_degrees(pred_yaw - torch.tensor(obj.yaw)), (pred_pitch - torch.tensor(obj.pitch)).abs()
+
+
+@torch.no_grad()
+def evaluate_poses(model, objects: Sequence[ObjectViews], *, progress: bool = True) -> dict[str, Any]:
+    """The encoder's pose errors alone (no rendering: seconds on a CPU); the same keys as `evaluate`'s."""
+    from tqdm.auto import tqdm
+
+    if model.encoder is None:
+        raise ValueError("the model has no encoder (a converted pi-GAN generator): it cannot be evaluated on images")
+    if not objects:
+        raise ValueError("no objects to evaluate")
+    yaw_differences, pitch_errors = [], []
+    for obj in tqdm(objects, desc="encoding", unit="object", disable=not progress):
+        _, yaw_difference, pitch_error = _encoded_poses(model, obj)
+        yaw_differences.append(yaw_difference)
+        pitch_errors.append(pitch_error)
+    return {**pose_errors(yaw_differences, pitch_errors),
+            "counts": {"objects": len(objects), "pose_views": sum(len(o.images) for o in objects)}}
+
+
 def _summary(values: torch.Tensor) -> dict[str, float]:
     values = values.double()
     return {"mean": values.mean().item(), "std": values.std(unbiased=False).item(), "median": values.median().item()}
@@ -166,7 +235,7 @@ def evaluate(
     scores: dict[str, dict[str, list[torch.Tensor]]] = {
         name: {"psnr": [], "ssim": []} for name in (*PROTOCOLS, *BASELINES, "input_reconstruction")
     }
-    yaw_errors, pitch_errors, per_object = [], [], []
+    yaw_differences, pitch_errors, per_object = [], [], []
     samples = EvaluationSamples()
     blank = torch.tensor(background, dtype=torch.float32).div(255).view(1, 3, 1, 1).expand(1, 3, resolution, resolution)
 
@@ -178,11 +247,11 @@ def evaluate(
         return torch.cat(parts)
 
     for index, obj in enumerate(tqdm(objects, desc="evaluating", unit="object", disable=not progress)):
-        latent = model.encode(obj.images)  # every view: view 0 gives z, all give pose estimates
+        latent, yaw_difference, pitch_error = _encoded_poses(model, obj)  # view 0 gives z, all give poses
+        yaw_differences.append(yaw_difference)
+        pitch_errors.append(pitch_error)
         true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
         pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
-        yaw_errors.append(wrap_degrees(pred_yaw - true_yaw).abs())
-        pitch_errors.append((pred_pitch - true_pitch).abs())
         truth = torch.stack([image_utils.preprocess(image, resolution, background) for image in obj.images]).add(1).div(2)
         targets = truth[1:]
         count = len(targets)
@@ -218,7 +287,7 @@ def evaluate(
         "protocols": {name: metrics(name) for name in PROTOCOLS},
         "baselines": {name: metrics(name) for name in BASELINES},
         "input_reconstruction": metrics("input_reconstruction"),
-        "pose_error_deg": {"yaw": _summary(torch.cat(yaw_errors)), "pitch": _summary(torch.cat(pitch_errors))},
+        **pose_errors(yaw_differences, pitch_errors),
         "counts": {
             "objects": len(objects),
             "target_views": sum(row["views"] for row in per_object),
@@ -258,13 +327,15 @@ def evaluation_grid(samples: EvaluationSamples, background: tuple[int, int, int]
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
     """A short human-readable table of the results."""
-    lines = [f"{'':<22}{'PSNR (dB)':>10}{'SSIM':>8}"]
+    lines = [f"{'':<22}{'PSNR (dB)':>10}{'SSIM':>8}"] if "protocols" in results else []
     for group in ("protocols", "baselines"):
-        for name, values in results[group].items():
+        for name, values in results.get(group, {}).items():
             lines.append(f"{name:<22}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}")
-    pose = results["pose_error_deg"]
+    pose, alignment = results["pose_error_deg"], results["yaw_alignment"]
     lines.append(
         f"encoder pose error (deg): yaw median {pose['yaw']['median']:.1f} mean {pose['yaw']['mean']:.1f}; "
+        f"aligned yaw median {pose['yaw_aligned']['median']:.1f} mean {pose['yaw_aligned']['mean']:.1f} "
+        f"(offset {alignment['offset_deg']:.1f}, front/back flips {alignment['front_back_flips']:.1%}); "
         f"pitch median {pose['pitch']['median']:.1f} mean {pose['pitch']['mean']:.1f}"
     )
     return lines
@@ -288,6 +359,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", default=None, help="also write a grid PNG (input, prediction, truth rows)")
     parser.add_argument("--grid-objects", type=int, default=4)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--pose-only", action="store_true",
+                        help="only the encoder's pose errors (no rendering: seconds on a CPU)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -299,11 +372,14 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
     objects = load_objects(args.data, args.split, num_objects=args.num_objects, image_column=args.image_column)
-    results, samples = evaluate(
-        model, objects, resolution=args.resolution, num_steps=args.num_steps, batch_size=args.batch_size,
-        precision=args.precision, lock_view_dependence=args.lock_view_dependence,
-        grid_objects=args.grid_objects if args.grid else 0, progress=not args.no_progress,
-    )
+    if args.pose_only:
+        results, samples = evaluate_poses(model, objects, progress=not args.no_progress), EvaluationSamples()
+    else:
+        results, samples = evaluate(
+            model, objects, resolution=args.resolution, num_steps=args.num_steps, batch_size=args.batch_size,
+            precision=args.precision, lock_view_dependence=args.lock_view_dependence,
+            grid_objects=args.grid_objects if args.grid else 0, progress=not args.no_progress,
+        )
     device = torch.device(args.device)
     results = {
         "model": str(args.model),
@@ -321,15 +397,17 @@ def main(args: argparse.Namespace) -> int:
     if args.grid and samples.inputs:
         evaluation_grid(samples, model.background_color).save(args.grid)
     print("\n".join(summary_lines(results)))
-    print(f"wrote {output}" + (f" and {args.grid}" if args.grid else ""))
+    print(f"wrote {output}" + (f" and {args.grid}" if args.grid and samples.inputs else ""))
     return 0
 
 
 def _command_arguments(args: argparse.Namespace) -> list[str]:
     """The options that change results, as a command line that reproduces them."""
-    words = [str(args.model), "--data", str(args.data), "--split", args.split, "--resolution", str(args.resolution)]
-    for name in ("num_objects", "num_steps"):
-        if getattr(args, name) is not None:
-            words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    words = [str(args.model), "--data", str(args.data), "--split", args.split]
+    if args.num_objects is not None:
+        words += ["--num-objects", str(args.num_objects)]
+    if args.pose_only:
+        return words + ["--pose-only"]
+    words += ["--resolution", str(args.resolution)] + (["--num-steps", str(args.num_steps)] if args.num_steps is not None else [])
     words += ["--precision", args.precision] + (["--lock-view-dependence"] if args.lock_view_dependence else [])
     return words

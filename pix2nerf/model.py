@@ -17,7 +17,7 @@ from torch import nn
 
 from . import images as image_utils
 from .acceleration import autocast, compile_available, compiled_field, resolve_precision
-from .cameras import degrees_tensor, official_to_degrees, sample_poses, world_rays
+from .cameras import degrees_tensor, official_to_degrees, sample_poses, world_rays, wrap_degrees
 from .config import Pix2NeRFConfig
 from .empty_space import render_image_skipping_empty
 from .field import RadianceField, sample_latents
@@ -180,7 +180,7 @@ class Pix2NeRF(
             )
         z, pose = self.encoder(self.preprocess(images), alpha)
         yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
-        return Latent(z=z, yaw=yaw, pitch=pitch)
+        return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
 
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image
@@ -189,7 +189,8 @@ class Pix2NeRF(
         return sample_latents(n, self.config.z_dim, self.config.latent_distribution, generator, self.device)
 
     def sample_poses(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Camera poses (yaw, pitch) in degrees, (n,) each, from the config's pose prior."""
+        """Camera poses (yaw, pitch) in degrees, (n,) each, from the config's pose prior (the generator's frame,
+        which `render_codes` takes; `render` adds config.yaw_offset to its yaws)."""
         c = self.config
         return sample_poses(
             n, c.pose_distribution, c.yaw_mean, c.yaw_spread, c.pitch_mean, c.pitch_spread, generator, self.device
@@ -209,7 +210,8 @@ class Pix2NeRF(
         field: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
         skip_empty: bool = False,
     ) -> RenderOutput:
-        """Differentiable render from raw mapping codes (B, (L + 1) * H) at poses (B,) in degrees.
+        """Differentiable render from raw mapping codes (B, (L + 1) * H) at poses (B,) in degrees, in the generator's
+        frame (`render` takes the data's yaws and adds config.yaw_offset).
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
         `field` replaces `self.field` (same signature), e.g. with a compiled version. `skip_empty` evaluates the
@@ -285,7 +287,8 @@ class Pix2NeRF(
         if steps < 3:
             raise ValueError(f"num_steps must be at least 3 (hierarchical sampling needs inner bins), got {steps}")
         batch = z.shape[0]
-        yaw_t, pitch_t = (self._angles(name, value, batch) for name, value in (("yaw", yaw), ("pitch", pitch)))
+        yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
+        pitch_t = self._angles("pitch", pitch, batch)
         frequencies, phase_shifts = self.field.latent_codes(z.to(self.device, torch.float32), psi)
         settings = RaySamplingSettings(
             near=self.config.ray_start, far=self.config.ray_end, num_steps=steps, hierarchical=hierarchical,

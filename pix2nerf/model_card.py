@@ -51,7 +51,11 @@ def evaluation_table(results: Mapping[str, Any]) -> str:
         "\n".join(rows),
         "",
         f"Encoder pose error: yaw median {pose['yaw']['median']:.1f} deg (mean {pose['yaw']['mean']:.1f}), "
-        f"pitch median {pose['pitch']['median']:.1f} deg (mean {pose['pitch']['mean']:.1f}).",
+        f"pitch median {pose['pitch']['median']:.1f} deg (mean {pose['pitch']['mean']:.1f})."
+        + (f" With the generator's yaw origin fitted on the other half of the objects: yaw median "
+           f"{pose['yaw_aligned']['median']:.1f} deg (mean {pose['yaw_aligned']['mean']:.1f}); "
+           f"{results['yaw_alignment']['front_back_flips']:.1%} of views seen from the wrong end."
+           if "yaw_aligned" in pose else ""),
         "",
         f"{counts['objects']} held-out objects, {counts['target_views']} target views; view 0 of each object is the "
         f"input. Rendered at {settings['resolution']} px with {settings['num_steps']} + {settings['num_steps']} samples "

@@ -134,6 +134,7 @@ class BakedField:
     cell_state: (cells, cells, cells) int32 indexed (z, y, x): -1 empty (reads skipped), 0 read from the lattice,
     i + 1 read from brick i.
     settings: the model's sampler (near, far, num_steps, background) that `render` reproduces; fov in degrees.
+    yaw_offset: the model's config.yaw_offset (degrees), added to the yaws `render` takes, as `Pix2NeRF.render` does.
     """
 
     lattice: torch.Tensor
@@ -144,6 +145,7 @@ class BakedField:
     fov: float
     settings: RaySamplingSettings
     latent: Latent | None = None
+    yaw_offset: float = 0.0
 
     @property
     def cells(self) -> int:
@@ -242,7 +244,7 @@ class BakedField:
         if int(resolution) < 2:
             raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
         settings = self.settings if num_steps is None else replace(self.settings, num_steps=int(num_steps))
-        origins, directions = world_rays(yaw_t.contiguous(), pitch_t.contiguous(), int(resolution), self.fov)
+        origins, directions = world_rays((yaw_t + self.yaw_offset).contiguous(), pitch_t.contiguous(), int(resolution), self.fov)
         rgb, depth, opacity = render_rays_in_chunks(
             lambda points, _: self.query(points), origins, directions, settings,
             max_points_per_chunk=MAX_POINTS_PER_RENDER_CHUNK,
@@ -408,7 +410,8 @@ def bake(
         deterministic=True, background=config.background,
     )
     return BakedField(
-        _slice_atlas(lattice, math.ceil(math.sqrt(side))), bricks, cell_state, b, half, config.fov, settings, latent
+        _slice_atlas(lattice, math.ceil(math.sqrt(side))), bricks, cell_state, b, half, config.fov, settings, latent,
+        config.yaw_offset,
     )
 
 

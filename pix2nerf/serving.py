@@ -88,7 +88,8 @@ class PoseRange:
         if yaw_half >= 180.0:
             yaw_min, yaw_max = -180.0, 180.0
         else:
-            yaw_min, yaw_max = config.yaw_mean - yaw_half, config.yaw_mean + yaw_half
+            mean = config.yaw_mean - config.yaw_offset  # the prior's mean yaw in the data's frame
+            yaw_min, yaw_max = mean - yaw_half, mean + yaw_half
         pitch_min = max(config.pitch_mean - scale * config.pitch_spread, -90.0)
         pitch_max = min(config.pitch_mean + scale * config.pitch_spread, 90.0)
         return cls(float(math.ceil(yaw_min)), float(math.floor(yaw_max)), float(math.ceil(pitch_min)), float(math.floor(pitch_max)))

@@ -72,6 +72,39 @@ def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
     assert len(results["per_object"]) == 3 and "--num-steps 4" in results["command"]
     assert grid.is_file()
 
+    pose_output = tmp_path / "poses.json"
+    args = parser.parse_args([str(model_dir), "--data", str(data_dir), "-o", str(pose_output), "--device", "cpu",
+                              "--pose-only", "--no-progress"])
+    assert evaluation.main(args) == 0
+    poses = json.loads(pose_output.read_text())
+    assert "protocols" not in poses and poses["command"].endswith("--split test --pose-only")
+    assert poses["counts"] == {"objects": 3, "pose_views": 9}
+    assert poses["pose_error_deg"]["yaw"] == pytest.approx(results["pose_error_deg"]["yaw"], abs=1e-3)
+
+
+def test_yaw_error_is_also_reported_after_removing_the_generators_yaw_origin():
+    """An encoder right up to a global yaw offset (the GAN's arbitrary yaw origin) has a large raw error and a
+    small aligned one; the offset of each half comes from the other half; front/back flips still count."""
+    from pix2nerf.cameras import wrap_degrees
+    from pix2nerf.evaluation import fit_yaw_offset, pose_errors
+
+    generator = torch.Generator().manual_seed(0)
+    true = torch.rand(40, 6, generator=generator) * 360 - 180
+    noise = torch.randn(40, 6, generator=generator) * 2.0
+    flips = torch.zeros(40, 6)
+    flips[:4, 0] = 180.0  # 4 of 240 views seen from the wrong end
+    predicted = wrap_degrees(true + 150.0 + noise + flips)
+    assert fit_yaw_offset(wrap_degrees(predicted - true)) == pytest.approx(150.0, abs=0.5)
+    assert fit_yaw_offset(torch.tensor([179.0, -179.0, 179.5])) == pytest.approx(179.4, abs=0.6)  # across +-180
+
+    differences = [wrap_degrees(p - t) for p, t in zip(predicted, true)]
+    results = pose_errors(differences, [torch.zeros(6)] * 40)
+    errors = results["pose_error_deg"]
+    assert errors["yaw"]["median"] == pytest.approx(150.0, abs=3.0)
+    assert errors["yaw_aligned"]["median"] < 3.0 and errors["pitch"]["median"] == 0.0
+    assert results["yaw_alignment"]["offset_deg"] == pytest.approx(150.0, abs=0.5)
+    assert results["yaw_alignment"]["front_back_flips"] == pytest.approx(4 / 240)
+
 
 def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_model):
     from pix2nerf import Pix2NeRF

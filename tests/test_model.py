@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+from pix2nerf.cameras import wrap_degrees
 from pix2nerf.config import PRESETS
 from pix2nerf.model import Latent, RenderOutput
 
@@ -146,6 +147,25 @@ def test_render_shapes_ranges_and_angle_forms(tiny_model):
     views = tiny_model.novel_views(Image.new("RGB", (20, 20), "red"), [0, 90, 180], 15.0, resolution=8)
     assert len(views) == 3 and views[0].size == (8, 8)
     assert tiny_model.generate(3, 30.0, 10.0, resolution=8).rgb.shape == (1, 3, 8, 8)
+
+
+def test_yaw_offset_moves_the_public_yaw_frame_of_render_and_encode(tiny_model, tmp_path):
+    """config.yaw_offset is the generator's yaw of the data's yaw 0: render adds it, encode takes it off."""
+    from pix2nerf import Pix2NeRF
+
+    shifted = Pix2NeRF(dataclasses.replace(tiny_model.config, yaw_offset=150.0))
+    shifted.load_state_dict(tiny_model.state_dict())
+    shifted.eval().save_pretrained(tmp_path / "shifted")
+    shifted = Pix2NeRF.from_pretrained(tmp_path / "shifted")
+    assert shifted.config.yaw_offset == 150.0
+    z = tiny_model.sample_latents(2, torch.Generator().manual_seed(0))
+    expected = tiny_model.render(z, torch.tensor([150.0, -60.0]), 20.0, resolution=8).rgb
+    torch.testing.assert_close(shifted.render(z, torch.tensor([0.0, 150.0]), 20.0, resolution=8).rgb, expected)
+    image = torch.rand(1, 3, 16, 16) * 2 - 1
+    plain, moved = tiny_model.encode(image), shifted.encode(image)
+    torch.testing.assert_close(moved.yaw, wrap_degrees(plain.yaw - 150.0))
+    torch.testing.assert_close(moved.z, plain.z)
+    torch.testing.assert_close(shifted.render(moved, resolution=8).rgb, tiny_model.render(plain, resolution=8).rgb)
 
 
 def test_chunked_renders_match_unchunked_and_bound_the_points_per_call(tiny_model, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from PIL import Image
@@ -85,6 +87,8 @@ def test_baked_views_match_the_model_render(blob, blob_baked):
     assert (fast.opacity - reference.opacity).abs().mean() < 0.01
     single = blob_baked.render(120.0, 35.0, resolution=24)
     torch.testing.assert_close(single.rgb[0], fast.rgb[1])
+    turned = dataclasses.replace(blob_baked, yaw_offset=120.0)  # a model calibrated to another yaw origin
+    torch.testing.assert_close(turned.render(0.0, 35.0, resolution=24).rgb[0], fast.rgb[1])
 
 
 def test_bake_rejects_bad_requests(blob):

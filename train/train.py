@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     batches, stage = None, None
     means = IntervalMeans()
     speeds: list[float] = []
-    interval_seconds, interval_images, interval_steps = 0.0, 0, 0  # time in steps (data wait included)
+    interval_seconds, interval_images, interval_steps = 0.0, 0, 0  # time in steps (data wait and GPU backlog included)
     while step < max_steps:
         if stage is not config.stage_at(step):
             stage = config.stage_at(step)
@@ -417,19 +417,20 @@ def main(argv: list[str] | None = None) -> int:
         real = next(batches).to(device, non_blocking=True)
         if real.shape[-1] != stage["resolution"]:
             real = F.interpolate(real, size=(stage["resolution"],) * 2, mode="bilinear", antialias=True, align_corners=False)
-        logs = trainer.train_step(real, step)
+        means.add(trainer.train_step(real, step))
         step += 1
+        log_now = step % args.logging_steps == 0 or step == max_steps
+        if log_now:  # reading the losses back waits for the GPU: inside the step's time, so the speeds are true
+            interval, nonfinite = means.pop()
         progress.update(step=step, batches_read=batches.batches_read, images_seen=progress["images_seen"] + global_batch)
         step_seconds = time.time() - step_start
         progress["train_seconds"] += step_seconds
         interval_seconds += step_seconds
-        means.add(logs)
         interval_images += global_batch
         interval_steps += 1
         bar.update(1)
 
-        if step % args.logging_steps == 0 or step == max_steps:
-            interval, nonfinite = means.pop()
+        if log_now:
             values = torch.tensor([*interval.values(), float(nonfinite), float(batches.num_failed)], device=device)
             values = accelerator.reduce(values, "sum") / accelerator.num_processes
             unreadable = unreadable_before + int(round(values[-1].item() * accelerator.num_processes))
