@@ -36,8 +36,8 @@ INTRO = """# pix2nerf
 Upload a photo of a car (or take one with the webcam, or paste one), then move the sliders to look at it from
 anywhere. [Pix2NeRF](https://arxiv.org/abs/2202.13162) encodes the photo into a radiance field; the interactive view
 reads that field baked onto a grid, "full" renders it with the model's own sampler (slow on a CPU).
-The embedded default model was trained from scratch for 16 minutes on one GPU on synthetic cars: expect rough,
-blurry grey shapes (it has not learned colour) and an often wrong yaw estimate (its model card in
+The embedded default model was trained from scratch for 35 minutes on one GPU on synthetic cars: expect low-resolution
+cars whose pose follows the photo but whose colour and body are often not the photo's (its model card in
 `hub/models/pix2nerf-synthetic-cars` has the numbers)."""
 
 
