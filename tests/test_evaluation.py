@@ -219,3 +219,17 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     metrics.write_text('{"step": 1}\nnot json\n')
     failed = package("-o", str(tmp_path / "bad"), "--metrics", str(metrics))
     assert failed.returncode == 2 and f"{metrics}:2 is not JSON" in failed.stderr
+
+
+def test_calibrate_yaw_command_sets_the_yaw_origin_in_place(data_dir, tiny_model, tmp_path):
+    from pix2nerf import Pix2NeRF, cli
+
+    model_dir = tmp_path / "model"
+    tiny_model.save_pretrained(model_dir)
+    assert cli.main(["calibrate-yaw", str(model_dir), "--data", str(data_dir), "--num-objects", "3"]) == 0
+    record = json.loads((model_dir / "yaw_calibration.json").read_text())
+    calibrated = Pix2NeRF.from_pretrained(model_dir)
+    assert calibrated.config.yaw_offset == pytest.approx(record["yaw_offset_deg"]) and record["pose_views"] == 9
+    assert record["yaw_error_median_deg_after"] <= record["yaw_error_median_deg_before"] + 1e-6
+    torch.testing.assert_close(calibrated.field.density_head.weight, tiny_model.field.density_head.weight)
+    assert cli.main(["calibrate-yaw", str(tmp_path / "missing"), "--data", str(data_dir)]) == 2
