@@ -164,21 +164,32 @@ def _encoded_poses(model, obj: ObjectViews):
 
 
 @torch.no_grad()
-def evaluate_poses(model, objects: Sequence[ObjectViews], *, progress: bool = True) -> dict[str, Any]:
-    """The encoder's pose errors alone (no rendering: seconds on a CPU); the same keys as `evaluate`'s."""
+def encoded_pose_errors(
+    model, objects: Sequence[ObjectViews], *, progress: bool = True
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per object: the signed yaw differences (predicted - true, wrapped) and absolute pitch errors, degrees."""
     from tqdm.auto import tqdm
 
-    if model.encoder is None:
-        raise ValueError("the model has no encoder (a converted pi-GAN generator): it cannot be evaluated on images")
-    if not objects:
-        raise ValueError("no objects to evaluate")
+    _check_evaluable(model, objects)
     yaw_differences, pitch_errors = [], []
     for obj in tqdm(objects, desc="encoding", unit="object", disable=not progress):
         _, yaw_difference, pitch_error = _encoded_poses(model, obj)
         yaw_differences.append(yaw_difference)
         pitch_errors.append(pitch_error)
-    return {**pose_errors(yaw_differences, pitch_errors),
+    return yaw_differences, pitch_errors
+
+
+def evaluate_poses(model, objects: Sequence[ObjectViews], *, progress: bool = True) -> dict[str, Any]:
+    """The encoder's pose errors alone (no rendering: seconds on a CPU); the same keys as `evaluate`'s."""
+    return {**pose_errors(*encoded_pose_errors(model, objects, progress=progress)),
             "counts": {"objects": len(objects), "pose_views": sum(len(o.images) for o in objects)}}
+
+
+def _check_evaluable(model, objects: Sequence[ObjectViews]) -> None:
+    if model.encoder is None:
+        raise ValueError("the model has no encoder (a converted pi-GAN generator): it cannot be evaluated on images")
+    if not objects:
+        raise ValueError("no objects to evaluate")
 
 
 def _summary(values: torch.Tensor) -> dict[str, float]:
@@ -222,10 +233,7 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    if model.encoder is None:
-        raise ValueError("the model has no encoder (a converted pi-GAN generator): it cannot be evaluated on images")
-    if not objects:
-        raise ValueError("no objects to evaluate")
+    _check_evaluable(model, objects)
     background = model.background_color
     low, high = pitch_range(model.config)
     render_options = dict(

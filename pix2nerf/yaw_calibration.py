@@ -18,20 +18,21 @@ from typing import Any
 import torch
 
 from .cameras import wrap_degrees
-from .evaluation import evaluate_poses, load_objects
+from .evaluation import encoded_pose_errors, fit_yaw_offset, load_objects
 
 RECORD_NAME = "yaw_calibration.json"
 
 
 def calibrate_yaw(model, objects) -> dict[str, Any]:
     """Set model.config.yaw_offset from posed `objects` (ObjectViews); returns what was measured, in degrees."""
-    before = evaluate_poses(model, objects, progress=False)
-    offset = model.config.yaw_offset + before["yaw_alignment"]["offset_deg"]
-    model.config.yaw_offset = float(wrap_degrees(torch.tensor(offset, dtype=torch.float64)))
-    after = evaluate_poses(model, objects, progress=False)
-    return {**before["counts"], "yaw_offset_deg": model.config.yaw_offset,
-            "yaw_error_median_deg_before": before["pose_error_deg"]["yaw"]["median"],
-            "yaw_error_median_deg_after": after["pose_error_deg"]["yaw"]["median"]}
+    yaw_differences, _ = encoded_pose_errors(model, objects, progress=False)
+    differences = torch.cat(yaw_differences)
+    correction = fit_yaw_offset(differences)
+    offset = wrap_degrees(torch.tensor(model.config.yaw_offset + correction, dtype=torch.float64))
+    model.config.yaw_offset = float(offset)
+    return {"objects": len(objects), "pose_views": differences.numel(), "yaw_offset_deg": model.config.yaw_offset,
+            "yaw_error_median_deg_before": differences.abs().median().item(),
+            "yaw_error_median_deg_after": wrap_degrees(differences - correction).abs().median().item()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import Pix2NeRFConfig
     from .model import Pix2NeRF
 
     folder = Path(args.model)
@@ -54,9 +54,7 @@ def main(args: argparse.Namespace) -> int:
     model = Pix2NeRF.from_pretrained(folder, map_location="cpu")
     objects = load_objects(args.data, args.split, num_objects=args.num_objects, image_column=args.image_column)
     record = {"data": str(args.data), "split": args.split, **calibrate_yaw(model, objects)}
-    config = Pix2NeRFConfig.from_json_file(folder / "config.json")
-    config.yaw_offset = model.config.yaw_offset
-    config.to_json_file(folder / "config.json")
+    model.config.to_json_file(folder / "config.json")
     (folder / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
     print(f"yaw offset {record['yaw_offset_deg']:.1f} deg from {record['pose_views']} views: median yaw error "
           f"{record['yaw_error_median_deg_before']:.1f} -> {record['yaw_error_median_deg_after']:.1f} deg; "
