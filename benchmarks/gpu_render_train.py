@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, time_it, write_json  # noqa: E402
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig  # noqa: E402
-from pix2nerf.acceleration import autocast, compiled_field  # noqa: E402
+from pix2nerf.acceleration import autocast, fast_field, fast_paths  # noqa: E402
 from pix2nerf.metrics import psnr  # noqa: E402
 from pix2nerf.networks import Discriminator  # noqa: E402
 from pix2nerf.training import Pix2NeRFTrainer  # noqa: E402
@@ -57,13 +57,32 @@ def field_pass_ms(model, num_points, device, repeats, fast_kwargs) -> float:
     codes = model.field.latent_codes(model.sample_latents(1).to(device))
     points = torch.rand(1, num_points, 3, device=device) * 0.3 - 0.15
     directions = torch.nn.functional.normalize(torch.randn(1, num_points, 3, device=device), dim=-1)
-    field = compiled_field(model.field) if fast_kwargs["compile"] else model.field
+    field = fast_field(model.field) if fast_kwargs["compile"] else model.field
     with torch.no_grad(), autocast(fast_kwargs["precision"], device):
         return time_it(lambda: field(points, directions, *codes), device, repeats=repeats)["median_ms"]
 
 
-def bench_render(model, resolution, steps, device, repeats, fast_kwargs):
+def bench_render(model, resolution, steps, device, repeats, variant):
     """Time the fast render, then check it against float32 on fresh latents and poses."""
+    fast_kwargs = {key: value for key, value in variant.items() if key not in ("fused", "graphs")}
+    with fast_paths(fused=variant.get("fused", False), graphs=variant.get("graphs", False)):
+        timing = _bench_render(model, resolution, steps, device, repeats, fast_kwargs)
+    if variant.get("graphs"):  # a replayed graph computes what the same render launched op by op does
+        z = model.sample_latents(1)
+        yaw, pitch = model.sample_poses(1)
+        kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True, **fast_kwargs)
+        with fast_paths(fused=True, graphs=True):
+            replayed = [model.render(z, yaw, pitch, **kwargs).rgb for _ in range(3)][-1]  # the third call replays
+        with fast_paths(fused=True, graphs=False):
+            launched = model.render(z, yaw, pitch, **kwargs).rgb
+        timing["graph_vs_launched_max_abs"] = (replayed - launched).abs().max().item()
+        if timing["graph_vs_launched_max_abs"] > 1e-5:
+            print(f"FAIL: render graph differs from the launched render by {timing['graph_vs_launched_max_abs']}", file=sys.stderr)
+            timing["correctness"] = "FAIL"
+    return timing
+
+
+def _bench_render(model, resolution, steps, device, repeats, fast_kwargs):
     z = model.sample_latents(1)
     yaw, pitch = model.sample_poses(1)
     kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True)  # every sample: the field's cost
@@ -111,6 +130,23 @@ def generator_step(trainer, step, batch, resolution, num_steps):
     trainer.discriminator.requires_grad_(True)
 
 
+def bench_training(name, compile_field, resolution, batch, steps, device, repeats):
+    """Time generator steps ("gstep...") or whole training iterations ("iter...") of a fresh fp16 trainer."""
+    trainer = trainer_for(device, "fp16", compile_field)
+    counter = iter(range(10**6))
+    if name.startswith("gstep"):
+        work = lambda: generator_step(trainer, next(counter), batch, resolution, steps)  # noqa: E731
+        timing = guarded(lambda: time_it(work, device, repeats=repeats))
+    else:  # a whole iteration; even and odd ones alternate, so an even count of repeats averages both
+        trainer.config.training_stages = stage_overrides(resolution, batch, steps)
+        real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
+        work = lambda: trainer.train_step(real, next(counter))  # noqa: E731
+        timing = guarded(lambda: time_it(work, device, warmup=4, repeats=max(4, repeats // 2 * 2)))
+    if "median_ms" in timing:
+        timing["images_per_s"] = batch / timing["median_ms"] * 1000
+    return timing
+
+
 def stage_overrides(resolution, batch, num_steps):
     return [{"start_step": 0, "resolution": resolution, "batch_size": batch, "num_steps": num_steps,
              "lr_g": 2e-5, "lr_d": 2e-4, "lr_e": 2e-4}]
@@ -121,7 +157,9 @@ def main() -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--only", nargs="*", default=None, help="subset of workloads")
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--variants", nargs="*", default=["fp32", "fp16", "fp16+compile"])
+    parser.add_argument(
+        "--variants", nargs="*", default=["fp32", "fp16", "fp16+compile", "fp16+fused", "fp16+fused+graphs"]
+    )
     parser.add_argument("--out", default="benchmarks/results/gpu_render_train.json")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -132,7 +170,9 @@ def main() -> int:
     variants = {
         "fp32": dict(precision="fp32", compile=False, skip_empty=False),
         "fp16": dict(precision="fp16", compile=False, skip_empty=False),
-        "fp16+compile": dict(precision="fp16", compile=True, skip_empty=False),
+        "fp16+compile": dict(precision="fp16", compile=True, skip_empty=False, fused=False),
+        "fp16+fused": dict(precision="fp16", compile=True, skip_empty=False, fused=True),
+        "fp16+fused+graphs": dict(precision="fp16", compile=True, skip_empty=False, fused=True, graphs=True),
     }
     if device.type == "cpu":
         variants = {"fp32": dict(precision="fp32", compile=False, skip_empty=False)}
@@ -153,24 +193,13 @@ def main() -> int:
         ]:
             if not wanted(name):
                 continue
-            for variant, compile_field in [("fp16", False), ("fp16+compile", True)]:
-                if variant not in args.variants:
-                    continue
-                trainer = trainer_for(device, "fp16", compile_field)
-                counter = iter(range(10**6))
-                if name.startswith("gstep"):
-                    work = lambda: generator_step(trainer, next(counter), batch, resolution, steps)  # noqa: E731
-                    timing = guarded(lambda: time_it(work, device, repeats=args.repeats))
-                else:  # a whole iteration; even and odd ones alternate, so an even count of repeats averages both
-                    trainer.config.training_stages = stage_overrides(resolution, batch, steps)
-                    real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
-                    work = lambda: trainer.train_step(real, next(counter))  # noqa: E731
-                    timing = guarded(lambda: time_it(work, device, warmup=4, repeats=max(4, args.repeats // 2 * 2)))
-                if "median_ms" in timing:
-                    timing["images_per_s"] = batch / timing["median_ms"] * 1000
+            for variant in ("fp16", "fp16+compile", "fp16+fused"):
+                if variant not in args.variants or (name.startswith("gstep") and variant == "fp16+fused"):
+                    continue  # (a generator step needs gradients everywhere: the fused kernel has no part in it)
+                with fast_paths(fused=variant == "fp16+fused"):  # in an iteration: the D step's no-grad render
+                    timing = bench_training(name, variant != "fp16", resolution, batch, steps, device, args.repeats)
                 results["workloads"][f"{name}/{variant}"] = timing
                 print(f"{name}/{variant}", timing, flush=True)
-                del trainer
                 torch.cuda.empty_cache()
     write_json(args.out, results)
     print("\nworkload                      median ms   official ms   PSNR vs fp32")

@@ -2,15 +2,19 @@
 
 - precision "fp16": matmuls on tensor cores in float16 under autocast; the FiLM (gamma * (W h + c) + beta) and the
   sine stay in float32 (see pix2nerf.field.FiLMSirenLayer), as the official training did.
-- a compiled field (torch.compile): fuses the FiLM and sine into few kernels and, in training, recomputes those
-  cheap pointwise ops in the backward pass instead of storing their outputs.
-Both are off on the CPU, where the plain float32 path runs.
+- the fused field (pix2nerf.fused_field, Triton): for inference under fp16, one kernel takes each tile of points
+  through every layer without writing activations to memory.
+- CUDA graphs of whole renders with fixed shapes on that kernel (RenderGraphs): one launch instead of ~100.
+- a compiled field (torch.compile) everywhere else on CUDA (training, fp32, bf16): fuses the FiLM and sine into few
+  kernels and, in training, recomputes those cheap pointwise ops in the backward pass instead of storing them.
+All are off on the CPU, where the plain float32 path runs.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Callable
+from collections import OrderedDict
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Iterator
 
 import torch
 
@@ -45,10 +49,112 @@ def compile_available(device: torch.device) -> bool:
     return True
 
 
-def compiled_field(field: RadianceField) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """A compiled version of `field.forward` (same signature and results within rounding), made once per field."""
-    compiled = getattr(field, "_compiled_forward", None)
-    if compiled is None:
-        compiled = torch.compile(field.forward, dynamic=True)
-        object.__setattr__(field, "_compiled_forward", compiled)
-    return compiled
+_enabled = {"fused": True, "graphs": True}
+
+
+@contextmanager
+def fast_paths(fused: bool = True, graphs: bool = True) -> Iterator[None]:
+    """Turn the fused inference kernel and the render graphs on or off inside the block (benchmarks compare them
+    with torch.compile alone, and graphed renders with the same renders launched op by op)."""
+    previous = dict(_enabled)
+    _enabled.update(fused=fused, graphs=graphs)
+    try:
+        yield
+    finally:
+        _enabled.update(previous)
+
+
+class RenderGraphs:
+    """CUDA graphs of whole renders whose shapes are fixed (every sample evaluated): a render launches ~100 small
+    kernels from Python, which on a fast GPU take longer to launch than to run; a replay launches them at once.
+
+    A key's first call runs normally; its second captures a graph (after a warm-up on a side stream); later
+    calls copy their inputs into the graph's buffers and replay it. The key includes the parameters' versions, so
+    changed weights capture again; `keep_alive()` (the weights the graph reads) is held with each graph. The
+    `MAX_GRAPHS` most recent keys are kept, each with its own memory pool.
+    """
+
+    MAX_GRAPHS = 4
+    MAX_SEEN = 64
+
+    def __init__(self, keep_alive: Callable[[], object] = lambda: None) -> None:
+        self.keep_alive = keep_alive
+        self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+        self._seen: OrderedDict[tuple, None] = OrderedDict()
+
+    def __call__(self, key: tuple, render: Callable[..., tuple[torch.Tensor, ...]], *inputs: torch.Tensor):
+        """render(*inputs) -> tensors, replayed from a graph once the key was seen before."""
+        entry = self._graphs.get(key)
+        if entry is None:
+            if key not in self._seen:
+                self._seen[key] = None
+                while len(self._seen) > self.MAX_SEEN:
+                    self._seen.popitem(last=False)
+                return render(*inputs)
+            entry = self._graphs[key] = self._capture(render, inputs) + (self.keep_alive(),)
+            while len(self._graphs) > self.MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(key)
+        graph, static_inputs, static_outputs, _ = entry
+        for buffer, value in zip(static_inputs, inputs):
+            buffer.copy_(value)
+        graph.replay()
+        return tuple(out.clone() for out in static_outputs)
+
+    @staticmethod
+    def _capture(render, inputs):
+        static_inputs = [value.clone() for value in inputs]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            render(*static_inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_outputs = render(*static_inputs)
+        return graph, static_inputs, static_outputs
+
+
+class FastField:
+    """`field.forward` (same signature, results within fp16 rounding) through the fastest path that applies:
+    the fused Triton kernel when no gradients are needed and autocast runs fp16 on CUDA, else the compiled field."""
+
+    def __init__(self, field: RadianceField) -> None:
+        from .fused_field import FusedRadianceField, supports
+
+        self.field = field
+        self.compiled = torch.compile(field.forward, dynamic=True)
+        self.fused = FusedRadianceField(field) if supports(field) else None
+        self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed)
+
+    def fused_applies(self, points: torch.Tensor) -> bool:
+        """Whether a call on `points` now takes the fused kernel: CUDA, no gradients, fp16 autocast."""
+        return (
+            _enabled["fused"] and self.fused is not None and points.is_cuda and not torch.is_grad_enabled()
+            and torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.float16
+        )
+
+    def render_graph_key(self, points: torch.Tensor, shapes: tuple) -> tuple | None:
+        """The RenderGraphs key of a fixed-shape render (`shapes`: everything that sets its shapes and settings)
+        whose field calls take the fused kernel, or None where graphs do not apply."""
+        if not (_enabled["graphs"] and self.fused_applies(points)):
+            return None
+        return shapes + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
+
+    def __call__(
+        self, points: torch.Tensor, directions: torch.Tensor, frequencies: torch.Tensor, phase_shifts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        path = self.fused if self.fused_applies(points) else self.compiled
+        return path(points, directions, frequencies, phase_shifts)
+
+    def __deepcopy__(self, memo: dict) -> None:
+        return None  # a copied field (an EMA shadow, say) makes its own fast paths when first asked
+
+
+def fast_field(field: RadianceField) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """The field's FastField, made once per field (needs compile_available)."""
+    fast = getattr(field, "_fast_field", None)
+    if fast is None:
+        fast = FastField(field)
+        object.__setattr__(field, "_fast_field", fast)
+    return fast

@@ -51,13 +51,22 @@ def camera_origins(theta: torch.Tensor, phi: torch.Tensor, radius: float = 1.0) 
     )
 
 
+def constant_vectors(vector: tuple[float, float, float], like: torch.Tensor) -> torch.Tensor:
+    """`vector` repeated to the shape (..., 3) of `like`, filled on its device (no host copy, so that a CUDA graph
+    can capture it)."""
+    out = torch.empty_like(like)
+    for axis, value in enumerate(vector):
+        out[..., axis] = value
+    return out
+
+
 def look_at_cam2world(origins: torch.Tensor) -> torch.Tensor:
     """Camera-to-world matrices (B, 4, 4) of cameras at `origins` (B, 3) looking at the world origin, y up.
 
     Camera space follows OpenGL: x right, y up, the camera looks down -z.
     """
     forward = torch.nn.functional.normalize(-origins, dim=-1)
-    up = torch.tensor([0.0, 1.0, 0.0], dtype=origins.dtype, device=origins.device).expand_as(forward)
+    up = constant_vectors((0.0, 1.0, 0.0), forward)
     left = torch.nn.functional.normalize(torch.cross(up, forward, dim=-1), dim=-1)
     up = torch.nn.functional.normalize(torch.cross(forward, left, dim=-1), dim=-1)
     cam2world = torch.eye(4, dtype=origins.dtype, device=origins.device).repeat(origins.shape[0], 1, 1)

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from . import images as image_utils
-from .acceleration import autocast, compile_available, compiled_field, resolve_precision
-from .cameras import degrees_tensor, official_to_degrees, sample_poses, world_rays, wrap_degrees
+from .acceleration import autocast, compile_available, fast_field, resolve_precision
+from .cameras import constant_vectors, degrees_tensor, official_to_degrees, sample_poses, world_rays, wrap_degrees
 from .config import Pix2NeRFConfig
 from .empty_space import render_image_skipping_empty
 from .field import RadianceField, sample_latents
@@ -223,7 +223,7 @@ class Pix2NeRF(
             origins, directions = world_rays(yaw.float(), pitch.float(), resolution, self.config.fov)
         view = None
         if lock_view_dependence:
-            view = torch.tensor(LOCKED_VIEW_DIRECTION, device=directions.device, dtype=directions.dtype).expand_as(directions)
+            view = constant_vectors(LOCKED_VIEW_DIRECTION, directions)
 
         def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return field(points, dirs, frequencies, phase_shifts)
@@ -267,7 +267,8 @@ class Pix2NeRF(
         num_steps: coarse samples per ray (and as many fine ones when hierarchical); None takes the config's.
         deterministic: no stratified jitter and evenly spaced importance samples.
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
-        compile: use the compiled field (default: on CUDA with Triton; the first call compiles).
+        compile: use the fast field on CUDA (pix2nerf.acceleration: the fused Triton kernel at fp16, torch.compile
+        otherwise; default: on CUDA with Triton; the first call compiles).
         skip_empty: evaluate the field less where the image is background (pix2nerf.empty_space; measured at 70 dB
         or more against every sample); False evaluates every sample, as the official sampler does.
         """
@@ -296,16 +297,22 @@ class Pix2NeRF(
         )
         if compile is None:
             compile = compile_available(self.device)
-        with autocast(resolve_precision(precision, self.device), self.device):
+        fast = fast_field(self.field) if compile else None
+        chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
+
+        def render_tensors(*inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             out = self.render_codes(
-                frequencies, phase_shifts, yaw_t, pitch_t, int(resolution), settings, lock_view_dependence,
-                MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"]), generator,
-                compiled_field(self.field) if compile else None, skip_empty,
+                *inputs, int(resolution), settings, lock_view_dependence, chunk, generator, fast, skip_empty
             )
-        out.rgb = out.rgb.clamp(0, 1)
-        if not return_depth:
-            out.depth = None
-        return out
+            return out.rgb, out.depth, out.opacity
+
+        inputs = (frequencies, phase_shifts, yaw_t, pitch_t)
+        with autocast(resolve_precision(precision, self.device), self.device):
+            graph_key = None
+            if fast is not None and deterministic and not skip_empty:  # fixed shapes, no random numbers
+                graph_key = fast.render_graph_key(yaw_t, (batch, int(resolution), settings, lock_view_dependence))
+            rgb, depth, opacity = render_tensors(*inputs) if graph_key is None else fast.graphs(graph_key, render_tensors, *inputs)
+        return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 
     def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
         angles = degrees_tensor(name, value, self.device)

@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..acceleration import autocast, compile_available, compiled_field
+from ..acceleration import autocast, compile_available, fast_field
 from ..cameras import degrees_to_official, official_to_degrees, wrap_degrees
 from ..metrics import ssim
 from ..model import Pix2NeRF
@@ -71,7 +71,7 @@ class Pix2NeRFTrainer:
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
         if compile_field is None:
             compile_field = compile_available(self.device)
-        self.field_fn = compiled_field(model.field) if compile_field else model.field
+        self.field_fn = fast_field(model.field) if compile_field else model.field
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
 
