@@ -27,6 +27,7 @@ from pix2nerf.metrics import psnr  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PATHS = {  # name -> render options; "fast": the default on CUDA (fp16, the fused kernel, graphs where shapes are fixed)
     "fp32_every_sample": dict(precision="fp32", compile=False, skip_empty=False),
+    "default": dict(),  # render's defaults: on CUDA, the fast path, skip_empty=None
     "fast_every_sample": dict(compile=True, skip_empty=False),
     "fast_skip_empty": dict(compile=True, skip_empty=True),
     "fp16_torch_compile_every_sample": dict(compile=True, skip_empty=False, fused=False),

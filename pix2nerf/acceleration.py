@@ -120,11 +120,15 @@ class FastField:
     the fused Triton kernel when no gradients are needed and autocast runs fp16 on CUDA, else the compiled field."""
 
     def __init__(self, field: RadianceField) -> None:
-        from .fused_field import FusedRadianceField, supports
-
         self.field = field
         self.compiled = torch.compile(field.forward, dynamic=True)
-        self.fused = FusedRadianceField(field) if supports(field) else None
+        self.fused = None
+        try:
+            from .fused_field import FusedRadianceField, supports
+        except ImportError:  # no Triton: the compiled field alone
+            return
+        if supports(field):
+            self.fused = FusedRadianceField(field)
         self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed)
 
     def fused_applies(self, points: torch.Tensor) -> bool:

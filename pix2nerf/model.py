@@ -260,7 +260,7 @@ class Pix2NeRF(
         generator: torch.Generator | None = None,
         precision: str = "auto",
         compile: bool | None = None,
-        skip_empty: bool = True,
+        skip_empty: bool | None = None,
     ) -> RenderOutput:
         """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
 
@@ -270,7 +270,8 @@ class Pix2NeRF(
         compile: use the fast field on CUDA (pix2nerf.acceleration: the fused Triton kernel at fp16, torch.compile
         otherwise; default: on CUDA with Triton; the first call compiles).
         skip_empty: evaluate the field less where the image is background (pix2nerf.empty_space; measured at 70 dB
-        or more against every sample); False evaluates every sample, as the official sampler does.
+        or more against every sample); False evaluates every sample, as the official sampler does. None (default):
+        every sample where the render can replay a CUDA graph of the fused kernel (faster there), else skip.
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
@@ -300,17 +301,17 @@ class Pix2NeRF(
         fast = fast_field(self.field) if compile else None
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
 
-        def render_tensors(*inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            out = self.render_codes(
-                *inputs, int(resolution), settings, lock_view_dependence, chunk, generator, fast, skip_empty
-            )
-            return out.rgb, out.depth, out.opacity
-
         inputs = (frequencies, phase_shifts, yaw_t, pitch_t)
         with autocast(resolve_precision(precision, self.device), self.device):
             graph_key = None
             if fast is not None and deterministic and not skip_empty:  # fixed shapes, no random numbers
                 graph_key = fast.render_graph_key(yaw_t, (batch, int(resolution), settings, lock_view_dependence))
+            skip = graph_key is None if skip_empty is None else skip_empty
+
+            def render_tensors(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                out = self.render_codes(*tensors, int(resolution), settings, lock_view_dependence, chunk, generator, fast, skip)
+                return out.rgb, out.depth, out.opacity
+
             rgb, depth, opacity = render_tensors(*inputs) if graph_key is None else fast.graphs(graph_key, render_tensors, *inputs)
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 

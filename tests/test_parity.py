@@ -101,3 +101,10 @@ def test_whole_render(carla_model, reference, view):
         deterministic=True, lock_view_dependence=True, skip_empty=False,  # the exact path (skipping: test_empty_space)
     )
     close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 1e-4)
+
+
+def test_constant_vectors_fill_on_the_device():
+    like = torch.randn(2, 5, 3)
+    out = cameras.constant_vectors((0.0, 1.0, -2.0), like)
+    assert out.shape == like.shape and out.dtype == like.dtype
+    assert torch.equal(out, torch.tensor([0.0, 1.0, -2.0]).expand(2, 5, 3))

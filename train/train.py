@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None,
                        help="default: fp16 on CUDA (fp32 FiLM and sine), no on the CPU")
     model.add_argument("--vgg_weights", default=None, help="VGG16 safetensors (local or hub) to enable the perceptual term")
-    model.add_argument("--disable_compile", action="store_true", help="do not torch.compile the field on CUDA")
+    model.add_argument("--disable_compile", action="store_true", help="on CUDA, neither torch.compile the field nor use the fused inference kernel")
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
     run.add_argument("--output_dir", default="runs/pix2nerf")
