@@ -79,3 +79,27 @@ def test_fused_kernel_matches_fp16_numerics():
     result = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok" in result.stdout
+
+
+def test_fast_field_dispatch_on_the_cpu():
+    """The fused kernel and render graphs apply only on CUDA without gradients at fp16; a copied field (an EMA
+    shadow) does not share its original's fast paths."""
+    import copy
+
+    import torch
+
+    from pix2nerf import Pix2NeRFConfig
+    from pix2nerf.acceleration import _enabled, fast_field, fast_paths
+    from pix2nerf.field import RadianceField
+
+    field = RadianceField(Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16))
+    fast = fast_field(field)
+    assert fast is fast_field(field) and fast.fused is not None
+    points = torch.zeros(1, 4, 3)
+    with torch.no_grad():
+        assert not fast.fused_applies(points)  # CPU tensors
+        assert fast.render_graph_key(points, (1, 16)) is None
+    assert copy.deepcopy(field).__dict__.get("_fast_field") is None
+    with fast_paths(fused=False, graphs=False):
+        assert _enabled == {"fused": False, "graphs": False}
+    assert _enabled == {"fused": True, "graphs": True}
