@@ -29,43 +29,52 @@ def kernel_group(name: str) -> str:
     lowered = name.lower()
     if any(part in lowered for part in MATMUL_KERNELS):
         return "matmul"
+    if lowered.startswith("_film_sine"):
+        return "film_sine_kernels"
     return "compiled_elementwise_and_reductions" if lowered.startswith("triton") else "other"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--field-kernels", choices=["compile", "triton"], default="compile",
+                        help="the trainer's field_kernels: torch.compile (the default) or the Triton FiLM-sine kernels")
     parser.add_argument("--out", default="benchmarks/results/gpu_generator_step_profile.json")
     args = parser.parse_args()
     device = torch.device("cuda")
     results = {"environment": environment(device), "workloads": {}}
+    results["field_kernels"] = args.field_kernels
     for name, resolution, batch, samples in WORKLOADS:
-        trainer = trainer_for(device, "fp16", compile_field=True)
-        for step in range(4):  # compile and warm up
-            generator_step(trainer, step, batch, resolution, samples)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for step in range(args.steps):
-                generator_step(trainer, 100 + step, batch, resolution, samples)
-            torch.cuda.synchronize()
-        kernels = [e for e in prof.key_averages() if e.device_time_total > 0 and not e.key.startswith("aten::")]
-        groups = collections.Counter()
-        for event in kernels:
-            groups[kernel_group(event.key)] += event.device_time_total / args.steps / 1000
-        kernels.sort(key=lambda e: -e.device_time_total)
-        results["workloads"][name] = {
-            "gpu_ms_per_step": sum(groups.values()),
-            "ms_per_step_by_group": dict(groups.most_common()),
-            "largest_kernels": [
-                {"name": e.key[:120], "ms_per_step": e.device_time_total / args.steps / 1000, "calls_per_step": e.count / args.steps}
-                for e in kernels[:12]
-            ],
-        }
-        print(name, {k: round(v, 2) for k, v in groups.items()}, flush=True)
-        del trainer
+        results["workloads"][name] = profile_step(device, resolution, batch, samples, args.steps, args.field_kernels)
+        print(name, {k: round(v, 2) for k, v in results["workloads"][name]["ms_per_step_by_group"].items()}, flush=True)
         torch.cuda.empty_cache()
     write_json(args.out, results)
     return 0
+
+
+def profile_step(device, resolution, batch, samples, steps, field_kernels) -> dict:
+    """GPU time of `steps` generator steps of a fresh fp16 trainer, by kernel group, and the largest kernels."""
+    trainer = trainer_for(device, "fp16", compile_field=True, field_kernels=field_kernels)
+    for step in range(4):  # compile and warm up
+        generator_step(trainer, step, batch, resolution, samples)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for step in range(steps):
+            generator_step(trainer, 100 + step, batch, resolution, samples)
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.key_averages() if e.device_time_total > 0 and not e.key.startswith("aten::")]
+    groups = collections.Counter()
+    for event in kernels:
+        groups[kernel_group(event.key)] += event.device_time_total / steps / 1000
+    kernels.sort(key=lambda e: -e.device_time_total)
+    return {
+        "gpu_ms_per_step": sum(groups.values()),
+        "ms_per_step_by_group": dict(groups.most_common()),
+        "largest_kernels": [
+            {"name": e.key[:120], "ms_per_step": e.device_time_total / steps / 1000, "calls_per_step": e.count / steps}
+            for e in kernels[:15]
+        ],
+    }
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ OFFICIAL_MS = {  # the official code on one H100, from the reference doc
     "gstep32_b36": 245.0, "gstep64_b12": 224.0, "iter32_b36": 517.0, "iter64_b12": 578.0,
 }
 PSNR_TARGET_DB = 40.0
+TRAINING_VARIANTS = {  # name -> (the trainer's field_kernels, the fused kernel for no-grad renders); all fp16
+    "fp16": (None, False),  # the field uncompiled
+    "fp16+compile": ("compile", False),
+    "fp16+fused": ("compile", True),  # the default
+    "fp16+kernels": ("triton", True),
+}
 
 
 def structured_model(device: torch.device, seed: int) -> Pix2NeRF:
@@ -106,12 +112,14 @@ def _bench_render(model, resolution, steps, device, repeats, fast_kwargs):
     return timing
 
 
-def trainer_for(device, precision, compile_field, seed=0):
+def trainer_for(device, precision, compile_field, seed=0, field_kernels="compile"):
     torch.manual_seed(seed)
     config = Pix2NeRFConfig.from_preset("carla", warmup_steps=0)
     model = Pix2NeRF(config).to(device)
     discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
-    return Pix2NeRFTrainer(model, discriminator, mixed_precision=precision, compile_field=compile_field)
+    return Pix2NeRFTrainer(
+        model, discriminator, mixed_precision=precision, compile_field=compile_field, field_kernels=field_kernels
+    )
 
 
 def generator_step(trainer, step, batch, resolution, num_steps):
@@ -130,9 +138,42 @@ def generator_step(trainer, step, batch, resolution, num_steps):
     trainer.discriminator.requires_grad_(True)
 
 
-def bench_training(name, compile_field, resolution, batch, steps, device, repeats):
-    """Time generator steps ("gstep...") or whole training iterations ("iter...") of a fresh fp16 trainer."""
-    trainer = trainer_for(device, "fp16", compile_field)
+LOSS_SCALE = 2.0**16
+
+
+def training_gradient_check(device: torch.device, num_points: int = 65536) -> dict:
+    """Field gradients of one loss through the training kernels and through the compiled field, both under fp16,
+    against float32: relative errors (norm of the difference over the norm, all parameters as one vector). The
+    kernels must be as close to float32 as the compiled path (within 1.25x)."""
+    model = structured_model(device, seed=1)
+    field, fast = model.field, fast_field(model.field)
+    generator = torch.Generator(device=device).manual_seed(2)
+    z = torch.rand(2, model.config.z_dim, device=device, generator=generator) * 2 - 1
+    points = torch.rand(2, num_points, 3, device=device, generator=generator) * 0.3 - 0.15
+    directions = torch.nn.functional.normalize(torch.randn(2, num_points, 3, device=device, generator=generator), dim=-1)
+
+    def gradients(precision, training_kernels=False):
+        field.zero_grad(set_to_none=True)
+        fast.training_kernels = training_kernels
+        with autocast(precision, device):
+            rgb, sigma = (fast if precision == "fp16" else field)(points, directions, *field.latent_codes(z))
+            loss = rgb.float().square().mean() + 1e-3 * torch.relu(sigma.float()).mean()
+        (loss * LOSS_SCALE).backward()  # as the trainer's grad scaler does: no fp16 gradient underflows
+        return torch.cat([p.grad.flatten().float() for p in field.parameters()]) / LOSS_SCALE
+
+    reference = gradients("fp32")
+    errors = {
+        name: ((gradients("fp16", training_kernels=kernels) - reference).norm() / reference.norm()).item()
+        for name, kernels in (("compiled", False), ("kernels", True))
+    }
+    errors["correctness"] = "ok" if errors["kernels"] <= 1.25 * errors["compiled"] + 1e-5 else "FAIL"
+    return errors
+
+
+def bench_training(name, field_kernels, resolution, batch, steps, device, repeats):
+    """Time generator steps ("gstep...") or whole training iterations ("iter...") of a fresh fp16 trainer
+    (field_kernels None: the field uncompiled)."""
+    trainer = trainer_for(device, "fp16", field_kernels is not None, field_kernels=field_kernels or "compile")
     counter = iter(range(10**6))
     if name.startswith("gstep"):
         work = lambda: generator_step(trainer, next(counter), batch, resolution, steps)  # noqa: E731
@@ -158,7 +199,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=None, help="subset of workloads")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument(
-        "--variants", nargs="*", default=["fp32", "fp16", "fp16+compile", "fp16+fused", "fp16+fused+graphs"]
+        "--variants", nargs="*",
+        default=["fp32", "fp16", "fp16+compile", "fp16+fused", "fp16+fused+graphs", "fp16+kernels"],
     )
     parser.add_argument("--out", default="benchmarks/results/gpu_render_train.json")
     args = parser.parse_args()
@@ -187,17 +229,20 @@ def main() -> int:
             results["workloads"][key] = bench_render(model, resolution, steps, device, args.repeats, variants[variant])
             print(key, results["workloads"][key], flush=True)
 
+    if device.type == "cuda" and "fp16+kernels" in args.variants and (wanted("gstep32_b36") or wanted("gstep64_b12")):
+        results["training_gradients_vs_fp32"] = training_gradient_check(device)
+        print("training gradients vs fp32", results["training_gradients_vs_fp32"], flush=True)
     if device.type == "cuda":
         for name, resolution, batch, steps in [
             ("gstep32_b36", 32, 36, 48), ("gstep64_b12", 64, 12, 36), ("iter32_b36", 32, 36, 48), ("iter64_b12", 64, 12, 36),
         ]:
             if not wanted(name):
                 continue
-            for variant in ("fp16", "fp16+compile", "fp16+fused"):
+            for variant, (field_kernels, fused) in TRAINING_VARIANTS.items():
                 if variant not in args.variants or (name.startswith("gstep") and variant == "fp16+fused"):
                     continue  # (a generator step needs gradients everywhere: the fused kernel has no part in it)
-                with fast_paths(fused=variant == "fp16+fused"):  # in an iteration: the D step's no-grad render
-                    timing = bench_training(name, variant != "fp16", resolution, batch, steps, device, args.repeats)
+                with fast_paths(fused=fused):  # the fused kernel: in an iteration, the D step's no-grad render
+                    timing = bench_training(name, field_kernels, resolution, batch, steps, device, args.repeats)
                 results["workloads"][f"{name}/{variant}"] = timing
                 print(f"{name}/{variant}", timing, flush=True)
                 torch.cuda.empty_cache()
@@ -207,7 +252,8 @@ def main() -> int:
         official = OFFICIAL_MS.get(key.split("/")[0], float("nan"))
         print(f"{key:28s} {value.get('median_ms', float('nan')):10.2f} {official:12.1f}   "
               f"{value.get('psnr_vs_fp32_db', float('nan')):.1f}  {value.get('peak_memory_gb', float('nan')):.1f} GB {value.get('error', '')}")
-    return 1 if any(v.get("correctness") == "FAIL" for v in results["workloads"].values()) else 0
+    checks = list(results["workloads"].values()) + [results.get("training_gradients_vs_fp32", {})]
+    return 1 if any(v.get("correctness") == "FAIL" for v in checks) else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The fused Triton field kernel, run on the CPU by Triton's interpreter (TRITON_INTERPRET=1, in a subprocess since
-the flag is read when the kernel is defined), against a float64 emulation of the fp16 path's numerics."""
+"""The Triton kernels, run on the CPU by Triton's interpreter (TRITON_INTERPRET=1, in a subprocess since the flag is
+read when a kernel is defined): the fused inference kernel against a float64 emulation of the fp16 path's numerics,
+the training FiLM-sine kernels against the reference layer's gradients."""
 
 import importlib.util
 import os
@@ -74,16 +75,74 @@ CHECK = textwrap.dedent(
 )
 
 
-def test_fused_kernel_matches_fp16_numerics():
+TRAINING_CHECK = textwrap.dedent(
+    """
+    import torch
+    from pix2nerf import Pix2NeRFConfig
+    from pix2nerf.field import RadianceField, _recomputed_film_sine, film_sine_function
+    from pix2nerf.film_sine_kernels import TritonFiLMSine
+
+    torch.manual_seed(0)
+    # one layer: forward and every gradient against the float32 reference, for several latents and partial blocks
+    for num_points, dtype in [(70, torch.float32), (600, torch.float32), (33, torch.float16)]:
+        x = torch.randn(2, num_points, 32).to(dtype).requires_grad_()
+        weight = (torch.randn(16, 32) * 0.1).to(dtype).requires_grad_()
+        bias = (torch.randn(16) * 0.1).requires_grad_()
+        gamma = (torch.rand(2, 16) * 20 + 20).requires_grad_()
+        beta = torch.randn(2, 16).requires_grad_()
+        grad_out = torch.randn(2, num_points, 16)
+        outputs = []
+        for function in (_recomputed_film_sine, TritonFiLMSine.apply):
+            out = function(x, weight, bias, gamma, beta, torch.float32)
+            grads = torch.autograd.grad(out, (x, weight, bias, gamma, beta), grad_out)
+            outputs.append((out, *grads))
+        tolerance = 1e-4 if dtype == torch.float32 else 2e-2
+        for name, ref, got in zip(["out", "x", "weight", "bias", "gamma", "beta"], *outputs):
+            error = ((got.float() - ref.float()).norm() / ref.float().norm()).item()
+            assert error < tolerance, (name, dtype, error)
+
+    # a whole field: the kernels inside give the reference's gradients
+    config = Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16, num_siren_layers=3)
+    field = RadianceField(config)
+    points = torch.rand(2, 50, 3) * 0.3 - 0.15
+    directions = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
+    z = torch.rand(2, 16) * 2 - 1
+    results = []
+    for function in (None, TritonFiLMSine.apply):
+        field.zero_grad()
+        if function is None:
+            rgb, sigma = field(points, directions, *field.latent_codes(z))
+        else:
+            with film_sine_function(function):
+                rgb, sigma = field(points, directions, *field.latent_codes(z))
+        (rgb.square().sum() + sigma.sum()).backward()
+        results.append([p.grad.clone() for p in field.parameters()])
+    for ref, got in zip(*results):
+        assert ((got - ref).norm() / ref.norm().clamp_min(1e-12)).item() < 1e-4
+    print("ok")
+    """
+)
+
+
+def _interpreted(script: str) -> None:
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    result = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok" in result.stdout
 
 
+def test_training_kernels_match_the_reference_gradients():
+    _interpreted(TRAINING_CHECK)
+
+
+def test_fused_kernel_matches_fp16_numerics():
+    _interpreted(CHECK)
+
+
 def test_fast_field_dispatch_on_the_cpu():
-    """The fused kernel and render graphs apply only on CUDA without gradients at fp16; a copied field (an EMA
-    shadow) does not share its original's fast paths."""
+    """The fused kernel and render graphs apply only on CUDA without gradients at fp16, the training kernels (when
+    asked for) on CUDA with gradients at fp16; a copied field (an EMA shadow) does not share its original's fast
+    paths."""
     import copy
 
     import torch
@@ -100,6 +159,8 @@ def test_fast_field_dispatch_on_the_cpu():
         assert not fast.fused_applies(points)  # CPU tensors
         assert fast.render_graph_key(points, (1, 16)) is None
     assert copy.deepcopy(field).__dict__.get("_fast_field") is None
+    fast.training_kernels = True
+    assert not fast.training_kernels_apply(points.requires_grad_())  # CPU tensors
     with fast_paths(fused=False, graphs=False):
         assert _enabled == {"fused": False, "graphs": False}
     assert _enabled == {"fused": True, "graphs": True}

@@ -279,3 +279,15 @@ def test_rng_state_round_trips_without_pickle_and_replaces_accelerates(tmp_path)
     assert (random.random(), float(np.random.rand()), np.random.randn(), float(torch.rand(()))) == expected
     assert not (tmp_path / "random_states_0.pkl").exists()
     assert not load_rng_state(tmp_path, 1)  # written by fewer processes
+
+
+def test_triton_field_kernels_are_refused_where_they_cannot_run(tiny_model):
+    from pix2nerf.networks import Discriminator
+    from pix2nerf.training import Pix2NeRFTrainer
+
+    config = tiny_model.config
+    discriminator = Discriminator(config.discriminator_channels, config.discriminator_type)
+    with pytest.raises(ValueError, match="needs CUDA"):  # a CPU, no fp16
+        Pix2NeRFTrainer(tiny_model, discriminator, field_kernels="triton")
+    with pytest.raises(ValueError, match="'compile' or 'triton'"):
+        Pix2NeRFTrainer(tiny_model, discriminator, field_kernels="cuda")

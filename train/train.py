@@ -86,6 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="default: fp16 on CUDA (fp32 FiLM and sine), no on the CPU")
     model.add_argument("--vgg_weights", default=None, help="VGG16 safetensors (local or hub) to enable the perceptual term")
     model.add_argument("--disable_compile", action="store_true", help="on CUDA, neither torch.compile the field nor use the fused inference kernel")
+    model.add_argument(
+        "--field_kernels", choices=["compile", "triton"], default="compile",
+        help="the field with gradients under fp16 on CUDA: torch.compile, or Triton FiLM-sine kernels (about the same "
+        "step time in 30%% less memory)",
+    )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
     run.add_argument("--output_dir", default="runs/pix2nerf")
@@ -279,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
 
         vgg = load_vgg16_features(args.vgg_weights).to(device).eval().requires_grad_(False)
     trainer = Pix2NeRFTrainer(
-        model, discriminator, mixed_precision=mixed_precision, vgg=vgg, compile_field=False if args.disable_compile else None
+        model, discriminator, mixed_precision=mixed_precision, vgg=vgg, compile_field=False if args.disable_compile else None,
+        field_kernels=args.field_kernels,
     )
     set_seed(args.seed + accelerator.process_index)
 
