@@ -16,19 +16,10 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
-from .fused_field import INTERPRETED, _sine
+from .triton_math import FAST, cosine, sine
 
 BLOCK_M = 32  # rows (points) per step of a program
 ROWS_PER_PROGRAM = 512  # the backward kernel's partial sums cover this many points each
-
-
-@triton.jit
-def _cosine(arg, FAST: tl.constexpr):
-    """cos(arg), float32: the hardware's approximate cosine (see fused_field._sine) or tl.cos."""
-    if FAST:
-        return tl.inline_asm_elementwise("cos.approx.f32 $0, $1;", "=r,r", [arg], dtype=tl.float32, is_pure=True, pack=1)
-    else:
-        return tl.cos(arg)
 
 
 @triton.jit
@@ -44,7 +35,7 @@ def _film_sine_forward_kernel(
     gamma = tl.load(gamma_ptr + batch * H + cols)[None, :]
     beta = tl.load(beta_ptr + batch * H + cols)[None, :]
     y = tl.load(y_ptr + offsets, mask=valid, other=0.0).to(tl.float32)
-    out = _sine(gamma * y + beta, FAST)
+    out = sine(gamma * y + beta, FAST)
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=valid)
 
 
@@ -67,7 +58,7 @@ def _film_sine_backward_kernel(
         offsets = (batch * num_points + rows)[:, None] * H + cols[None, :]
         y = tl.load(y_ptr + offsets, mask=valid, other=0.0).to(tl.float32)
         grad_out = tl.load(grad_out_ptr + offsets, mask=valid, other=0.0).to(tl.float32)
-        grad_arg = grad_out * _cosine(gamma * y + beta, FAST)  # zero on masked rows
+        grad_arg = grad_out * cosine(gamma * y + beta, FAST)  # zero on masked rows
         tl.store(grad_y_ptr + offsets, (grad_arg * gamma).to(grad_y_ptr.dtype.element_ty), mask=valid)
         sum_gamma += tl.sum(grad_arg * y, axis=0)
         sum_beta += tl.sum(grad_arg, axis=0)
@@ -89,7 +80,7 @@ def film_sine_forward(y: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, 
     out = torch.empty(y.shape, device=y.device, dtype=out_dtype)
     if y.numel():
         grid = (triton.cdiv(num_points, BLOCK_M), batch)
-        _film_sine_forward_kernel[grid](y, gamma, beta, out, num_points, H=hidden, BLOCK_M=BLOCK_M, FAST=not INTERPRETED)
+        _film_sine_forward_kernel[grid](y, gamma, beta, out, num_points, H=hidden, BLOCK_M=BLOCK_M, FAST=FAST)
     return out
 
 
@@ -106,7 +97,7 @@ def film_sine_backward(
     partial_beta = torch.empty_like(partial_gamma)
     _film_sine_backward_kernel[(num_partials, batch)](
         y, grad_out, gamma, beta, grad_y, partial_gamma, partial_beta, num_points, num_partials,
-        H=hidden, BLOCK_M=BLOCK_M, ROWS_PER_PROGRAM=ROWS_PER_PROGRAM, FAST=not INTERPRETED,
+        H=hidden, BLOCK_M=BLOCK_M, ROWS_PER_PROGRAM=ROWS_PER_PROGRAM, FAST=FAST,
     )
     return grad_y, partial_gamma.sum(1), partial_beta.sum(1)
 

@@ -4,9 +4,9 @@ Each program takes BLOCK_M points of one latent through every layer of pix2nerf.
 writing activations to memory: the first FiLM-SIREN layer (3 -> H) in float32, the hidden ones as float16
 tensor-core matmuls with float32 accumulators, then the FiLM and the sine in float32, the colour layer, and the
 density and colour heads in float32. These are the numerics of the fp16 autocast path (`fp16` precision; only the
-view direction stays float32 here), so the kernel stands in for it where no gradients are needed. The unfused path writes and reads each layer's
-activations (points x H floats per layer), which bounds it by memory bandwidth; here the matmuls and the sine are
-the cost.
+view direction stays float32 here), so the kernel stands in for it where no gradients are needed. The unfused path
+writes and reads each layer's activations (points x H floats per layer), which bounds it by memory bandwidth; here
+the matmuls and the sine are the cost.
 
 Shapes: points and view directions (B, N, 3) float32; frequencies and phase shifts (B, (L + 1) * H) raw codes;
 returns rgb (B, N, 3) in [0, 1] and raw sigma (B, N), float32. H must be a power of two from 16 to 256.
@@ -14,18 +14,16 @@ returns rgb (B, N, 3) in [0, 1] and raw sigma (B, N), float32. H must be a power
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
 from .field import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
+from .triton_math import FAST, sine
 
 BLOCK_M = 128  # points per program (benchmarks/gpu_fused_field.py swept 32-256 and 4 or 8 warps on an H100)
 NUM_WARPS = 8
-NUM_STAGES = 1
-INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpreter: no inline PTX
+NUM_STAGES = 1  # weight loads not software-pipelined: at 2 stages the first version asked for 262 KiB of shared memory
 
 
 def supports(field: RadianceField) -> bool:
@@ -35,22 +33,11 @@ def supports(field: RadianceField) -> bool:
 
 
 @triton.jit
-def _sine(arg, FAST_SINE: tl.constexpr):
-    """sin(arg) for float32 arg: the hardware's approximate sine (it scales arg to turns and keeps the fraction, so
-    its error grows like float32's rounding of arg itself, about 1e-5 at |arg| = 300) or, where that instruction is
-    unavailable (Triton's interpreter), tl.sin."""
-    if FAST_SINE:
-        return tl.inline_asm_elementwise("sin.approx.f32 $0, $1;", "=r,r", [arg], dtype=tl.float32, is_pure=True, pack=1)
-    else:
-        return tl.sin(arg)
-
-
-@triton.jit
 def _film_sine(acc, gamma_ptr, beta_ptr, bias_ptr, cols, FAST_SINE: tl.constexpr):
     """sin(gamma * (acc + bias) + beta) for a (BLOCK_M, len(cols)) float32 tile of the layer's units `cols`."""
     gamma = tl.load(gamma_ptr + cols)
     shift = gamma * tl.load(bias_ptr + cols) + tl.load(beta_ptr + cols)
-    return _sine(acc * gamma[None, :] + shift[None, :], FAST_SINE)
+    return sine(acc * gamma[None, :] + shift[None, :], FAST_SINE)
 
 
 @triton.jit
@@ -138,7 +125,7 @@ class FusedRadianceField:
 
     def __init__(
         self, field: RadianceField, block_m: int = BLOCK_M, num_warps: int = NUM_WARPS, num_stages: int = NUM_STAGES,
-        fast_sine: bool = not INTERPRETED,
+        fast_sine: bool = FAST,
     ) -> None:
         if not supports(field):
             raise ValueError(f"the fused kernel needs a power-of-two hidden_dim from 16 to 256, got {field.hidden_dim}")
