@@ -164,3 +164,46 @@ def test_fast_field_dispatch_on_the_cpu():
     with fast_paths(fused=False, graphs=False):
         assert _enabled == {"fused": False, "graphs": False}
     assert _enabled == {"fused": True, "graphs": True}
+
+
+def test_render_graphs_run_first_capture_second_then_replay():
+    """RenderGraphs' bookkeeping on a CPU, with a stand-in for the CUDA graph that replays the captured function."""
+    import torch
+
+    from pix2nerf.acceleration import RenderGraphs
+
+    class StandInGraph:
+        def __init__(self, render, inputs):
+            self.render, self.inputs = render, inputs
+            self.outputs = render(*inputs)
+
+        def replay(self):
+            for out, new in zip(self.outputs, self.render(*self.inputs)):
+                out.copy_(new)
+
+    class CPURenderGraphs(RenderGraphs):
+        @staticmethod
+        def _capture(render, inputs):
+            static_inputs = [value.clone() for value in inputs]
+            graph = StandInGraph(render, static_inputs)
+            return graph, static_inputs, graph.outputs
+
+    calls = []
+
+    def render(x):
+        calls.append(x.clone())
+        return (x * 2, x + 1)
+
+    graphs = CPURenderGraphs(keep_alive=lambda: "weights")
+    for value in [1.0, 2.0, 3.0, 4.0]:
+        doubled, plus_one = graphs(("key",), render, torch.full((3,), value))
+        assert torch.equal(doubled, torch.full((3,), 2 * value)) and torch.equal(plus_one, torch.full((3,), value + 1))
+    assert len(graphs._graphs) == 1 and graphs._graphs[("key",)][3] == "weights"
+    assert len(calls) == 5  # launched, captured (the capture runs it once) and replayed three times
+    returned = graphs(("key",), render, torch.zeros(3))[0]
+    returned += 1  # outputs are copies: the graph's buffers stay its own
+    assert torch.equal(graphs(("key",), render, torch.zeros(3))[0], torch.zeros(3))
+    for index in range(RenderGraphs.MAX_GRAPHS + 1):  # older graphs are dropped
+        for _ in range(2):
+            graphs((index,), render, torch.ones(1))
+    assert len(graphs._graphs) == RenderGraphs.MAX_GRAPHS and ("key",) not in graphs._graphs
