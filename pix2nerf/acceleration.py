@@ -155,10 +155,10 @@ class FastField:
         fp16."""
         return self.training_kernels and self.film_sine is not None and torch.is_grad_enabled() and _fp16_on_cuda(points)
 
-    def render_graph_key(self, points: torch.Tensor, shapes: tuple) -> tuple | None:
-        """The RenderGraphs key of a fixed-shape render (`shapes`: everything that sets its shapes and settings)
-        whose field calls take the fused kernel, or None where graphs do not apply."""
-        if not (_enabled["graphs"] and self.fused_applies(points)):
+    def render_graph_key(self, like: torch.Tensor, shapes: tuple) -> tuple | None:
+        """The RenderGraphs key of a fixed-shape render (`shapes`: everything that sets its shapes and settings;
+        `like`: a tensor on its device) whose field calls take the fused kernel, or None where graphs do not apply."""
+        if not (_enabled["graphs"] and self.fused_applies(like)):
             return None
         return shapes + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
 

@@ -305,7 +305,8 @@ class Pix2NeRF(
         with autocast(resolve_precision(precision, self.device), self.device):
             graph_key = None
             if fast is not None and deterministic and not skip_empty:  # fixed shapes, no random numbers
-                graph_key = fast.render_graph_key(yaw_t, (batch, int(resolution), settings, lock_view_dependence))
+                shapes = (batch, int(resolution), settings, lock_view_dependence, self.config.fov)
+                graph_key = fast.render_graph_key(yaw_t, shapes)
             skip = graph_key is None if skip_empty is None else skip_empty
 
             def render_tensors(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -80,7 +80,10 @@ class Pix2NeRFTrainer:
         self.field_fn = fast_field(model.field) if compile_field else model.field
         if field_kernels == "triton":
             if not (compile_field and self.precision == "fp16" and self.field_fn.film_sine is not None):
-                raise ValueError('field_kernels="triton" needs CUDA, Triton and mixed_precision "fp16"')
+                raise ValueError(
+                    'field_kernels="triton" needs CUDA, Triton, mixed_precision "fp16" and the fast field (leave '
+                    "compile_field on: no --disable_compile)"
+                )
             self.field_fn.training_kernels = True
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
