@@ -37,8 +37,8 @@ def kernel_group(name: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--field-kernels", choices=["compile", "triton"], default="compile",
-                        help="the trainer's field_kernels: torch.compile (the default) or the Triton FiLM-sine kernels")
+    parser.add_argument("--field-kernels", choices=["compile", "triton"], default="triton",
+                        help="the trainer's field_kernels: the Triton FiLM-sine kernels (the default) or torch.compile")
     parser.add_argument("--out", default="benchmarks/results/gpu_generator_step_profile.json")
     args = parser.parse_args()
     device = torch.device("cuda")

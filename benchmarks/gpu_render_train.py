@@ -33,8 +33,8 @@ PSNR_TARGET_DB = 40.0
 TRAINING_VARIANTS = {  # name -> (the trainer's field_kernels, the fused kernel for no-grad renders); all fp16
     "fp16": (None, False),  # the field uncompiled
     "fp16+compile": ("compile", False),
-    "fp16+fused": ("compile", True),  # the default
-    "fp16+kernels": ("triton", True),
+    "fp16+fused": ("compile", True),
+    "fp16+kernels": ("triton", True),  # the default where Triton is
 }
 
 

@@ -5,11 +5,11 @@
 - the fused field (pix2nerf.fused_field, Triton): for inference under fp16, one kernel takes each tile of points
   through every layer without writing activations to memory.
 - CUDA graphs of whole renders with fixed shapes on that kernel (RenderGraphs): one launch instead of ~100.
-- a compiled field (torch.compile) everywhere else on CUDA (training, fp32, bf16): fuses the FiLM and sine into few
-  kernels and, in training, recomputes those cheap pointwise ops in the backward pass instead of storing them.
-- on request (`FastField.training_kernels`, the trainer's field_kernels="triton"), training under fp16 runs the field
-  with FiLM-sine Triton kernels instead (pix2nerf.film_sine_kernels): about the compiled field's speed in 30% less
-  memory.
+- in training under fp16 (`FastField.training_kernels`, set by the trainer's default field_kernels="auto"), each
+  FiLM-SIREN layer with gradients as Triton kernels (pix2nerf.film_sine_kernels): product, FiLM and sine in one
+  kernel each way, recomputing the product in the backward pass instead of storing it.
+- a compiled field (torch.compile) everywhere else on CUDA (training in fp32 or bf16, field_kernels="compile"): fuses
+  the FiLM and sine into few kernels and, in training, recomputes those cheap pointwise ops in the backward pass.
 All are off on the CPU, where the plain float32 path runs.
 """
 
@@ -130,21 +130,24 @@ def _fp16_on_cuda(points: torch.Tensor) -> bool:
 class FastField:
     """`field.forward` (same signature, results within fp16 rounding) through the fastest path that applies: under
     fp16 autocast on CUDA the fused Triton kernel without gradients; with gradients, the field with its FiLM-sine
-    layers on Triton kernels if `training_kernels` is set; else the compiled field."""
+    layers on Triton kernels if `training_kernels` is set; else the compiled field. `film_sine_alignment`: the
+    width multiple those kernels take their inputs in without a padding copy."""
 
     def __init__(self, field: RadianceField) -> None:
         self.field = field
         self.compiled = torch.compile(field.forward, dynamic=True)
         self.fused = self.film_sine = None
+        self.film_sine_alignment = 1
         self.training_kernels = False
         self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed)
         try:
-            from .film_sine_kernels import TritonFiLMSine
+            from .film_sine_kernels import ALIGNMENT, TritonFiLMSine
             from .fused_field import FusedRadianceField, supports
         except ImportError:  # no Triton: the compiled field alone
             return
         if supports(field):
             self.fused, self.film_sine = FusedRadianceField(field), TritonFiLMSine.apply
+            self.film_sine_alignment = ALIGNMENT
 
     def fused_applies(self, points: torch.Tensor) -> bool:
         """Whether a call on `points` now takes the fused kernel: CUDA, no gradients, fp16 autocast."""
@@ -168,7 +171,7 @@ class FastField:
         if self.fused_applies(points):
             return self.fused(points, directions, frequencies, phase_shifts)
         if self.training_kernels_apply(points):
-            with film_sine_function(self.film_sine):
+            with film_sine_function(self.film_sine, input_alignment=self.film_sine_alignment):
                 return self.field(points, directions, frequencies, phase_shifts)
         return self.compiled(points, directions, frequencies, phase_shifts)
 

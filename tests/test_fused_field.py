@@ -83,10 +83,14 @@ TRAINING_CHECK = textwrap.dedent(
     from pix2nerf.film_sine_kernels import TritonFiLMSine
 
     torch.manual_seed(0)
-    # one layer: forward and every gradient against the float32 reference, for several latents and partial blocks
-    for num_points, dtype in [(70, torch.float32), (600, torch.float32), (33, torch.float16)]:
-        x = torch.randn(2, num_points, 32).to(dtype).requires_grad_()
-        weight = (torch.randn(16, 32) * 0.1).to(dtype).requires_grad_()
+    # one layer: forward and every gradient against the float32 reference, for several latents and partial blocks,
+    # an input padded to a multiple of 8 channels (35) and one multiplied without tensor cores (3)
+    for num_points, width, dtype in [
+        (70, 32, torch.float32), (600, 32, torch.float32), (33, 32, torch.float16), (50, 35, torch.float16),
+        (40, 3, torch.float32),
+    ]:
+        x = torch.randn(2, num_points, width).to(dtype).requires_grad_()
+        weight = (torch.randn(16, width) * 0.1).to(dtype).requires_grad_()
         bias = (torch.randn(16) * 0.1).requires_grad_()
         gamma = (torch.rand(2, 16) * 20 + 20).requires_grad_()
         beta = torch.randn(2, 16).requires_grad_()
@@ -99,7 +103,7 @@ TRAINING_CHECK = textwrap.dedent(
         tolerance = 1e-4 if dtype == torch.float32 else 2e-2
         for name, ref, got in zip(["out", "x", "weight", "bias", "gamma", "beta"], *outputs):
             error = ((got.float() - ref.float()).norm() / ref.float().norm()).item()
-            assert error < tolerance, (name, dtype, error)
+            assert error < tolerance, (name, width, dtype, error)
 
     # a whole field: the kernels inside give the reference's gradients
     config = Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16, num_siren_layers=3)
@@ -108,17 +112,19 @@ TRAINING_CHECK = textwrap.dedent(
     directions = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
     z = torch.rand(2, 16) * 2 - 1
     results = []
-    for function in (None, TritonFiLMSine.apply):
+    # the reference, then the kernels padding the colour input (35 channels) themselves or taking it built 40 wide
+    for function, alignment in [(None, 1), (TritonFiLMSine.apply, 1), (TritonFiLMSine.apply, 8)]:
         field.zero_grad()
         if function is None:
             rgb, sigma = field(points, directions, *field.latent_codes(z))
         else:
-            with film_sine_function(function):
+            with film_sine_function(function, input_alignment=alignment):
                 rgb, sigma = field(points, directions, *field.latent_codes(z))
         (rgb.square().sum() + sigma.sum()).backward()
         results.append([p.grad.clone() for p in field.parameters()])
-    for ref, got in zip(*results):
-        assert ((got - ref).norm() / ref.norm().clamp_min(1e-12)).item() < 1e-4
+    for got_results in results[1:]:
+        for ref, got in zip(results[0], got_results):
+            assert ((got - ref).norm() / ref.norm().clamp_min(1e-12)).item() < 1e-4
     print("ok")
     """
 )

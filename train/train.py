@@ -87,9 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--vgg_weights", default=None, help="VGG16 safetensors (local or hub) to enable the perceptual term")
     model.add_argument("--disable_compile", action="store_true", help="on CUDA, neither torch.compile the field nor use the fused inference kernel")
     model.add_argument(
-        "--field_kernels", choices=["compile", "triton"], default="compile",
-        help="the field with gradients under fp16 on CUDA: torch.compile, or Triton FiLM-sine kernels (about the same "
-        "step time in 30%% less memory)",
+        "--field_kernels", choices=["auto", "compile", "triton"], default="auto",
+        help="the field with gradients under fp16 on CUDA: Triton kernels for each layer's product, FiLM and sine "
+        "(17%% faster than torch.compile in 30%% less memory), torch.compile, or auto: triton where it can run",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")

@@ -50,11 +50,12 @@ class Pix2NeRFTrainer:
         mixed_precision: str = "no",
         vgg: nn.Module | None = None,
         compile_field: bool | None = None,
-        field_kernels: str = "compile",
+        field_kernels: str = "auto",
     ) -> None:
-        """compile_field: the fast field on CUDA (default: where Triton is); field_kernels: with gradients under fp16,
-        "compile" (torch.compile) or "triton" (pix2nerf.film_sine_kernels: about the same step time in 30% less
-        memory, gpu_h100_run7.json)."""
+        """compile_field: the fast field on CUDA (default: where Triton is); field_kernels: the field with gradients
+        under fp16 on CUDA, "triton" (pix2nerf.film_sine_kernels: a 32 px generator step in 110.6 ms and 25.0 GB,
+        gpu_h100_run12.json), "compile" (torch.compile: 133.6 ms, 35.9 GB, gpu_h100_run6.json) or "auto": triton
+        where it can run (the fast field, fp16), else compile. `self.field_kernels` says which was taken."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
@@ -73,18 +74,20 @@ class Pix2NeRFTrainer:
         }
         use_scaler = self.precision == "fp16" and self.device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
-        if field_kernels not in ("compile", "triton"):
-            raise ValueError(f"field_kernels must be 'compile' or 'triton', got {field_kernels!r}")
+        if field_kernels not in ("auto", "compile", "triton"):
+            raise ValueError(f"field_kernels must be 'auto', 'compile' or 'triton', got {field_kernels!r}")
         if compile_field is None:
             compile_field = compile_available(self.device)
         self.field_fn = fast_field(model.field) if compile_field else model.field
-        if field_kernels == "triton":
-            if not (compile_field and self.precision == "fp16" and self.field_fn.film_sine is not None):
-                raise ValueError(
-                    'field_kernels="triton" needs CUDA, Triton, mixed_precision "fp16" and the fast field (leave '
-                    "compile_field on: no --disable_compile)"
-                )
-            self.field_fn.training_kernels = True
+        kernels_can_run = compile_field and self.precision == "fp16" and self.field_fn.film_sine is not None
+        if field_kernels == "triton" and not kernels_can_run:
+            raise ValueError(
+                'field_kernels="triton" needs CUDA, Triton, mixed_precision "fp16" and the fast field (leave '
+                "compile_field on: no --disable_compile)"
+            )
+        self.field_kernels = "triton" if kernels_can_run and field_kernels != "compile" else "compile"
+        if kernels_can_run:
+            self.field_fn.training_kernels = self.field_kernels == "triton"
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
 
