@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 
@@ -65,11 +64,24 @@ def _product_tile(
 
 
 @triton.jit
-def _program_tile(H: tl.constexpr, BLOCK_N: tl.constexpr):
-    """(block of points, output channels (BLOCK_N,)) of this program: the channel blocks of one block of points are
-    neighbours in the launch order, so the second reads its x from L2."""
+def _film_tile(
+    x_ptr, weight_ptr, bias_ptr, gamma_ptr, beta_ptr, num_points,
+    K: tl.constexpr, H: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """This program's tile: (block of points, latent, output channels (BLOCK_N,), valid rows and row offsets
+    (BLOCK_M,), y = x W^T + c float32 (BLOCK_M, BLOCK_N), gamma and beta (1, BLOCK_N)). The channel blocks of one
+    block of points are neighbours in the launch order, so the second reads its x from L2."""
     channel_blocks: tl.constexpr = H // BLOCK_N
-    return tl.program_id(0) // channel_blocks, (tl.program_id(0) % channel_blocks) * BLOCK_N + tl.arange(0, BLOCK_N)
+    block = tl.program_id(0) // channel_blocks
+    cols = (tl.program_id(0) % channel_blocks) * BLOCK_N + tl.arange(0, BLOCK_N)
+    batch = tl.program_id(1).to(tl.int64)
+    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
+    valid = rows < num_points
+    row_offsets = batch * num_points + rows
+    y = _product_tile(x_ptr, weight_ptr, bias_ptr, row_offsets, valid, cols, K, BLOCK_M, BLOCK_N, BLOCK_K)
+    gamma = tl.load(gamma_ptr + batch * H + cols)[None, :]
+    beta = tl.load(beta_ptr + batch * H + cols)[None, :]
+    return block, batch, cols, valid, row_offsets, y, gamma, beta
 
 
 @triton.jit
@@ -78,14 +90,9 @@ def _film_sine_forward_kernel(
     K: tl.constexpr, H: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     FAST: tl.constexpr,
 ):
-    block, cols = _program_tile(H, BLOCK_N)
-    batch = tl.program_id(1).to(tl.int64)
-    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
-    valid = rows < num_points
-    row_offsets = batch * num_points + rows
-    y = _product_tile(x_ptr, weight_ptr, bias_ptr, row_offsets, valid, cols, K, BLOCK_M, BLOCK_N, BLOCK_K)
-    gamma = tl.load(gamma_ptr + batch * H + cols)[None, :]
-    beta = tl.load(beta_ptr + batch * H + cols)[None, :]
+    _, _, cols, valid, row_offsets, y, gamma, beta = _film_tile(
+        x_ptr, weight_ptr, bias_ptr, gamma_ptr, beta_ptr, num_points, K, H, BLOCK_M, BLOCK_N, BLOCK_K
+    )
     out = sine(gamma * y + beta, FAST)
     tl.store(out_ptr + row_offsets[:, None] * H + cols[None, :], out.to(out_ptr.dtype.element_ty), mask=valid[:, None])
 
@@ -97,14 +104,9 @@ def _film_sine_backward_kernel(
     K: tl.constexpr, H: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     WRITE_GRAD_Y: tl.constexpr, FAST: tl.constexpr,
 ):
-    block, cols = _program_tile(H, BLOCK_N)
-    batch = tl.program_id(1).to(tl.int64)
-    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
-    valid = rows < num_points
-    row_offsets = batch * num_points + rows
-    y = _product_tile(x_ptr, weight_ptr, bias_ptr, row_offsets, valid, cols, K, BLOCK_M, BLOCK_N, BLOCK_K)
-    gamma = tl.load(gamma_ptr + batch * H + cols)[None, :]
-    beta = tl.load(beta_ptr + batch * H + cols)[None, :]
+    block, batch, cols, valid, row_offsets, y, gamma, beta = _film_tile(
+        x_ptr, weight_ptr, bias_ptr, gamma_ptr, beta_ptr, num_points, K, H, BLOCK_M, BLOCK_N, BLOCK_K
+    )
     offsets = row_offsets[:, None] * H + cols[None, :]
     grad_out = tl.load(grad_out_ptr + offsets, mask=valid[:, None], other=0.0).to(tl.float32)
     grad_arg = grad_out * cosine(gamma * y + beta, FAST)  # zero on masked rows
@@ -174,7 +176,8 @@ def film_sine_backward(
     if num_points and batch:
         _launch(
             _film_sine_backward_kernel, BACKWARD_TILE, batch, num_points, hidden, x, weight, bias, gamma, beta,
-            grad_out.contiguous(), partial_gamma if grad_y is None else grad_y, partial_gamma, partial_beta,
+            grad_out.contiguous(), partial_gamma if grad_y is None else grad_y,  # (a stand-in pointer, unwritten)
+            partial_gamma, partial_beta,
             partial_weight, K=width, num_blocks=point_blocks, WRITE_GRAD_Y=need_grad_y,
         )
     grad_weight = partial_weight.sum(0).t() if narrow else None
@@ -182,25 +185,21 @@ def film_sine_backward(
     return grad_y, per_latent(partial_gamma), per_latent(partial_beta), grad_weight
 
 
-ALIGNMENT = 8  # tensor-core inputs are padded to a multiple of this many channels
+ALIGNMENT = 8  # input widths in multiples of this keep cuBLAS's backward products on tensor-core kernels
 
 
 class TritonFiLMSine(torch.autograd.Function):
     """sin(gamma * (x W^T + c) + beta) as `out_dtype` by the kernels above; stores x only and recomputes the
     product in the backward pass (as field._RecomputedFiLMSine, whose signature it shares).
 
-    x (B, N, K), weight (H, K) in the matmul dtype; bias (H), gamma and beta (B, H) float32. An input of 16 or more
-    channels that is not a multiple of 8 wide (the colour layer's 259) is stored with zero columns up to one: rows
-    of a multiple of 16 bytes keep cuBLAS's backward products on tensor-core kernels (unaligned, they took 20 ms
-    of a 32 px generator step).
+    x (B, N, K), weight (H, K) in the matmul dtype; bias (H), gamma and beta (B, H) float32. Any K works; a K of 16
+    or more that is not a multiple of ALIGNMENT leaves the backward products on slow unaligned kernels (the colour
+    layer's 259 took 20 ms of a 32 px generator step), so the field builds that input 264 wide
+    (field.film_sine_function's input_alignment).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, gamma, beta, out_dtype):
-        ctx.width = width = x.shape[-1]
-        padding = -width % ALIGNMENT if width >= 16 else 0
-        if padding:
-            x, weight = F.pad(x, (0, padding)), F.pad(weight, (0, padding))
         x, weight, gamma, beta = x.contiguous(), weight.contiguous(), gamma.contiguous(), beta.contiguous()
         ctx.save_for_backward(x, weight, bias, gamma, beta)
         return film_sine_forward(x, weight, bias, gamma, beta, out_dtype)
@@ -212,8 +211,8 @@ class TritonFiLMSine(torch.autograd.Function):
         grad_y, grad_gamma, grad_beta, grad_weight = film_sine_backward(
             x, weight, bias, gamma, beta, grad_out, need_grad_y=need_grad_x or x.shape[-1] >= 16
         )
-        grad_x = (grad_y @ weight)[..., : ctx.width] if need_grad_x else None
+        grad_x = grad_y @ weight if need_grad_x else None
         if grad_weight is None:
             grad_weight = grad_y.reshape(-1, grad_y.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
         grad_bias = (gamma * grad_beta).sum(0)  # sum over points of dL/dy = gamma * dL/dbeta, per latent
-        return grad_x, grad_weight[:, : ctx.width].to(weight.dtype), grad_bias.to(bias.dtype), grad_gamma, grad_beta, None
+        return grad_x, grad_weight.to(weight.dtype), grad_bias.to(bias.dtype), grad_gamma, grad_beta, None

@@ -84,7 +84,7 @@ TRAINING_CHECK = textwrap.dedent(
 
     torch.manual_seed(0)
     # one layer: forward and every gradient against the float32 reference, for several latents and partial blocks,
-    # an input padded to a multiple of 8 channels (35) and one multiplied without tensor cores (3)
+    # a width that is not a multiple of 8 (35) and one multiplied without tensor cores (3)
     for num_points, width, dtype in [
         (70, 32, torch.float32), (600, 32, torch.float32), (33, 32, torch.float16), (50, 35, torch.float16),
         (40, 3, torch.float32),
@@ -112,7 +112,7 @@ TRAINING_CHECK = textwrap.dedent(
     directions = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
     z = torch.rand(2, 16) * 2 - 1
     results = []
-    # the reference, then the kernels padding the colour input (35 channels) themselves or taking it built 40 wide
+    # the reference, then the kernels on the colour input as it is (35 channels) and built 40 wide
     for function, alignment in [(None, 1), (TritonFiLMSine.apply, 1), (TritonFiLMSine.apply, 8)]:
         field.zero_grad()
         if function is None:

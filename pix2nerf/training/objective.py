@@ -53,8 +53,9 @@ class Pix2NeRFTrainer:
         field_kernels: str = "auto",
     ) -> None:
         """compile_field: the fast field on CUDA (default: where Triton is); field_kernels: the field with gradients
-        under fp16 on CUDA, "triton" (pix2nerf.film_sine_kernels: a 32 px generator step in 110.6 ms and 25.0 GB,
-        gpu_h100_run12.json), "compile" (torch.compile: 133.6 ms, 35.9 GB, gpu_h100_run6.json) or "auto": triton
+        under fp16 on CUDA, "triton" (pix2nerf.film_sine_kernels: a 32 px generator step in 108.0 ms and 24.2 GB,
+        gpu_h100_run13_kernels.json), "compile" (torch.compile: 136.1 ms, 35.9 GB, gpu_h100_run13_compile_gstep32.json)
+        or "auto": triton
         where it can run (the fast field, fp16), else compile. `self.field_kernels` says which was taken."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
