@@ -1,0 +1,32 @@
+"""The shipped model renders exactly as it did before the package was restructured (stored renders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from pix2nerf import Pix2NeRF
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = Path(__file__).with_name("data") / "shipped_model_renders.safetensors"
+POSES = [(30.0, 20.0), (200.0, 10.0)]
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    return Pix2NeRF.from_pretrained(ROOT / "hub" / "models" / "pix2nerf-synthetic-cars")
+
+
+@pytest.mark.parametrize("car", range(4))
+def test_shipped_model_renders_match_reference(shipped_model, car):
+    reference = load_file(str(REFERENCE))
+    latent = shipped_model.encode(Image.open(ROOT / "examples" / f"car_{car}.png"))
+    torch.testing.assert_close(latent.z, reference[f"car_{car}_z"], rtol=0, atol=0)
+    for view, (yaw, pitch) in enumerate(POSES):
+        out = shipped_model.render(latent, yaw=yaw, pitch=pitch, resolution=64)
+        torch.testing.assert_close(out.rgb[0], reference[f"car_{car}_view_{view}"], rtol=0, atol=0)
+        torch.testing.assert_close(out.depth[0], reference[f"car_{car}_depth_{view}"], rtol=0, atol=0)
