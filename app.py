@@ -1,5 +1,5 @@
 """The pix2nerf demo (Gradio 6 Blocks; also the Hugging Face Space): one photo in, novel views, a depth map, an
-orbit animation and a mesh out. The work happens in `pix2nerf.serving`; this file only wires components to it.
+orbit animation and a mesh out. The work happens in `pix2nerf.serving.service`; this file only wires components to it.
 
     python app.py [--model FOLDER_OR_HUB_ID] [--host 0.0.0.0] [--port 7860] [--share]
 
@@ -13,17 +13,18 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import argparse  # noqa: E402
-import base64  # noqa: E402
-import functools  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import argparse
+import base64
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import gradio as gr  # noqa: E402
-from PIL import Image  # noqa: E402
+import gradio as gr
+from PIL import Image
 
-from pix2nerf import serving  # noqa: E402
+from pix2nerf.serving import service as serving
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 CONCURRENCY_LIMIT = 2  # events run at once (novel views); orbits and meshes run one at a time
@@ -38,7 +39,7 @@ anywhere. [Pix2NeRF](https://arxiv.org/abs/2202.13162) encodes the photo into a 
 reads that field baked onto a grid, "full" renders it with the model's own sampler (slow on a CPU).
 The embedded default model was trained from scratch for 35 minutes on one GPU on synthetic cars: expect low-resolution
 cars whose pose follows the photo but whose colour and body are often not the photo's (its model card in
-`hub/models/pix2nerf-synthetic-cars` has the numbers)."""
+`pix2nerf/models/pix2nerf-synthetic-cars` has the numbers)."""
 
 
 def load_service(model: str | None = None, **service_options: Any) -> serving.Service:
@@ -125,27 +126,43 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 image = gr.Image(
-                    label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None,
-                    height=256, elem_id="input-image",
+                    label="Photo",
+                    sources=["upload", "webcam", "clipboard"],
+                    type="filepath",
+                    image_mode=None,
+                    height=256,
+                    elem_id="input-image",
                 )
                 examples = sorted(EXAMPLES_DIR.glob("*.png"))
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="Held-out test objects")
             with gr.Column():
                 encoder_input = gr.Image(
-                    label=f"What the encoder sees ({encoder_resolution}x{encoder_resolution})", interactive=False,
-                    height=256, format="png",
+                    label=f"What the encoder sees ({encoder_resolution}x{encoder_resolution})",
+                    interactive=False,
+                    height=256,
+                    format="png",
                 )
                 pose = gr.Markdown(elem_id="estimated-pose")
         with gr.Row():
             with gr.Column():
                 yaw = gr.Slider(
-                    poses.yaw_min, poses.yaw_max, value=poses.presets["front"][0], step=1, label="Yaw (degrees)",
-                    info="0 is the front, 90 the left side", elem_id="yaw",
+                    poses.yaw_min,
+                    poses.yaw_max,
+                    value=poses.presets["front"][0],
+                    step=1,
+                    label="Yaw (degrees)",
+                    info="0 is the front, 90 the left side",
+                    elem_id="yaw",
                 )
                 pitch = gr.Slider(
-                    poses.pitch_min, poses.pitch_max, value=poses.presets["front"][1], step=1,
-                    label="Pitch (degrees)", info="positive looks from above", elem_id="pitch",
+                    poses.pitch_min,
+                    poses.pitch_max,
+                    value=poses.presets["front"][1],
+                    step=1,
+                    label="Pitch (degrees)",
+                    info="positive looks from above",
+                    elem_id="pitch",
                 )
                 with gr.Row():
                     preset_buttons = {name: gr.Button(name, size="sm") for name in poses.presets}
@@ -163,18 +180,22 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                 )
             with gr.Tab("Mesh"):
                 mesh_button = gr.Button("Extract a mesh", variant="primary")
-                mesh_view = gr.Model3D(label="Mesh (GLB)", interactive=False, clear_color=(1.0, 1.0, 1.0, 1.0), height=320)
+                mesh_view = gr.Model3D(
+                    label="Mesh (GLB)", interactive=False, clear_color=(1.0, 1.0, 1.0, 1.0), height=320
+                )
                 mesh_file = gr.File(label="Download the GLB", interactive=False)
         api_trigger = gr.Button(visible=False)
 
         view_outputs = [view, depth, caption]
         private = dict(api_visibility="private", preprocess=False)
         image.change(on_new_image, [image, quality], [encoder_input, pose, yaw, pitch, *view_outputs], **private)
-        gr.on([yaw.release, pitch.release, quality.change], on_view, [image, yaw, pitch, quality], view_outputs, **private)
+        gr.on(
+            [yaw.release, pitch.release, quality.change], on_view, [image, yaw, pitch, quality], view_outputs, **private
+        )
         for name, button in preset_buttons.items():
-            button.click(lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False).then(
-                on_view, [image, yaw, pitch, quality], view_outputs, **private
-            )
+            button.click(
+                lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False
+            ).then(on_view, [image, yaw, pitch, quality], view_outputs, **private)
         api_trigger.click(novel_view, [image, yaw, pitch], [view], api_name="novel_view", preprocess=False)
         heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
         orbit_button.click(orbit, [image, pitch], [orbit_output], api_name="orbit", **heavy)
@@ -190,8 +211,14 @@ def launch_options() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else the embedded model)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else the embedded model)",
+    )
     parser.add_argument("--host", default=None, help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link")

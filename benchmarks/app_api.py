@@ -1,4 +1,4 @@
-"""The app's speed and memory on this machine's CPU, in-process (pix2nerf.serving) and through the API (gradio_client
+"""The app's speed and memory on this machine's CPU, in-process (pix2nerf.serving.service) and through the API (gradio_client
 against the Gradio app launched in this process on a free local port).
 
     python benchmarks/app_api.py [--model DIR_OR_ID] [--memory-requests 200] [--output benchmarks/results/app_api.json]
@@ -27,15 +27,13 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
-
-from common import environment, write_json  # noqa: E402
+import numpy as np
+import psutil
+import torch
+from common import environment, write_json
+from PIL import Image, ImageOps
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # app.py imports the package from beside it
 TARGETS = {"first_view_s": 3.0, "view_median_ms": 150.0, "orbit_s": 15.0, "mesh_s": 10.0}
 
 
@@ -118,11 +116,16 @@ def through_api(url: str, service, bases, folder: Path, new_images: int, views: 
 
     client = Client(url, verbose=False)
     first = [
-        seconds(lambda: client.predict(handle_file(str(variant(bases, 1000 + i, folder))), 30, 20, api_name="/novel_view"))[0]
+        seconds(
+            lambda: client.predict(handle_file(str(variant(bases, 1000 + i, folder))), 30, 20, api_name="/novel_view")
+        )[0]
         for i in range(new_images)
     ]
     image = handle_file(str(variant(bases, 1000, folder)))
-    view_seconds = [seconds(lambda: client.predict(image, -180 + 360 * k / views, 20, api_name="/novel_view"))[0] for k in range(views)]
+    view_seconds = [
+        seconds(lambda: client.predict(image, -180 + 360 * k / views, 20, api_name="/novel_view"))[0]
+        for k in range(views)
+    ]
     orbit_seconds, _ = seconds(lambda: client.predict(image, 20, api_name="/orbit"))
 
     requests = [(variant(bases, 2000 + i % 2, folder), -180.0 + 45.0 * i) for i in range(clients)]
@@ -130,7 +133,9 @@ def through_api(url: str, service, bases, folder: Path, new_images: int, views: 
 
     def call(index: int) -> None:
         try:
-            results[index] = Client(url, verbose=False).predict(handle_file(str(requests[index][0])), requests[index][1], 20, api_name="/novel_view")
+            results[index] = Client(url, verbose=False).predict(
+                handle_file(str(requests[index][0])), requests[index][1], 20, api_name="/novel_view"
+            )
         except Exception as error:
             results[index] = error
 
@@ -163,7 +168,9 @@ def memory(url: str, service, bases, folder: Path, requests: int) -> dict:
         client.predict(handle_file(str(path)), 0, 20, api_name="/novel_view")
         path.unlink()
         if i % 20 == 19 or i == 0:
-            samples.append({"request": i + 1, "rss_mb": process.memory_info().rss / 2**20, "cache_entries": len(service.cache)})
+            samples.append(
+                {"request": i + 1, "rss_mb": process.memory_info().rss / 2**20, "cache_entries": len(service.cache)}
+            )
     return {
         "requests": requests,
         "seconds": time.perf_counter() - start,
@@ -180,7 +187,9 @@ def main() -> int:
     parser.add_argument("--views", type=int, default=30, help="further views of one image to time")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--memory-requests", type=int, default=200, help="0 skips the memory run")
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads of the in-process calls (default: torch's)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=None, help="torch threads of the in-process calls (default: torch's)"
+    )
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "app_api.json")
     args = parser.parse_args()
 
@@ -198,9 +207,15 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/"
     bases = base_images()
     results: dict = {
-        "environment": {**environment(torch.device("cpu")), "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()},
-        "model": {"source": args.model or os.environ.get("PIX2NERF_MODEL") or "default",
-                  "preset": service.model.config.preset},
+        "environment": {
+            **environment(torch.device("cpu")),
+            "cpu_count": os.cpu_count(),
+            "load_average_before": os.getloadavg(),
+        },
+        "model": {
+            "source": args.model or os.environ.get("PIX2NERF_MODEL") or "default",
+            "preset": service.model.config.preset,
+        },
         "view_resolution": service.view_resolution,
         "orbit_frames": service.orbit_frames,
         "targets": TARGETS,

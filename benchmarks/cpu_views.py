@@ -19,19 +19,21 @@ import time
 from pathlib import Path
 
 import torch
+from common import environment, time_it, write_json
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, time_it, write_json  # noqa: E402
-
-from pix2nerf import serving  # noqa: E402
-from pix2nerf.metrics import psnr  # noqa: E402
+from pix2nerf.evaluation.metrics import psnr
+from pix2nerf.serving import service as serving
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"first_view_s": 3.0, "view_median_ms": 150.0, "view_psnr_db": 30.0, "orbit_s": 15.0, "mesh_s": 10.0,
-           "full_render64_s": 1.5}
+TARGETS = {
+    "first_view_s": 3.0,
+    "view_median_ms": 150.0,
+    "view_psnr_db": 30.0,
+    "orbit_s": 15.0,
+    "mesh_s": 10.0,
+    "full_render64_s": 1.5,
+}
 VIEW_RESOLUTION = 128
 
 
@@ -69,8 +71,9 @@ def main() -> int:
             fast = prepared.baked.render(yaw, pitch, resolution=VIEW_RESOLUTION)
             times.append((time.perf_counter() - start) * 1000)
             with torch.no_grad():
-                full = model.render(prepared.latent, yaw, pitch, resolution=VIEW_RESOLUTION, return_depth=False,
-                                    skip_empty=False)
+                full = model.render(
+                    prepared.latent, yaw, pitch, resolution=VIEW_RESOLUTION, return_depth=False, skip_empty=False
+                )
             scores.append(float(psnr(fast.rgb, full.rgb)))
         start = time.perf_counter()
         service.orbit(image)
@@ -83,46 +86,73 @@ def main() -> int:
             mesh = {"error": str(error)}
         view_ms += times
         view_psnr += scores
-        per_image.append({
-            "image": path.name, "first_view_s": first_s, "first_view_own_seconds": first.seconds,
-            "bricks": prepared.baked.num_bricks, "grid_mb": prepared.baked.nbytes / 2**20,
-            "view_ms": summary(times), "view_psnr_db": summary(scores), "orbit_s": orbit_s, "mesh": mesh,
-        })
-        print(f"{path.name}: first view {first_s:.2f} s, views {statistics.median(times):.0f} ms median at "
-              f"{min(scores):.1f}-{max(scores):.1f} dB, orbit {orbit_s:.1f} s, mesh {mesh}", flush=True)
+        per_image.append(
+            {
+                "image": path.name,
+                "first_view_s": first_s,
+                "first_view_own_seconds": first.seconds,
+                "bricks": prepared.baked.num_bricks,
+                "grid_mb": prepared.baked.nbytes / 2**20,
+                "view_ms": summary(times),
+                "view_psnr_db": summary(scores),
+                "orbit_s": orbit_s,
+                "mesh": mesh,
+            }
+        )
+        print(
+            f"{path.name}: first view {first_s:.2f} s, views {statistics.median(times):.0f} ms median at "
+            f"{min(scores):.1f}-{max(scores):.1f} dB, orbit {orbit_s:.1f} s, mesh {mesh}",
+            flush=True,
+        )
 
     full64 = {}
     for path in paths:  # the default render (empty space skipped) against every sample evaluated, same pose
         latent = service.prepare(Image.open(path)).latent
         renders, times = {}, {}
         for name, skip in (("default", True), ("every_sample", False)):
+
             def render(skip=skip):
                 return model.render(latent, 30.0, 20.0, resolution=64, num_steps=36, skip_empty=skip)
 
             renders[name] = render().rgb
             times[name] = time_it(render, torch.device("cpu"), warmup=0, repeats=3)
-        full64[path.name] = {"psnr_db_vs_every_sample": float(psnr(renders["default"], renders["every_sample"])),
-                             "default": times["default"], "every_sample": times["every_sample"]}
+        full64[path.name] = {
+            "psnr_db_vs_every_sample": float(psnr(renders["default"], renders["every_sample"])),
+            "default": times["default"],
+            "every_sample": times["every_sample"],
+        }
     full64_ms = [r["default"]["median_ms"] for r in full64.values()]
     every_ms = [r["every_sample"]["median_ms"] for r in full64.values()]
     full64_psnr = [r["psnr_db_vs_every_sample"] for r in full64.values()]
-    print(f"full-quality 64x64 36+36: {statistics.median(full64_ms):.0f} ms median over {len(full64)} images at "
-          f">= {min(full64_psnr):.1f} dB against every sample evaluated ({statistics.median(every_ms):.0f} ms)", flush=True)
-    write_json(args.out, {
-        "environment": {**environment(torch.device("cpu")), "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
-        "model": args.model or str(serving.DEFAULT_MODEL_DIR.relative_to(REPO_ROOT)),
-        "targets": TARGETS,
-        "first_view_s": summary([p["first_view_s"] for p in per_image]),
-        "view_ms": summary(view_ms),
-        "view_psnr_db": summary(view_psnr),
-        "orbit_s": summary([p["orbit_s"] for p in per_image]),
-        "mesh_s": summary(mesh_seconds) if (mesh_seconds := [p["mesh"]["seconds"] for p in per_image if "seconds" in p["mesh"]]) else None,
-        "full_render64_36_ms": summary(full64_ms),
-        "full_render64_36_every_sample_ms": summary(every_ms),
-        "full_render64_36_psnr_db_vs_every_sample": summary(full64_psnr),
-        "full_render64_36_per_image": full64,
-        "per_image": per_image,
-    })
+    print(
+        f"full-quality 64x64 36+36: {statistics.median(full64_ms):.0f} ms median over {len(full64)} images at "
+        f">= {min(full64_psnr):.1f} dB against every sample evaluated ({statistics.median(every_ms):.0f} ms)",
+        flush=True,
+    )
+    write_json(
+        args.out,
+        {
+            "environment": {
+                **environment(torch.device("cpu")),
+                "cpu_count": os.cpu_count(),
+                "load_average": os.getloadavg(),
+            },
+            "model": args.model or str(serving.DEFAULT_MODEL_DIR.relative_to(REPO_ROOT)),
+            "targets": TARGETS,
+            "first_view_s": summary([p["first_view_s"] for p in per_image]),
+            "view_ms": summary(view_ms),
+            "view_psnr_db": summary(view_psnr),
+            "orbit_s": summary([p["orbit_s"] for p in per_image]),
+            "mesh_s": summary(mesh_seconds)
+            if (mesh_seconds := [p["mesh"]["seconds"] for p in per_image if "seconds" in p["mesh"]])
+            else None,
+            "full_render64_36_ms": summary(full64_ms),
+            "full_render64_36_every_sample_ms": summary(every_ms),
+            "full_render64_36_psnr_db_vs_every_sample": summary(full64_psnr),
+            "full_render64_36_per_image": full64,
+            "per_image": per_image,
+        },
+    )
     return 0
 
 

@@ -14,20 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import datasets
 import torch
+from common import environment, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, write_json  # noqa: E402
-
-from pix2nerf.data.synthetic.builder import build_dataset, save_dataset  # noqa: E402
+from pix2nerf.data.synthetic.builder import build_dataset, save_dataset
 
 TARGET_SECONDS = 600  # the issue's budget for 20,000 training images at 128 px plus the test split on 2 CPU cores
 
@@ -36,8 +31,18 @@ def timed_build(category: str, train: int, test: int, views: int, args: argparse
     """Wall seconds and CPU seconds (this process and its workers) to build and save (arrow) a dataset, and its
     number of images."""
     start, cpu = time.perf_counter(), _cpu_seconds()
-    dataset = build_dataset(category, train, test, views, args.resolution, args.seed, args.device, args.supersample,
-                            workers=args.workers, progress=False)
+    dataset = build_dataset(
+        category,
+        train,
+        test,
+        views,
+        args.resolution,
+        args.seed,
+        args.device,
+        args.supersample,
+        workers=args.workers,
+        progress=False,
+    )
     with tempfile.TemporaryDirectory() as folder:
         save_dataset(dataset, folder)
     return time.perf_counter() - start, _cpu_seconds() - cpu, sum(len(split) for split in dataset.values())
@@ -99,15 +104,20 @@ def main() -> None:
         run["within_target"] = run["full_job_wall_seconds"] <= TARGET_SECONDS
         runs.append(run)
         print(run, flush=True)
-    write_json(args.out, {
-        "benchmark": "make-dataset: render, encode PNG, assemble and save a synthetic dataset",
-        "environment": {**environment(device), "cpu_cores": os.cpu_count(), "cpu_model": _cpu_model()},
-        "settings": {k: getattr(args, k) for k in ("train_objects", "test_objects", "test_views", "resolution",
-                                                   "supersample", "seed", "workers")},
-        "target_seconds": TARGET_SECONDS,
-        "cores_used": cores,
-        "runs": runs,
-    })
+    write_json(
+        args.out,
+        {
+            "benchmark": "make-dataset: render, encode PNG, assemble and save a synthetic dataset",
+            "environment": {**environment(device), "cpu_cores": os.cpu_count(), "cpu_model": _cpu_model()},
+            "settings": {
+                k: getattr(args, k)
+                for k in ("train_objects", "test_objects", "test_views", "resolution", "supersample", "seed", "workers")
+            },
+            "target_seconds": TARGET_SECONDS,
+            "cores_used": cores,
+            "runs": runs,
+        },
+    )
 
 
 def _cpu_model() -> str:

@@ -13,16 +13,12 @@ import sys
 from pathlib import Path
 
 import torch
+from common import environment, time_it, write_json
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, time_it, write_json  # noqa: E402
-
-from pix2nerf import Pix2NeRF  # noqa: E402
-from pix2nerf.acceleration import fast_paths  # noqa: E402
-from pix2nerf.metrics import psnr  # noqa: E402
+from pix2nerf import Pix2NeRF
+from pix2nerf.evaluation.metrics import psnr
+from pix2nerf.kernels.dispatch import fast_paths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PATHS = {  # name -> render options; "fast": the default on CUDA (fp16, the fused kernel, graphs where shapes are fixed)
@@ -56,26 +52,54 @@ def main() -> int:
         latent = model.encode(Image.open(path))
         renders = {}
         for name, options in PATHS.items():
+
             def render(options=options):
                 kwargs = {key: value for key, value in options.items() if key != "fused"}
                 with fast_paths(fused=options.get("fused", True)):
-                    return model.render(latent, 30.0, 20.0, resolution=args.resolution, num_steps=args.num_steps,
-                                        return_depth=False, **kwargs)
+                    return model.render(
+                        latent,
+                        30.0,
+                        20.0,
+                        resolution=args.resolution,
+                        num_steps=args.num_steps,
+                        return_depth=False,
+                        **kwargs,
+                    )
 
             renders[name] = render().rgb.float()
             results[name]["ms"].append(time_it(render, device, warmup=3, repeats=args.repeats)["median_ms"])
             results[name]["psnr_db"].append(float(psnr(renders[name], renders["fp32_every_sample"])))
-        print(path.name, {name: f"{r['ms'][-1]:.1f} ms, {r['psnr_db'][-1]:.1f} dB" for name, r in results.items()}, flush=True)
-    summary = {name: {"median_ms": statistics.median(r["ms"]), "min_psnr_db": min(r["psnr_db"]), "per_image_ms": r["ms"],
-                      "per_image_psnr_db": r["psnr_db"]} for name, r in results.items()}
-    write_json(args.out, {
-        "benchmark": "128 px renders of the example cars by the shipped model, with and without empty-space skipping",
-        "environment": environment(device),
-        "settings": {"model": args.model, "resolution": args.resolution, "num_steps": args.num_steps,
-                     "pose_deg": [30.0, 20.0], "images": [p.name for p in images], "repeats": args.repeats},
-        "paths": PATHS,
-        "results": summary,
-    })
+        print(
+            path.name,
+            {name: f"{r['ms'][-1]:.1f} ms, {r['psnr_db'][-1]:.1f} dB" for name, r in results.items()},
+            flush=True,
+        )
+    summary = {
+        name: {
+            "median_ms": statistics.median(r["ms"]),
+            "min_psnr_db": min(r["psnr_db"]),
+            "per_image_ms": r["ms"],
+            "per_image_psnr_db": r["psnr_db"],
+        }
+        for name, r in results.items()
+    }
+    write_json(
+        args.out,
+        {
+            "benchmark": "128 px renders of the example cars by the shipped model, with and without empty-space skipping",
+            "environment": environment(device),
+            "settings": {
+                "model": args.model,
+                "resolution": args.resolution,
+                "num_steps": args.num_steps,
+                "pose_deg": [30.0, 20.0],
+                "images": [p.name for p in images],
+                "repeats": args.repeats,
+            },
+            "paths": PATHS,
+            "results": summary,
+        },
+    )
     return 0
 
 

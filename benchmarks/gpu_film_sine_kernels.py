@@ -1,5 +1,5 @@
 """One FiLM-SIREN layer of a 32 px generator step (36 latents x 1024 rays x 96 samples, 256 -> 256, fp16) forward
-and backward: the training Triton kernels (pix2nerf.film_sine_kernels) over a sweep of tile shapes, against the
+and backward: the training Triton kernels (pix2nerf.kernels.siren_layers) over a sweep of tile shapes, against the
 compiled layer; each checked on fresh random inputs against float32. The cuBLAS products of the backward pass
 (dL/dx, dL/dW) are timed alone too.
 
@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
+from common import environment, time_it, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, time_it, write_json  # noqa: E402
-
-from pix2nerf import film_sine_kernels  # noqa: E402
-from pix2nerf.film_sine_kernels import Tile  # noqa: E402
-from pix2nerf.field import _recomputed_film_sine  # noqa: E402
+from pix2nerf.fields.siren import _recomputed_film_sine
+from pix2nerf.kernels import siren_layers as film_sine_kernels
+from pix2nerf.kernels.siren_layers import Tile
 
 TILES = [  # (points, output channels, input channels per step, warps, stages)
-    Tile(128, 128, 64, 8, 3), Tile(128, 128, 64, 4, 3), Tile(64, 128, 64, 4, 4), Tile(64, 128, 64, 4, 3),
-    Tile(64, 256, 64, 4, 3), Tile(128, 256, 64, 8, 3), Tile(128, 128, 32, 4, 4), Tile(64, 64, 64, 4, 4),
-    Tile(32, 128, 64, 4, 4), Tile(256, 128, 64, 8, 3),
+    Tile(128, 128, 64, 8, 3),
+    Tile(128, 128, 64, 4, 3),
+    Tile(64, 128, 64, 4, 4),
+    Tile(64, 128, 64, 4, 3),
+    Tile(64, 256, 64, 4, 3),
+    Tile(128, 256, 64, 8, 3),
+    Tile(128, 128, 32, 4, 4),
+    Tile(64, 64, 64, 4, 4),
+    Tile(32, 128, 64, 4, 4),
+    Tile(256, 128, 64, 8, 3),
 ]
 HIDDEN = 256
 
@@ -52,7 +54,10 @@ def forward_backward(function, inputs, out_dtype, grad_outs):
 
 def relative_errors(results, reference):
     names = ("out", "x", "weight", "bias", "gamma", "beta")
-    return {name: ((a.double() - b.double()).norm() / b.double().norm()).item() for name, a, b in zip(names, results, reference)}
+    return {
+        name: ((a.double() - b.double()).norm() / b.double().norm()).item()
+        for name, a, b in zip(names, results, reference)
+    }
 
 
 def bench_layer(width, args, compiled, device) -> tuple[dict, bool]:
@@ -67,7 +72,9 @@ def bench_layer(width, args, compiled, device) -> tuple[dict, bool]:
     rows = {
         "compiled": {
             "forward": time_it(lambda: compiled(*inputs[:5], torch.float16), device, repeats=args.repeats),
-            "forward_backward": time_it(lambda: forward_backward(compiled, inputs, torch.float16, grad_outs), device, repeats=args.repeats),
+            "forward_backward": time_it(
+                lambda: forward_backward(compiled, inputs, torch.float16, grad_outs), device, repeats=args.repeats
+            ),
             "errors_vs_fp32": baseline,
         },
         "cublas_grad_x": time_it(lambda: grad_y @ weight, device, repeats=args.repeats),
@@ -87,18 +94,29 @@ def bench_layer(width, args, compiled, device) -> tuple[dict, bool]:
             "backward_kernel": time_it(
                 lambda: film_sine_kernels.film_sine_backward(*inputs), device, repeats=args.repeats
             ),
-            "errors_vs_fp32": errors, "correctness": "ok" if ok else "FAIL",
+            "errors_vs_fp32": errors,
+            "correctness": "ok" if ok else "FAIL",
         }
     film_sine_kernels.FORWARD_TILE, film_sine_kernels.BACKWARD_TILE = chosen
     rows["kernels"] = {
         "forward": time_it(lambda: function(*inputs[:5], torch.float16), device, repeats=args.repeats),
-        "forward_backward": time_it(lambda: forward_backward(function, inputs, torch.float16, grad_outs), device, repeats=args.repeats),
+        "forward_backward": time_it(
+            lambda: forward_backward(function, inputs, torch.float16, grad_outs), device, repeats=args.repeats
+        ),
         "tiles": {"forward": list(chosen[0]), "backward": list(chosen[1])},
     }
     for name, row in rows.items():
-        print(f"K={width} {name:26s}", {
-            key: round(value["median_ms"], 3) for key, value in row.items() if isinstance(value, dict) and "median_ms" in value
-        } or round(row["median_ms"], 3), row.get("correctness", ""), flush=True)
+        print(
+            f"K={width} {name:26s}",
+            {
+                key: round(value["median_ms"], 3)
+                for key, value in row.items()
+                if isinstance(value, dict) and "median_ms" in value
+            }
+            or round(row["median_ms"], 3),
+            row.get("correctness", ""),
+            flush=True,
+        )
     return rows, failed
 
 

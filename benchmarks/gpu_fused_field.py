@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
+from common import environment, time_it, write_json
+from gpu_render_train import structured_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, time_it, write_json  # noqa: E402
-from gpu_render_train import structured_model  # noqa: E402
-
-from pix2nerf.acceleration import autocast, fast_field, fast_paths  # noqa: E402
-from pix2nerf.fused_field import FusedRadianceField  # noqa: E402
+from pix2nerf.kernels.dispatch import autocast, fast_field, fast_paths
+from pix2nerf.kernels.fused_siren import FusedRadianceField
 
 TILES = [  # (points per program, warps, pipeline stages, hardware sine)
-    (128, 8, 1, False), (128, 8, 1, True), (64, 4, 1, True), (64, 8, 1, True), (32, 4, 1, True), (256, 8, 1, True),
+    (128, 8, 1, False),
+    (128, 8, 1, True),
+    (64, 4, 1, True),
+    (64, 8, 1, True),
+    (32, 4, 1, True),
+    (256, 8, 1, True),
 ]
 FLOP_PER_POINT = 1.05e6
 
@@ -33,7 +33,9 @@ def field_inputs(model, num_points, device, seed):
     z = torch.rand(1, model.config.z_dim, device=device, generator=generator) * 2 - 1
     codes = model.field.latent_codes(z)
     points = torch.rand(1, num_points, 3, device=device, generator=generator) * 0.3 - 0.15
-    directions = torch.nn.functional.normalize(torch.randn(1, num_points, 3, device=device, generator=generator), dim=-1)
+    directions = torch.nn.functional.normalize(
+        torch.randn(1, num_points, 3, device=device, generator=generator), dim=-1
+    )
     return points, directions, *codes
 
 
@@ -41,7 +43,8 @@ def errors(output, reference):
     """Largest and median absolute differences of rgb and sigma."""
     return {
         f"{name}_{stat}": float(getattr((a - b).abs(), stat)())
-        for name, a, b in zip(("rgb", "sigma"), output, reference) for stat in ("max", "median")
+        for name, a, b in zip(("rgb", "sigma"), output, reference)
+        for stat in ("max", "median")
     }
 
 
@@ -63,10 +66,14 @@ def main() -> int:
                 with fast_paths(fused=False):
                     compiled = fast_field(model.field)
                     paths = {"fp16 eager": model.field, "fp16 compiled": compiled}
-                    paths.update({
-                        f"fused {m}x{w}x{stages}{'' if fast else ' tl.sin'}": FusedRadianceField(model.field, m, w, stages, fast)
-                        for m, w, stages, fast in TILES
-                    })
+                    paths.update(
+                        {
+                            f"fused {m}x{w}x{stages}{'' if fast else ' tl.sin'}": FusedRadianceField(
+                                model.field, m, w, stages, fast
+                            )
+                            for m, w, stages, fast in TILES
+                        }
+                    )
                     for name, path in paths.items():
                         fresh = field_inputs(model, num_points, device, seed=1000 + samples)
                         try:
@@ -85,7 +92,9 @@ def main() -> int:
                         timing["tflops"] = num_points * FLOP_PER_POINT / timing["median_ms"] / 1e9
                         kernel = getattr(path, "compiled_kernel", None)
                         if kernel is not None:
-                            timing.update(registers=kernel.n_regs, spills=kernel.n_spills, shared_bytes=kernel.metadata.shared)
+                            timing.update(
+                                registers=kernel.n_regs, spills=kernel.n_spills, shared_bytes=kernel.metadata.shared
+                            )
                         # as close to float32 as the unfused fp16 path it stands in for (same numerics; the sine
                         # and the order of sums differ in float32 rounding only)
                         ok = all(check[k] <= 1.25 * baseline[k] + 1e-6 for k in check) and torch.isfinite(out[0]).all()
@@ -93,7 +102,9 @@ def main() -> int:
                         failed |= timing["correctness"] == "FAIL"
                         key = f"field_{samples}/{name}"
                         results["workloads"][key] = timing
-                        print(key, {k: round(v, 5) if isinstance(v, float) else v for k, v in timing.items()}, flush=True)
+                        print(
+                            key, {k: round(v, 5) if isinstance(v, float) else v for k, v in timing.items()}, flush=True
+                        )
     write_json(args.out, results)
     return 1 if failed else 0
 

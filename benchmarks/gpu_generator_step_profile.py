@@ -10,16 +10,11 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
-from pathlib import Path
 
 import torch
+from common import environment, write_json
+from gpu_render_train import generator_step, trainer_for
 from torch.profiler import ProfilerActivity, profile
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, write_json  # noqa: E402
-from gpu_render_train import generator_step, trainer_for  # noqa: E402
 
 WORKLOADS = [("gstep32_b36", 32, 36, 48), ("gstep64_b12", 64, 12, 36)]  # name, resolution, batch, samples per pass
 MATMUL_KERNELS = ("gemm", "nvjet", "cutlass", "xmma", "cublas")
@@ -37,8 +32,12 @@ def kernel_group(name: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--field-kernels", choices=["compile", "triton"], default="triton",
-                        help="the trainer's field_kernels: the Triton FiLM-sine kernels (the default) or torch.compile")
+    parser.add_argument(
+        "--field-kernels",
+        choices=["compile", "triton"],
+        default="triton",
+        help="the trainer's field_kernels: the Triton FiLM-sine kernels (the default) or torch.compile",
+    )
     parser.add_argument("--out", default="benchmarks/results/gpu_generator_step_profile.json")
     args = parser.parse_args()
     device = torch.device("cuda")

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
+from common import environment, time_it, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, time_it, write_json  # noqa: E402
-
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig  # noqa: E402
-from pix2nerf.acceleration import autocast, fast_field, fast_paths  # noqa: E402
-from pix2nerf.metrics import psnr  # noqa: E402
-from pix2nerf.networks import Discriminator  # noqa: E402
-from pix2nerf.training import Pix2NeRFTrainer  # noqa: E402
-from pix2nerf.training.objective import official_pose  # noqa: E402
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+from pix2nerf.evaluation.metrics import psnr
+from pix2nerf.kernels.dispatch import autocast, fast_field, fast_paths
+from pix2nerf.networks import Discriminator
+from pix2nerf.training import Pix2NeRFTrainer
+from pix2nerf.training.objective import official_pose
 
 OFFICIAL_MS = {  # the official code on one H100, from the reference doc
-    "render128_48": 80.6, "render128_96": 163.0, "render64_36": 18.3,
-    "gstep32_b36": 245.0, "gstep64_b12": 224.0, "iter32_b36": 517.0, "iter64_b12": 578.0,
+    "render128_48": 80.6,
+    "render128_96": 163.0,
+    "render64_36": 18.3,
+    "gstep32_b36": 245.0,
+    "gstep64_b12": 224.0,
+    "iter32_b36": 517.0,
+    "iter64_b12": 578.0,
 }
 PSNR_TARGET_DB = 40.0
 TRAINING_VARIANTS = {  # name -> (the trainer's field_kernels, the fused kernel for no-grad renders); all fp16
@@ -83,7 +83,10 @@ def bench_render(model, resolution, steps, device, repeats, variant):
             launched = model.render(z, yaw, pitch, **kwargs).rgb
         timing["graph_vs_launched_max_abs"] = (replayed - launched).abs().max().item()
         if timing["graph_vs_launched_max_abs"] > 1e-5:
-            print(f"FAIL: render graph differs from the launched render by {timing['graph_vs_launched_max_abs']}", file=sys.stderr)
+            print(
+                f"FAIL: render graph differs from the launched render by {timing['graph_vs_launched_max_abs']}",
+                file=sys.stderr,
+            )
             timing["correctness"] = "FAIL"
     return timing
 
@@ -105,7 +108,9 @@ def _bench_render(model, resolution, steps, device, repeats, fast_kwargs):
     if device.type == "cuda":  # (CPU renders run in chunks, so one unchunked pass would not be their share)
         timing["field_pass_ms"] = field_pass_ms(model, resolution * resolution * steps, device, repeats, fast_kwargs)
     if min(scores) < PSNR_TARGET_DB:
-        print(f"FAIL: render {resolution}px {steps}+{steps}: fast path only {min(scores):.1f} dB vs fp32", file=sys.stderr)
+        print(
+            f"FAIL: render {resolution}px {steps}+{steps}: fast path only {min(scores):.1f} dB vs fp32", file=sys.stderr
+        )
         timing["correctness"] = "FAIL"
     else:
         timing["correctness"] = "ok"
@@ -124,7 +129,7 @@ def trainer_for(device, precision, compile_field, seed=0, field_kernels="compile
 
 def generator_step(trainer, step, batch, resolution, num_steps):
     """Render with gradients, D, backward, Adam on G (the reference table's 'generator step')."""
-    from pix2nerf.rendering import RaySamplingSettings
+    from pix2nerf.rendering.volume import RaySamplingSettings
 
     config = trainer.config
     settings = RaySamplingSettings(config.ray_start, config.ray_end, num_steps, True, False, config.background, 0.0)
@@ -150,7 +155,9 @@ def training_gradient_check(device: torch.device, num_points: int = 65536) -> di
     generator = torch.Generator(device=device).manual_seed(2)
     z = torch.rand(2, model.config.z_dim, device=device, generator=generator) * 2 - 1
     points = torch.rand(2, num_points, 3, device=device, generator=generator) * 0.3 - 0.15
-    directions = torch.nn.functional.normalize(torch.randn(2, num_points, 3, device=device, generator=generator), dim=-1)
+    directions = torch.nn.functional.normalize(
+        torch.randn(2, num_points, 3, device=device, generator=generator), dim=-1
+    )
 
     def gradients(precision, training_kernels=False):
         field.zero_grad(set_to_none=True)
@@ -189,8 +196,17 @@ def bench_training(name, field_kernels, resolution, batch, steps, device, repeat
 
 
 def stage_overrides(resolution, batch, num_steps):
-    return [{"start_step": 0, "resolution": resolution, "batch_size": batch, "num_steps": num_steps,
-             "lr_g": 2e-5, "lr_d": 2e-4, "lr_e": 2e-4}]
+    return [
+        {
+            "start_step": 0,
+            "resolution": resolution,
+            "batch_size": batch,
+            "num_steps": num_steps,
+            "lr_g": 2e-5,
+            "lr_d": 2e-4,
+            "lr_e": 2e-4,
+        }
+    ]
 
 
 def main() -> int:
@@ -199,7 +215,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=None, help="subset of workloads")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument(
-        "--variants", nargs="*",
+        "--variants",
+        nargs="*",
         default=["fp32", "fp16", "fp16+compile", "fp16+fused", "fp16+fused+graphs", "fp16+kernels"],
     )
     parser.add_argument("--out", default="benchmarks/results/gpu_render_train.json")
@@ -234,7 +251,10 @@ def main() -> int:
         print("training gradients vs fp32", results["training_gradients_vs_fp32"], flush=True)
     if device.type == "cuda":
         for name, resolution, batch, steps in [
-            ("gstep32_b36", 32, 36, 48), ("gstep64_b12", 64, 12, 36), ("iter32_b36", 32, 36, 48), ("iter64_b12", 64, 12, 36),
+            ("gstep32_b36", 32, 36, 48),
+            ("gstep64_b12", 64, 12, 36),
+            ("iter32_b36", 32, 36, 48),
+            ("iter64_b12", 64, 12, 36),
         ]:
             if not wanted(name):
                 continue
@@ -250,8 +270,10 @@ def main() -> int:
     print("\nworkload                      median ms   official ms   PSNR vs fp32")
     for key, value in results["workloads"].items():
         official = OFFICIAL_MS.get(key.split("/")[0], float("nan"))
-        print(f"{key:28s} {value.get('median_ms', float('nan')):10.2f} {official:12.1f}   "
-              f"{value.get('psnr_vs_fp32_db', float('nan')):.1f}  {value.get('peak_memory_gb', float('nan')):.1f} GB {value.get('error', '')}")
+        print(
+            f"{key:28s} {value.get('median_ms', float('nan')):10.2f} {official:12.1f}   "
+            f"{value.get('psnr_vs_fp32_db', float('nan')):.1f}  {value.get('peak_memory_gb', float('nan')):.1f} GB {value.get('error', '')}"
+        )
     checks = list(results["workloads"].values()) + [results.get("training_gradients_vs_fp32", {})]
     return 1 if any(v.get("correctness") == "FAIL" for v in checks) else 0
 

@@ -23,13 +23,9 @@ import time
 from pathlib import Path
 
 import torch
+from common import environment, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, write_json  # noqa: E402
-
-from pix2nerf import __version__  # noqa: E402
+from pix2nerf import __version__
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "train" / "train.py"
@@ -39,22 +35,59 @@ COMPARED_LOSSES = ("d_loss", "g_loss", "d_real", "d_fake", "r1", "e_pose", "reco
 
 def launch(args, processes: int, output_dir: Path, max_steps: int, resume: Path | None = None) -> dict:
     """One `accelerate launch` of train/train.py; returns its wall time, logs and training.json."""
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
     if processes > 1:
         launcher.append("--multi_gpu")
-    command = launcher + [
-        str(TRAIN_SCRIPT), "--train_data_dir", args.data, "--preset", args.preset, "--output_dir", str(output_dir),
-        "--max_train_steps", str(max_steps), "--checkpointing_steps", str(max_steps), "--logging_steps",
-        str(args.logging_steps), "--validation_steps", str(10**9), "--validation_num_objects", "1", "--report_to", "none",
-        "--dataloader_num_workers", str(args.workers), "--seed", "0",
-    ] + (["--train_batch_size", str(args.batch)] if args.batch else []) + (
-        ["--resume_from_checkpoint", str(resume)] if resume else [])
+    command = (
+        launcher
+        + [
+            str(TRAIN_SCRIPT),
+            "--train_data_dir",
+            args.data,
+            "--preset",
+            args.preset,
+            "--output_dir",
+            str(output_dir),
+            "--max_train_steps",
+            str(max_steps),
+            "--checkpointing_steps",
+            str(max_steps),
+            "--logging_steps",
+            str(args.logging_steps),
+            "--validation_steps",
+            str(10**9),
+            "--validation_num_objects",
+            "1",
+            "--report_to",
+            "none",
+            "--dataloader_num_workers",
+            str(args.workers),
+            "--seed",
+            "0",
+        ]
+        + (["--train_batch_size", str(args.batch)] if args.batch else [])
+        + (["--resume_from_checkpoint", str(resume)] if resume else [])
+    )
     python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": python_path, "HF_HUB_OFFLINE": "1"}
     if args.cpu:
         env.update(ACCELERATE_USE_CPU="True", OMP_NUM_THREADS="1")  # CPU processes with gloo
-    print(f"{processes} process(es) -> {output_dir.name} to step {max_steps}" + (f" from {resume}" if resume else ""), flush=True)
+    print(
+        f"{processes} process(es) -> {output_dir.name} to step {max_steps}" + (f" from {resume}" if resume else ""),
+        flush=True,
+    )
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -72,13 +105,23 @@ def summarise(run: dict, start_step: int = 0) -> dict:
     """Images/s and mean losses of one launch (logs after its first, and the second half for the losses)."""
     logs = [row for row in run["logs"] if row["step"] > start_step]
     speeds = [row["perf/images_per_second"] for row in logs[1:]] or [row["perf/images_per_second"] for row in logs]
-    late = logs[len(logs) // 2:]
-    losses = {name: statistics.fmean(row[f"train/{name}"] for row in late) for name in COMPARED_LOSSES
-              if all(f"train/{name}" in row for row in late)}
+    late = logs[len(logs) // 2 :]
+    losses = {
+        name: statistics.fmean(row[f"train/{name}"] for row in late)
+        for name in COMPARED_LOSSES
+        if all(f"train/{name}" in row for row in late)
+    }
     return {
-        "processes": run["training"]["num_processes"], "steps": run["training"]["steps"],
-        "images_per_second": {"median": statistics.median(speeds), "min": min(speeds), "max": max(speeds), "logs": len(speeds)},
-        "losses_second_half": losses, "first_logged_losses": {name: logs[0].get(f"train/{name}") for name in COMPARED_LOSSES},
+        "processes": run["training"]["num_processes"],
+        "steps": run["training"]["steps"],
+        "images_per_second": {
+            "median": statistics.median(speeds),
+            "min": min(speeds),
+            "max": max(speeds),
+            "logs": len(speeds),
+        },
+        "losses_second_half": losses,
+        "first_logged_losses": {name: logs[0].get(f"train/{name}") for name in COMPARED_LOSSES},
         "wall_seconds": run["wall_seconds"],
     }
 
@@ -100,7 +143,9 @@ def main() -> int:
     if args.processes < 2:
         parser.error("--processes must be at least 2")
     if not args.cpu and torch.cuda.device_count() < args.processes:
-        parser.error(f"{args.processes} processes need {args.processes} GPUs; found {torch.cuda.device_count()} (or pass --cpu)")
+        parser.error(
+            f"{args.processes} processes need {args.processes} GPUs; found {torch.cuda.device_count()} (or pass --cpu)"
+        )
     work = Path(args.work_dir)
     n = args.processes
     one = launch(args, 1, work / "one", args.steps)
@@ -115,7 +160,9 @@ def main() -> int:
     for name, run, before in ((f"x{n}_to_one", many_to_one, many), (f"one_to_x{n}", one_to_many, one)):
         summary = summarise(run, start_step=args.steps)
         resumes[name] = {
-            "resumed_from_step": args.steps, "reached_step": run["training"]["steps"], "processes": summary["processes"],
+            "resumed_from_step": args.steps,
+            "reached_step": run["training"]["steps"],
+            "processes": summary["processes"],
             "first_logged_losses": summary["first_logged_losses"],
             "losses_before_resume": summarise(before)["losses_second_half"],
             "finite": all(v is None or math.isfinite(v) for v in summary["first_logged_losses"].values()),
@@ -123,18 +170,30 @@ def main() -> int:
     device = torch.device("cpu" if args.cpu else "cuda")
     env = environment(device)
     env["gpu_count"] = 0 if args.cpu else torch.cuda.device_count()
-    write_json(args.out, {
-        "benchmark": "train/train.py at one global batch on 1 and N processes (accelerate launch), and resumes across process counts",
-        "environment": {**env, "pix2nerf": __version__},
-        "settings": {"preset": args.preset, "data": args.data, "processes": n, "global_batch": args.batch or "first stage's",
-                     "steps": args.steps, "resume_steps": args.resume_steps, "logging_steps": args.logging_steps},
-        "target_speedup": SCALING_TARGET,
-        "speedup": speedup,
-        "runs": results,
-        "resumes": resumes,
-    })
-    print(f"{n} processes: {speedup:.2f}x the images/s of one "
-          f"({results[f'x{n}']['images_per_second']['median']:.1f} vs {results['one']['images_per_second']['median']:.1f})")
+    write_json(
+        args.out,
+        {
+            "benchmark": "train/train.py at one global batch on 1 and N processes (accelerate launch), and resumes across process counts",
+            "environment": {**env, "pix2nerf": __version__},
+            "settings": {
+                "preset": args.preset,
+                "data": args.data,
+                "processes": n,
+                "global_batch": args.batch or "first stage's",
+                "steps": args.steps,
+                "resume_steps": args.resume_steps,
+                "logging_steps": args.logging_steps,
+            },
+            "target_speedup": SCALING_TARGET,
+            "speedup": speedup,
+            "runs": results,
+            "resumes": resumes,
+        },
+    )
+    print(
+        f"{n} processes: {speedup:.2f}x the images/s of one "
+        f"({results[f'x{n}']['images_per_second']['median']:.1f} vs {results['one']['images_per_second']['median']:.1f})"
+    )
     return 0
 
 

@@ -14,18 +14,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import torch
+from common import environment, time_it, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import environment, time_it, write_json  # noqa: E402
-
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__  # noqa: E402
-from pix2nerf.networks import Discriminator  # noqa: E402
-from pix2nerf.training import Pix2NeRFTrainer  # noqa: E402
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
+from pix2nerf.networks import Discriminator
+from pix2nerf.training import Pix2NeRFTrainer
 
 # the official code on one H100, whole iteration with the VGG term (reference doc): (resolution, batch) -> img/s
 OFFICIAL_IMAGES_PER_SECOND = {(32, 36): 70.0, (64, 12): 21.0, (32, 9): 42.0, (64, 3): 12.5}
@@ -41,8 +36,13 @@ def benchmark_stage(config: Pix2NeRFConfig, stage: dict, args, device: torch.dev
         from pix2nerf.training.vgg import load_vgg16_features
 
         vgg = load_vgg16_features(args.vgg_weights).to(device).eval().requires_grad_(False)
-    trainer = Pix2NeRFTrainer(model, discriminator, mixed_precision=args.mixed_precision, vgg=vgg,
-                              compile_field=False if args.disable_compile else None)
+    trainer = Pix2NeRFTrainer(
+        model,
+        discriminator,
+        mixed_precision=args.mixed_precision,
+        vgg=vgg,
+        compile_field=False if args.disable_compile else None,
+    )
     batch, resolution = args.batch_size or stage["batch_size"], stage["resolution"]
     real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
     first = max(stage["start_step"], config.warmup_steps)
@@ -61,7 +61,9 @@ def benchmark_stage(config: Pix2NeRFConfig, stage: dict, args, device: torch.dev
 
     timing = time_it(timed_pair, device, warmup=args.warmup, repeats=args.repeats)
     result = {
-        "resolution": resolution, "batch_size": batch, "samples_per_ray": f"{stage['num_steps']} + {stage['num_steps']}",
+        "resolution": resolution,
+        "batch_size": batch,
+        "samples_per_ray": f"{stage['num_steps']} + {stage['num_steps']}",
         "pair_ms": timing,
         "images_per_second": {
             "median": 2 * batch / timing["median_ms"] * 1000,
@@ -81,11 +83,20 @@ def benchmark_stage(config: Pix2NeRFConfig, stage: dict, args, device: torch.dev
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", nargs="+", default=["carla", "synthetic_cars"], help="presets to measure (each stage)")
+    parser.add_argument(
+        "--preset", nargs="+", default=["carla", "synthetic_cars"], help="presets to measure (each stage)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--mixed_precision", "--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
-                        help="default: fp16 on CUDA, no on the CPU")
-    parser.add_argument("--batch_size", "--batch-size", type=int, default=None, help="default: each stage's global batch")
+    parser.add_argument(
+        "--mixed_precision",
+        "--mixed-precision",
+        choices=["no", "fp16", "bf16"],
+        default=None,
+        help="default: fp16 on CUDA, no on the CPU",
+    )
+    parser.add_argument(
+        "--batch_size", "--batch-size", type=int, default=None, help="default: each stage's global batch"
+    )
     parser.add_argument("--vgg_weights", "--vgg-weights", default=None, help="include the VGG perceptual term")
     parser.add_argument("--disable_compile", "--disable-compile", action="store_true")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iteration pairs (compilation happens here)")
@@ -110,7 +121,12 @@ def main() -> int:
     payload = {
         "benchmark": "train_throughput",
         "environment": {**environment(device), "pix2nerf": __version__},
-        "settings": {"mixed_precision": args.mixed_precision, "vgg_term": bool(args.vgg_weights), "warmup_pairs": args.warmup, "timed_pairs": args.repeats},
+        "settings": {
+            "mixed_precision": args.mixed_precision,
+            "vgg_term": bool(args.vgg_weights),
+            "warmup_pairs": args.warmup,
+            "timed_pairs": args.repeats,
+        },
         "results": results,
     }
     write_json(args.out, payload)

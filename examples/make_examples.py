@@ -27,18 +27,28 @@ def main() -> int:
     from pix2nerf.data.synthetic.builder import build_dataset
 
     test = build_dataset(
-        "cars", train_objects=1, test_objects=args.count, test_views=1, resolution=args.resolution, seed=args.seed,
-        workers=1, progress=False,
+        "cars",
+        train_objects=1,
+        test_objects=args.count,
+        test_views=1,
+        resolution=args.resolution,
+        seed=args.seed,
+        workers=1,
+        progress=False,
     )["test"]
     for index, row in enumerate(test):
         path = EXAMPLES_DIR / f"car_{index}.png"
         buffer = io.BytesIO()
         row["image"].save(buffer, format="PNG", optimize=True)
         if len(buffer.getvalue()) > MAX_BYTES:
-            raise SystemExit(f"{path.name} would be {len(buffer.getvalue()):,} bytes; examples stay under {MAX_BYTES:,}")
+            raise SystemExit(
+                f"{path.name} would be {len(buffer.getvalue()):,} bytes; examples stay under {MAX_BYTES:,}"
+            )
         path.write_bytes(buffer.getvalue())
-        print(f"wrote {path.name}: test object {index}, yaw {row['yaw']:.1f}, pitch {row['pitch']:.1f} degrees, "
-              f"{len(buffer.getvalue()):,} bytes")
+        print(
+            f"wrote {path.name}: test object {index}, yaw {row['yaw']:.1f}, pitch {row['pitch']:.1f} degrees, "
+            f"{len(buffer.getvalue()):,} bytes"
+        )
     return 0
 
 

@@ -3,7 +3,7 @@ that is shipped: weights stored in float16 (checked against the float32 weights 
 drawn from the run's metrics log, the evaluation JSON and grid, and a model card with the commands that reproduce it.
 
     python hub/package_model.py RUN/model --metrics RUN/logs/metrics.jsonl --eval RUN/model/eval_results.json \
-        --grid RUN/model/eval_grid.png --commands train/synthetic_cars.sh -o hub/models/pix2nerf-synthetic-cars
+        --grid RUN/model/eval_grid.png --commands train/synthetic_cars.sh -o pix2nerf/models/pix2nerf-synthetic-cars
 
 The float16 weights are refused (exit 1) when any check render from them is below --min-psnr (default 40 dB)
 against the same render from the float32 weights; --dtype float32 keeps full precision.
@@ -21,15 +21,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from pix2nerf import Pix2NeRF
+from pix2nerf.evaluation.metrics import psnr
+from pix2nerf.evaluation.yaw_calibration import RECORD_NAME
+from pix2nerf.hub.model_card import write_model_card
+from pix2nerf.official.convert import check_output_folder
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from pix2nerf import Pix2NeRF  # noqa: E402
-from pix2nerf.convert import check_output_folder  # noqa: E402
-from pix2nerf.metrics import psnr  # noqa: E402
-from pix2nerf.model_card import write_model_card  # noqa: E402
-from pix2nerf.yaw_calibration import RECORD_NAME  # noqa: E402
-
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 CHECK_POSES = [(0.0, 20.0), (90.0, 10.0), (180.0, 35.0), (-60.0, 60.0)]  # (yaw, pitch) degrees
 CHECK_SEEDS = (0, 1)
@@ -48,13 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="package_model.py", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="trained model folder (config.json, model.safetensors, training.json)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="hub folder to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace the output folder (all of it) if it holds a model")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the output folder (all of it) if it holds a model"
+    )
     parser.add_argument("--metrics", type=Path, default=None, help="the run's metrics.jsonl (training curves)")
-    parser.add_argument("--eval", type=Path, default=None, help="`pix2nerf eval` JSON for the card (default: MODEL/eval_results.json)")
-    parser.add_argument("--grid", type=Path, default=None, help="`pix2nerf eval --grid` PNG (default: MODEL/eval_grid.png)")
-    parser.add_argument("--commands", type=Path, default=None, help="shell script that reproduces the model, quoted in the card")
-    parser.add_argument("--model-id", default=None, help="what the card's usage examples load (default: the output folder)")
-    parser.add_argument("--description", type=Path, default=None, help="Markdown file: the card's opening text (what, how, limitations)")
+    parser.add_argument(
+        "--eval", type=Path, default=None, help="`pix2nerf eval` JSON for the card (default: MODEL/eval_results.json)"
+    )
+    parser.add_argument(
+        "--grid", type=Path, default=None, help="`pix2nerf eval --grid` PNG (default: MODEL/eval_grid.png)"
+    )
+    parser.add_argument(
+        "--commands", type=Path, default=None, help="shell script that reproduces the model, quoted in the card"
+    )
+    parser.add_argument(
+        "--model-id", default=None, help="what the card's usage examples load (default: the output folder)"
+    )
+    parser.add_argument(
+        "--description", type=Path, default=None, help="Markdown file: the card's opening text (what, how, limitations)"
+    )
     parser.add_argument("--datasets", nargs="*", default=[], help="hub dataset ids for the card's metadata")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float16", help="storage dtype of the weights")
     parser.add_argument("--min-psnr", type=float, default=40.0, help="dB, lowest check render PSNR accepted")
@@ -154,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = json.loads(evaluation_path.read_text()) if evaluation_path.is_file() else None
         training = json.loads((source / "training.json").read_text()) if (source / "training.json").is_file() else None
         rows = read_metrics(args.metrics) if args.metrics else None
-        commands = {"Reproduce (data, training, evaluation, packaging)": args.commands.read_text()} if args.commands else None
+        commands = (
+            {"Reproduce (data, training, evaluation, packaging)": args.commands.read_text()} if args.commands else None
+        )
         description = args.description.read_text().strip() if args.description else None
     except (OSError, ValueError) as error:
         print(f"package_model.py: error: {error}", file=sys.stderr)
@@ -170,30 +182,56 @@ def main(argv: list[str] | None = None) -> int:
     if calibration_path.is_file():
         calibration = json.loads(calibration_path.read_text())
         shutil.copy(calibration_path, out / RECORD_NAME)
-        notes.append(f"Yaw origin: config.yaw_offset = {calibration['yaw_offset_deg']:.1f} deg, fitted on "
-                     f"{calibration['pose_views']} views of {calibration['objects']} other posed objects "
-                     f"(`{RECORD_NAME}`), so that yaw 0 is the data's front view.")
+        notes.append(
+            f"Yaw origin: config.yaw_offset = {calibration['yaw_offset_deg']:.1f} deg, fitted on "
+            f"{calibration['pose_views']} views of {calibration['objects']} other posed objects "
+            f"(`{RECORD_NAME}`), so that yaw 0 is the data's front view."
+        )
     if args.dtype != "float32":
         scores = storage_fidelity(model, stored, args.check_resolution)
         print(f"{args.dtype} weights: check renders {min(scores):.1f}-{max(scores):.1f} dB PSNR against float32")
         if min(scores) < args.min_psnr:
-            print(f"package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32", file=sys.stderr)
+            print(
+                f"package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32",
+                file=sys.stderr,
+            )
             shutil.rmtree(out)
             return 1
-        fidelity = {"dtype": args.dtype, "psnr_db_min": min(scores), "psnr_db_max": max(scores),
-                    "resolution": args.check_resolution, "poses": CHECK_POSES, "seeds": list(CHECK_SEEDS)}
+        fidelity = {
+            "dtype": args.dtype,
+            "psnr_db_min": min(scores),
+            "psnr_db_max": max(scores),
+            "resolution": args.check_resolution,
+            "poses": CHECK_POSES,
+            "seeds": list(CHECK_SEEDS),
+        }
         (out / "storage_check.json").write_text(json.dumps(fidelity, indent=2) + "\n")
-        notes.append(f"Weights stored as {args.dtype}; renders from them match the float32 weights at {min(scores):.1f} "
-                     f"dB PSNR or more (`storage_check.json`).")
+        notes.append(
+            f"Weights stored as {args.dtype}; renders from them match the float32 weights at {min(scores):.1f} "
+            f"dB PSNR or more (`storage_check.json`)."
+        )
 
     images = []
     if rows:
         training_curves(rows).save(out / "images" / "training_curves.png")
         shutil.copy(args.metrics, out / "metrics.jsonl")
-        images.append(("Training curves (from metrics.jsonl; the evaluations are the held-out validation during training)", "images/training_curves.png"))
-    copies = [(grid_path, "eval_grid.png", "Held-out test objects: input (left), then predicted and true views (rows per object)")]
-    copies += [(source / "images" / name, name, f"During training: {name[:-4].replace('_', ' ')} (EMA model)")
-               for name in ("samples.png", "novel_views.png")]
+        images.append(
+            (
+                "Training curves (from metrics.jsonl; the evaluations are the held-out validation during training)",
+                "images/training_curves.png",
+            )
+        )
+    copies = [
+        (
+            grid_path,
+            "eval_grid.png",
+            "Held-out test objects: input (left), then predicted and true views (rows per object)",
+        )
+    ]
+    copies += [
+        (source / "images" / name, name, f"During training: {name[:-4].replace('_', ' ')} (EMA model)")
+        for name in ("samples.png", "novel_views.png")
+    ]
     for path, name, caption in copies:
         if path.is_file():
             shutil.copy(path, out / "images" / name)
@@ -203,8 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     if training is not None:
         (out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
     write_model_card(
-        out, model_id=args.model_id or str(out), title=out.name, training=training, evaluation=evaluation,
-        evaluation_note=" ".join(notes) or None, images=images, commands=commands, datasets=args.datasets, description=description,
+        out,
+        model_id=args.model_id or str(out),
+        title=out.name,
+        training=training,
+        evaluation=evaluation,
+        evaluation_note=" ".join(notes) or None,
+        images=images,
+        commands=commands,
+        datasets=args.datasets,
+        description=description,
     )
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({size / 2**20:.1f} MiB)")

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from upload import publish
+from pix2nerf.hub.upload import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARD_FILES = ("README.md", "preview.png")
@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="push_dataset.py", description=__doc__.splitlines()[0])
     parser.add_argument("folder", metavar="DIR", type=Path, help="a folder written by `pix2nerf make-dataset`")
     parser.add_argument("--repo-id", required=True, help="hub dataset repo, USER/NAME or ORG/NAME (created if missing)")
-    parser.add_argument("--private", action="store_true",
-                        help="create the repo private (an existing repo keeps its visibility)")
+    parser.add_argument(
+        "--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
+    )
     parser.add_argument("--commit-message", default="Upload pix2nerf synthetic dataset")
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list the files; upload nothing")
     return parser
@@ -100,8 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         files = files_to_upload(folder)
         counts = ", ".join(f"{split} {n}" for split, n in rows.items())
         return publish(
-            folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), rows: {counts}:",
-            dry_run=args.dry_run, repo_id=args.repo_id, repo_type="dataset", private=args.private,
+            folder,
+            files,
+            f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), rows: {counts}:",
+            dry_run=args.dry_run,
+            repo_id=args.repo_id,
+            repo_type="dataset",
+            private=args.private,
             commit_message=args.commit_message,
         )
 

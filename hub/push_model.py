@@ -13,16 +13,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from upload import publish
+from pix2nerf.hub.upload import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="push_model.py", description=__doc__.splitlines()[0])
-    parser.add_argument("folder", metavar="DIR", type=Path, help="a pix2nerf model folder, e.g. from `pix2nerf convert-official`")
+    parser.add_argument(
+        "folder", metavar="DIR", type=Path, help="a pix2nerf model folder, e.g. from `pix2nerf convert-official`"
+    )
     parser.add_argument("--repo-id", required=True, help="hub model repo, USER/NAME or ORG/NAME (created if missing)")
-    parser.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)")
+    parser.add_argument(
+        "--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
+    )
     parser.add_argument("--commit-message", default=None, help="default: 'Upload pix2nerf model (PRESET)'")
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list the files; upload nothing")
     return parser
@@ -60,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     if "README.md" not in files:
         print(f"warning: {args.folder} has no README.md model card; the hub page will be bare", file=sys.stderr)
     return publish(
-        args.folder, files, f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), preset {config.preset}:",
-        dry_run=args.dry_run, repo_id=args.repo_id, repo_type="model", private=args.private,
+        args.folder,
+        files,
+        f"{args.folder} -> {args.repo_id} ({'private' if args.private else 'public'}), preset {config.preset}:",
+        dry_run=args.dry_run,
+        repo_id=args.repo_id,
+        repo_type="model",
+        private=args.private,
         commit_message=args.commit_message or f"Upload pix2nerf model ({config.preset})",
     )
 

@@ -4,7 +4,7 @@
     python hub/push_space.py --dry-run [--output DIR]
 
 The bundle: app.py, the pix2nerf package (sources only), requirements.txt, examples/, the model folder as
-hub/models/pix2nerf-synthetic-cars (where the app finds its default model) and space/README.md as README.md, the
+pix2nerf/models/pix2nerf-synthetic-cars (where the app finds its default model) and space/README.md as README.md, the
 Space's front matter (sdk, sdk_version = the gradio pin of requirements.txt, app_file, python_version, models).
 The model folder is loaded strictly first. Log in first (`hf auth login`, or set HF_TOKEN). --dry-run assembles the
 bundle and lists its files without touching the network (into --output, else a temporary folder it deletes).
@@ -20,10 +20,11 @@ import tempfile
 from pathlib import Path
 
 from push_model import REPO_ROOT, check_model_folder, files_to_upload
-from upload import publish
 
-sys.path.insert(0, str(REPO_ROOT))
-from pix2nerf.commands import DEFAULT_MODEL  # noqa: E402  (the app's default model folder, relative to app.py)
+from pix2nerf.hub.upload import publish
+from pix2nerf.model import DEFAULT_MODEL_DIR
+
+DEFAULT_MODEL = DEFAULT_MODEL_DIR.relative_to(REPO_ROOT)  # where the app's package finds its default model
 
 SPACE_README = REPO_ROOT / "space" / "README.md"
 BUNDLED_FILES = ("app.py", "requirements.txt")
@@ -32,12 +33,27 @@ BUNDLED_FOLDERS = {"pix2nerf": "*.py", "examples": "*.png"}  # folder -> the fil
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="push_space.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--space-id", help="hub Space, USER/NAME or ORG/NAME (created if missing); needed unless --dry-run")
-    parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / DEFAULT_MODEL, help=f"the model to embed (default: {DEFAULT_MODEL})")
-    parser.add_argument("--model-repo", default=None, help="hub id of that model, for the front matter's `models` (default: as in space/README.md)")
-    parser.add_argument("--private", action="store_true", help="create the Space private (an existing one keeps its visibility)")
+    parser.add_argument(
+        "--space-id", help="hub Space, USER/NAME or ORG/NAME (created if missing); needed unless --dry-run"
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=REPO_ROOT / DEFAULT_MODEL,
+        help=f"the model to embed (default: {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--model-repo",
+        default=None,
+        help="hub id of that model, for the front matter's `models` (default: as in space/README.md)",
+    )
+    parser.add_argument(
+        "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="assemble and list the bundle; upload nothing")
-    parser.add_argument("--output", type=Path, default=None, help="assemble into this (new or empty) folder and keep it")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="assemble into this (new or empty) folder and keep it"
+    )
     return parser
 
 
@@ -47,7 +63,9 @@ def space_readme(model_repo: str | None) -> str:
     pins = re.findall(r"^gradio==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), flags=re.M)
     declared = re.findall(r"^sdk_version: (\S+)$", text, flags=re.M)
     if not pins or declared != pins[:1]:
-        raise ValueError(f"space/README.md declares sdk_version {declared} but requirements.txt pins gradio {pins}: make them equal")
+        raise ValueError(
+            f"space/README.md declares sdk_version {declared} but requirements.txt pins gradio {pins}: make them equal"
+        )
     if model_repo is not None:
         from huggingface_hub.utils import validate_repo_id
 
@@ -92,9 +110,15 @@ def main(argv: list[str] | None = None) -> int:
             validate_repo_id(args.space_id)
         files = assemble(bundle, args.model_dir, args.model_repo)
         return publish(
-            bundle, files, f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:",
-            dry_run=args.dry_run, repo_id=args.space_id, repo_type="space", private=args.private,
-            commit_message="Upload the pix2nerf app", space_sdk="gradio",
+            bundle,
+            files,
+            f"Space bundle in {bundle}{f' -> {args.space_id}' if args.space_id else ''}:",
+            dry_run=args.dry_run,
+            repo_id=args.space_id,
+            repo_type="space",
+            private=args.private,
+            commit_message="Upload the pix2nerf app",
+            space_sdk="gradio",
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"push_space.py: error: {error}", file=sys.stderr)

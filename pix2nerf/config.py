@@ -45,9 +45,7 @@ class Pix2NeRFConfig:
     encoder_resolution: int = 64
     has_encoder: bool = True  # False for converted pi-GAN generators, which have none
     discriminator_type: str = "progressive"
-    discriminator_channels: list[int] = field(
-        default_factory=lambda: [16, 32, 64, 128, 256, 400, 400, 400, 400]
-    )
+    discriminator_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 400, 400, 400, 400])
     # cameras and rendering
     fov: float = 30.0
     ray_start: float = 0.7
@@ -55,7 +53,7 @@ class Pix2NeRFConfig:
     background: str = "white"
     num_steps: int = 48
     render_resolution: int = 128
-    # pose prior (degrees); see pix2nerf.cameras.sample_poses
+    # pose prior (degrees); see pix2nerf.rendering.cameras.sample_poses
     pose_distribution: str = "spherical_uniform"
     yaw_mean: float = 0.0
     yaw_spread: float = 180.0
@@ -79,8 +77,24 @@ class Pix2NeRFConfig:
     # training stages: each {"start_step", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "lr_e"}
     training_stages: list[dict[str, Any]] = field(
         default_factory=lambda: [
-            {"start_step": 0, "resolution": 32, "batch_size": 36, "num_steps": 48, "lr_g": 4e-5, "lr_d": 4e-4, "lr_e": 4e-5},
-            {"start_step": 50_000, "resolution": 64, "batch_size": 12, "num_steps": 36, "lr_g": 2e-5, "lr_d": 2e-4, "lr_e": 2e-4},
+            {
+                "start_step": 0,
+                "resolution": 32,
+                "batch_size": 36,
+                "num_steps": 48,
+                "lr_g": 4e-5,
+                "lr_d": 4e-4,
+                "lr_e": 4e-5,
+            },
+            {
+                "start_step": 50_000,
+                "resolution": 64,
+                "batch_size": 12,
+                "num_steps": 36,
+                "lr_g": 2e-5,
+                "lr_d": 2e-4,
+                "lr_e": 2e-4,
+            },
         ]
     )
     max_train_steps: int = 300_000
@@ -135,7 +149,7 @@ class Pix2NeRFConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Pix2NeRFConfig":
+    def from_dict(cls, values: dict[str, Any]) -> Pix2NeRFConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -146,7 +160,7 @@ class Pix2NeRFConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def from_json_file(cls, path: str | Path) -> "Pix2NeRFConfig":
+    def from_json_file(cls, path: str | Path) -> Pix2NeRFConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no config.json at {path}")
@@ -159,7 +173,7 @@ class Pix2NeRFConfig:
         return cls.from_dict(values)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "Pix2NeRFConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> Pix2NeRFConfig:
         """A preset's config, with any field overridden by keyword."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(sorted(PRESETS))}")
@@ -178,20 +192,42 @@ PRESETS: dict[str, dict[str, Any]] = {
     "carla": {},
     # Official ShapeNet-SRN chairs: as CARLA with fov 52, rays 0.6-1.4 and the whole upper hemisphere.
     "srn_chairs": {
-        "fov": 52.0, "ray_start": 0.6, "ray_end": 1.4,
-        "pitch_mean": _CHAIRS_PITCH[0], "pitch_spread": _CHAIRS_PITCH[1],
+        "fov": 52.0,
+        "ray_start": 0.6,
+        "ray_end": 1.4,
+        "pitch_mean": _CHAIRS_PITCH[0],
+        "pitch_spread": _CHAIRS_PITCH[1],
     },
     # Official CelebA 64: SPATIALSIRENBASELINE (xyz * 2/0.24), z 512, fov 12, rays 0.88-1.12, gaussian poses,
     # last-sample background, CCS discriminator, R1 0.2, clip 10, top-k.
     "celeba": {
-        "z_dim": 512, "siren_variant": "spatial", "fov": 12.0, "ray_start": 0.88, "ray_end": 1.12,
-        "background": "last_sample", "num_steps": 24,
-        "pose_distribution": "gaussian", "yaw_mean": 0.0, "yaw_spread": math.degrees(0.3),
-        "pitch_mean": 0.0, "pitch_spread": math.degrees(0.155),
-        "discriminator_type": "ccs", "discriminator_channels": [32, 64, 128, 256, 400, 400, 400, 400],
-        "r1_gamma": 0.2, "grad_clip": 10.0, "topk_floor": 0.6,
+        "z_dim": 512,
+        "siren_variant": "spatial",
+        "fov": 12.0,
+        "ray_start": 0.88,
+        "ray_end": 1.12,
+        "background": "last_sample",
+        "num_steps": 24,
+        "pose_distribution": "gaussian",
+        "yaw_mean": 0.0,
+        "yaw_spread": math.degrees(0.3),
+        "pitch_mean": 0.0,
+        "pitch_spread": math.degrees(0.155),
+        "discriminator_type": "ccs",
+        "discriminator_channels": [32, 64, 128, 256, 400, 400, 400, 400],
+        "r1_gamma": 0.2,
+        "grad_clip": 10.0,
+        "topk_floor": 0.6,
         "training_stages": [
-            {"start_step": 0, "resolution": 64, "batch_size": 48, "num_steps": 12, "lr_g": 6e-5, "lr_d": 2e-4, "lr_e": 2e-4},
+            {
+                "start_step": 0,
+                "resolution": 64,
+                "batch_size": 48,
+                "num_steps": 12,
+                "lr_g": 6e-5,
+                "lr_d": 2e-4,
+                "lr_e": 2e-4,
+            },
         ],
     },
     # The project's shipped model: CARLA cameras on the synthetic cars, a short single-GPU schedule (the shipped
@@ -200,23 +236,67 @@ PRESETS: dict[str, dict[str, Any]] = {
     "synthetic_cars": {
         "encoder_channels": [32, 64, 128, 256, 256, 256, 256, 256],
         "discriminator_channels": [16, 32, 64, 128, 256, 256, 256, 256, 256],
-        "num_steps": 36, "render_resolution": 128, "warmup_steps": 1800, "fade_steps": 500,
-        "density_noise_steps": 1000, "max_train_steps": 6500,
+        "num_steps": 36,
+        "render_resolution": 128,
+        "warmup_steps": 1800,
+        "fade_steps": 500,
+        "density_noise_steps": 1000,
+        "max_train_steps": 6500,
         "training_stages": [
-            {"start_step": 0, "resolution": 32, "batch_size": 36, "num_steps": 24, "lr_g": 5e-5, "lr_d": 4e-4, "lr_e": 1e-4},
-            {"start_step": 1800, "resolution": 64, "batch_size": 16, "num_steps": 24, "lr_g": 3e-5, "lr_d": 2e-4, "lr_e": 1e-4},
+            {
+                "start_step": 0,
+                "resolution": 32,
+                "batch_size": 36,
+                "num_steps": 24,
+                "lr_g": 5e-5,
+                "lr_d": 4e-4,
+                "lr_e": 1e-4,
+            },
+            {
+                "start_step": 1800,
+                "resolution": 64,
+                "batch_size": 16,
+                "num_steps": 24,
+                "lr_g": 3e-5,
+                "lr_d": 2e-4,
+                "lr_e": 1e-4,
+            },
         ],
     },
     # A few-thousand-parameter model that trains on a CPU in seconds (tests).
     "tiny": {
-        "z_dim": 16, "hidden_dim": 16, "num_siren_layers": 3, "mapping_hidden_dim": 16,
-        "encoder_channels": [8, 8, 16, 16, 16], "encoder_resolution": 16,
+        "z_dim": 16,
+        "hidden_dim": 16,
+        "num_siren_layers": 3,
+        "mapping_hidden_dim": 16,
+        "encoder_channels": [8, 8, 16, 16, 16],
+        "encoder_resolution": 16,
         "discriminator_channels": [8, 8, 16, 16, 16],
-        "num_steps": 6, "render_resolution": 16, "warmup_steps": 4, "fade_steps": 4,
-        "density_noise_steps": 4, "max_train_steps": 8,
+        "num_steps": 6,
+        "render_resolution": 16,
+        "warmup_steps": 4,
+        "fade_steps": 4,
+        "density_noise_steps": 4,
+        "max_train_steps": 8,
         "training_stages": [
-            {"start_step": 0, "resolution": 8, "batch_size": 4, "num_steps": 6, "lr_g": 1e-4, "lr_d": 4e-4, "lr_e": 1e-4},
-            {"start_step": 4, "resolution": 16, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 4e-4, "lr_e": 1e-4},
+            {
+                "start_step": 0,
+                "resolution": 8,
+                "batch_size": 4,
+                "num_steps": 6,
+                "lr_g": 1e-4,
+                "lr_d": 4e-4,
+                "lr_e": 1e-4,
+            },
+            {
+                "start_step": 4,
+                "resolution": 16,
+                "batch_size": 2,
+                "num_steps": 6,
+                "lr_g": 1e-4,
+                "lr_d": 4e-4,
+                "lr_e": 1e-4,
+            },
         ],
     },
 }

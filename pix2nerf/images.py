@@ -10,9 +10,10 @@ import functools
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 import torch
@@ -133,9 +134,7 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(tensor_to_uint8(tensor))
 
 
-def image_grid(
-    images: Sequence[Image.Image], columns: int, padding: int = 2, background: Color = WHITE
-) -> Image.Image:
+def image_grid(images: Sequence[Image.Image], columns: int, padding: int = 2, background: Color = WHITE) -> Image.Image:
     """Tile images row by row into one RGB image, `padding` px around and between cells of the largest size.
 
     Images are composited over `background`, which also fills the padding and empty cells.

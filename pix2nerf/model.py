@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,15 +16,24 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from . import images as image_utils
-from .acceleration import autocast, compile_available, fast_field, resolve_precision
-from .cameras import constant_vectors, degrees_tensor, official_to_degrees, sample_poses, world_rays, wrap_degrees
-from .config import Pix2NeRFConfig
-from .empty_space import render_image_skipping_empty
-from .field import RadianceField, sample_latents
-from .networks import CCSEncoder
-from .rendering import RaySamplingSettings, render_rays_in_chunks
+from pix2nerf import images as image_utils
+from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.fields.siren import RadianceField, sample_latents
+from pix2nerf.kernels.dispatch import autocast, compile_available, fast_field, resolve_precision
+from pix2nerf.networks import CCSEncoder
+from pix2nerf.rendering.cameras import (
+    constant_vectors,
+    degrees_tensor,
+    official_to_degrees,
+    sample_poses,
+    world_rays,
+    wrap_degrees,
+)
+from pix2nerf.rendering.empty_space import render_image_skipping_empty
+from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
+DEFAULT_MODEL = "default"  # the name `from_pretrained`, the CLI, serving and the app give the shipped model
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "pix2nerf-synthetic-cars"  # package data
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
@@ -65,7 +75,7 @@ class Pix2NeRF(
 ):
     """The Pix2NeRF model: a CCS encoder E and a pi-GAN radiance field G (the discriminator lives in training).
 
-    >>> model = Pix2NeRF.from_pretrained("hub/models/pix2nerf-synthetic-cars")
+    >>> model = Pix2NeRF.from_pretrained("default")
     >>> latent = model.encode(Image.open("car.png"))
     >>> views = model.render(latent, yaw=90.0, pitch=20.0, resolution=128)
     """
@@ -95,24 +105,39 @@ class Pix2NeRF(
         local_files_only: bool = False,
         map_location: str | torch.device = "cpu",
         **_: Any,
-    ) -> "Pix2NeRF":
-        """Load a model from a local folder or a hub repo id (config.json + model.safetensors), strictly:
+    ) -> Pix2NeRF:
+        """Load a model from a local folder, a hub repo id (config.json + model.safetensors) or "default" (the model
+        shipped inside the package), strictly:
         missing, unexpected or mis-shaped weights raise a ValueError that names them."""
-        source = str(pretrained_model_name_or_path)
+        source = str(
+            DEFAULT_MODEL_DIR if str(pretrained_model_name_or_path) == DEFAULT_MODEL else pretrained_model_name_or_path
+        )
         if os.path.isdir(source):
             config_path, weights_path = Path(source, CONFIG_NAME), Path(source, WEIGHTS_NAME)
             for path in (config_path, weights_path):
                 if not path.is_file():
-                    raise FileNotFoundError(f"{path} is missing: a pix2nerf model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+                    raise FileNotFoundError(
+                        f"{path} is missing: a pix2nerf model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}"
+                    )
         else:
             download = dict(
-                repo_id=source, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                token=token, local_files_only=local_files_only,
+                repo_id=source,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
             )
             try:
                 config_path = Path(hf_hub_download(filename=CONFIG_NAME, **download))
                 weights_path = Path(hf_hub_download(filename=WEIGHTS_NAME, **download))
-            except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, ValueError) as error:
+            except (
+                LocalEntryNotFoundError,
+                EntryNotFoundError,
+                RepositoryNotFoundError,
+                HfHubHTTPError,
+                ValueError,
+            ) as error:
                 raise FileNotFoundError(
                     f"could not load pix2nerf model {source!r}: it is not a local folder, and the hub "
                     f"{'cache' if local_files_only or os.environ.get('HF_HUB_OFFLINE') else 'repo'} has no "
@@ -136,7 +161,9 @@ class Pix2NeRF(
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         misshaped = sorted(
-            f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if k in state and state[k].shape != v.shape
+            f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in state and state[k].shape != v.shape
         )
         problems = [
             f"{label}: {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}"
@@ -164,7 +191,9 @@ class Pix2NeRF(
         if isinstance(images, torch.Tensor):
             batch = image_utils.validate_tensor_images(images)
             if batch.shape[-1] != resolution:
-                batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+                batch = F.interpolate(
+                    batch, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
+                )
         else:
             sources = list(images) if isinstance(images, (list, tuple)) else [images]
             batch = image_utils.preprocess_batch(sources, resolution, self.background_color)
@@ -215,7 +244,7 @@ class Pix2NeRF(
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
         `field` replaces `self.field` (same signature), e.g. with a compiled version. `skip_empty` evaluates the
-        field less where the image is background (inference; see pix2nerf.empty_space).
+        field less where the image is background (inference; see pix2nerf.rendering.empty_space).
         """
         field = self.field if field is None else field
         batch = frequencies.shape[0]
@@ -267,9 +296,9 @@ class Pix2NeRF(
         num_steps: coarse samples per ray (and as many fine ones when hierarchical); None takes the config's.
         deterministic: no stratified jitter and evenly spaced importance samples.
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
-        compile: use the fast field on CUDA (pix2nerf.acceleration: the fused Triton kernel at fp16, torch.compile
+        compile: use the fast field on CUDA (pix2nerf.kernels.dispatch: the fused Triton kernel at fp16, torch.compile
         otherwise; default: on CUDA with Triton; the first call compiles).
-        skip_empty: evaluate the field less where the image is background (pix2nerf.empty_space; measured at 70 dB
+        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at 70 dB
         or more against every sample); False evaluates every sample, as the official sampler does. None (default):
         every sample where the render can replay a CUDA graph of the fused kernel (faster there), else skip.
         """
@@ -293,8 +322,12 @@ class Pix2NeRF(
         pitch_t = self._angles("pitch", pitch, batch)
         frequencies, phase_shifts = self.field.latent_codes(z.to(self.device, torch.float32), psi)
         settings = RaySamplingSettings(
-            near=self.config.ray_start, far=self.config.ray_end, num_steps=steps, hierarchical=hierarchical,
-            deterministic=deterministic, background=self.config.background,
+            near=self.config.ray_start,
+            far=self.config.ray_end,
+            num_steps=steps,
+            hierarchical=hierarchical,
+            deterministic=deterministic,
+            background=self.config.background,
         )
         if compile is None:
             compile = compile_available(self.device)
@@ -310,10 +343,14 @@ class Pix2NeRF(
             skip = graph_key is None if skip_empty is None else skip_empty
 
             def render_tensors(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-                out = self.render_codes(*tensors, int(resolution), settings, lock_view_dependence, chunk, generator, fast, skip)
+                out = self.render_codes(
+                    *tensors, int(resolution), settings, lock_view_dependence, chunk, generator, fast, skip
+                )
                 return out.rgb, out.depth, out.opacity
 
-            rgb, depth, opacity = render_tensors(*inputs) if graph_key is None else fast.graphs(graph_key, render_tensors, *inputs)
+            rgb, depth, opacity = (
+                render_tensors(*inputs) if graph_key is None else fast.graphs(graph_key, render_tensors, *inputs)
+            )
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 
     def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
@@ -326,7 +363,9 @@ class Pix2NeRF(
 
     # ----------------------------------------------------------------------------------------------------------
     # conveniences
-    def novel_views(self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any) -> list:
+    def novel_views(
+        self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any
+    ) -> list:
         """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
         yaws = [float(y) for y in yaws]
         pitches = [float(pitches)] * len(yaws) if isinstance(pitches, (int, float)) else [float(p) for p in pitches]
@@ -338,7 +377,11 @@ class Pix2NeRF(
         return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]
 
     def generate(
-        self, seed_or_z: int | torch.Tensor, yaw: float | torch.Tensor = 0.0, pitch: float | torch.Tensor = 0.0, **render_kwargs: Any
+        self,
+        seed_or_z: int | torch.Tensor,
+        yaw: float | torch.Tensor = 0.0,
+        pitch: float | torch.Tensor = 0.0,
+        **render_kwargs: Any,
     ) -> RenderOutput:
         """Unconditional GAN samples: a seed (one latent from the prior) or latents z (B, z_dim)."""
         if isinstance(seed_or_z, int):
@@ -353,4 +396,3 @@ class Pix2NeRF(
             "field": sum(p.numel() for p in self.field.parameters()),
             "encoder": sum(p.numel() for p in self.encoder.parameters()) if self.encoder is not None else 0,
         }
-

@@ -32,8 +32,8 @@ def reference(official_dir):
 
 @pytest.fixture(scope="session")
 def official_checkpoint(official_dir):
-    from pix2nerf.convert import OFFICIAL_MODULE_PREFIXES
-    from pix2nerf.safe_pickle import safe_load
+    from pix2nerf.official.convert import OFFICIAL_MODULE_PREFIXES
+    from pix2nerf.official.safe_pickle import safe_load
 
     return safe_load(official_dir / "carla_checkpoint_train.pth", OFFICIAL_MODULE_PREFIXES)
 
@@ -41,7 +41,7 @@ def official_checkpoint(official_dir):
 @pytest.fixture(scope="session")
 def carla_model(official_dir):
     """The fixture's checkpoint converted by the public converter (EMA generator and encoder), float32 on the CPU."""
-    from pix2nerf.convert import convert_official_checkpoint
+    from pix2nerf.official.convert import convert_official_checkpoint
 
     return convert_official_checkpoint(official_dir / "carla_checkpoint_train.pth", "carla")
 

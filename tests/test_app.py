@@ -19,8 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig, serving
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.model import RenderOutput
+from pix2nerf.serving import service as serving
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +140,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def running_app(app_module, tiny_model_dir, tmp_path_factory):
     """The app on the tiny model, served on a free local port: (service, url)."""
     service = app_module.load_service(
-        str(tiny_model_dir), view_resolution=VIEW_RESOLUTION, orbit_frames=ORBIT_FRAMES, bake_options=BAKE_OPTIONS,
+        str(tiny_model_dir),
+        view_resolution=VIEW_RESOLUTION,
+        orbit_frames=ORBIT_FRAMES,
+        bake_options=BAKE_OPTIONS,
         cache=serving.LRUCache(max_entries=3),
         outputs=serving.OutputFolder(tmp_path_factory.mktemp("outputs"), max_files=8),
     )
@@ -240,7 +244,9 @@ def test_eight_clients_at_once_all_get_their_own_correct_view(running_app, files
 
     def call(index: int) -> None:
         try:
-            results[index] = predict(Client(url, verbose=False), requests[index][0], requests[index][1], 15, api_name="/novel_view")
+            results[index] = predict(
+                Client(url, verbose=False), requests[index][0], requests[index][1], 15, api_name="/novel_view"
+            )
         except Exception as error:  # reported below
             results[index] = error
 
@@ -311,7 +317,9 @@ def test_read_upload_keys_by_content_and_refuses_big_files_before_reading(tmp_pa
     first.write_bytes(png_bytes(pattern(0)))
     second.write_bytes(first.read_bytes())
     assert serving.read_upload(first)[0] == serving.read_upload(second)[0] == serving.read_upload(first.read_bytes())[0]
-    assert serving.read_upload(pattern(0))[0] == serving.read_upload(pattern(0))[0] != serving.read_upload(pattern(1))[0]
+    assert (
+        serving.read_upload(pattern(0))[0] == serving.read_upload(pattern(0))[0] != serving.read_upload(pattern(1))[0]
+    )
     with pytest.raises(ValueError, match="MiB"):
         serving.read_upload(first, max_bytes=10)
     with pytest.raises(FileNotFoundError):
@@ -364,7 +372,7 @@ def test_by_default_the_app_serves_the_embedded_trained_model(app_module, monkey
 def test_a_missing_embedded_model_is_a_clear_error(app_module, monkeypatch, tmp_path):
     monkeypatch.delenv("PIX2NERF_MODEL", raising=False)
     monkeypatch.setattr(serving, "DEFAULT_MODEL_DIR", tmp_path / "missing")
-    with pytest.raises(FileNotFoundError, match="embedded default model is missing"):
+    with pytest.raises(FileNotFoundError, match="default model is missing"):
         app_module.load_service(None)
 
 
@@ -372,7 +380,11 @@ def test_an_unknown_model_offline_is_a_one_line_error(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "app.py"), "--model", "nobody/no-such-pix2nerf-model"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -383,18 +395,43 @@ def test_an_unknown_model_offline_is_a_one_line_error(tmp_path):
 # the Space bundle
 def test_push_space_dry_run_assembles_the_bundle_offline(tmp_path, tiny_model_dir):
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "hub" / "push_space.py"), "--dry-run", "--model-dir", str(tiny_model_dir),
-         "--output", str(tmp_path / "bundle")],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            str(REPO_ROOT / "hub" / "push_space.py"),
+            "--dry-run",
+            "--model-dir",
+            str(tiny_model_dir),
+            "--output",
+            str(tmp_path / "bundle"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stderr
     bundle = tmp_path / "bundle"
-    for name in ("app.py", "requirements.txt", "README.md", "pix2nerf/model.py", "pix2nerf/serving.py",
-                 "hub/models/pix2nerf-synthetic-cars/config.json", "hub/models/pix2nerf-synthetic-cars/model.safetensors"):
+    for name in (
+        "app.py",
+        "requirements.txt",
+        "README.md",
+        "pix2nerf/model.py",
+        "pix2nerf/serving/service.py",
+        "pix2nerf/models/pix2nerf-synthetic-cars/config.json",
+        "pix2nerf/models/pix2nerf-synthetic-cars/model.safetensors",
+    ):
         assert (bundle / name).is_file(), name
         assert name in result.stdout
     assert not list(bundle.rglob("__pycache__")) and not (bundle / "tests").exists()
     front_matter = (bundle / "README.md").read_text().split("---")[1]
-    gradio_pin = next(line for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if line.startswith("gradio=="))
-    for line in ("sdk: gradio", f"sdk_version: {gradio_pin.split('==')[1]}", "app_file: app.py", "python_version:", "models:"):
+    gradio_pin = next(
+        line for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if line.startswith("gradio==")
+    )
+    for line in (
+        "sdk: gradio",
+        f"sdk_version: {gradio_pin.split('==')[1]}",
+        "app_file: app.py",
+        "python_version:",
+        "models:",
+    ):
         assert line in front_matter, line

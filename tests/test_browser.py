@@ -18,8 +18,13 @@ from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 TIMEOUT_MS = 60_000
 
@@ -62,7 +67,9 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show
 
     app = load_app()
     service = app.load_service(
-        str(save_tiny_model(tmp_path / "model")), view_resolution=32, orbit_frames=4,
+        str(save_tiny_model(tmp_path / "model")),
+        view_resolution=32,
+        orbit_frames=4,
         bake_options={"resolution": 16, "brick": 2},
     )
     demo, url = launch(app, service)

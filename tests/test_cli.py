@@ -9,7 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from pix2nerf import cli
+from pix2nerf.cli import main as cli
 
 
 @pytest.fixture
@@ -27,14 +27,30 @@ def photo(tmp_path):
 
 def test_render_writes_a_view(model_dir, photo, tmp_path, capsys):
     out = tmp_path / "view.png"
-    argv = ["render", str(photo), "--model", str(model_dir), "--yaw", "90", "--pitch", "20", "--resolution", "8", "-o", str(out)]
+    argv = [
+        "render",
+        str(photo),
+        "--model",
+        str(model_dir),
+        "--yaw",
+        "90",
+        "--pitch",
+        "20",
+        "--resolution",
+        "8",
+        "-o",
+        str(out),
+    ]
     assert cli.main(argv) == 0
     assert Image.open(out).size == (8, 8) and "yaw 90, pitch 20 degrees" in capsys.readouterr().out
 
 
 def test_orbit_writes_an_animation(model_dir, photo, tmp_path):
     out = tmp_path / "orbit.webp"
-    assert cli.main(["orbit", str(photo), "--model", str(model_dir), "--frames", "3", "--resolution", "8", "-o", str(out)]) == 0
+    assert (
+        cli.main(["orbit", str(photo), "--model", str(model_dir), "--frames", "3", "--resolution", "8", "-o", str(out)])
+        == 0
+    )
     with Image.open(out) as animation:
         assert animation.n_frames == 3
 
@@ -46,10 +62,13 @@ def test_info_reports_config_parameters_and_files(model_dir, capsys):
     assert info["files"]["model.safetensors"] > 0
 
 
-@pytest.mark.parametrize("make_input, message", [
-    (lambda tmp: tmp / "missing.png", "missing.png"),
-    (lambda tmp: (tmp / "notes.png").write_text("hello") and tmp / "notes.png", "not an image file"),
-])
+@pytest.mark.parametrize(
+    "make_input, message",
+    [
+        (lambda tmp: tmp / "missing.png", "missing.png"),
+        (lambda tmp: (tmp / "notes.png").write_text("hello") and tmp / "notes.png", "not an image file"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors(model_dir, tmp_path, capsys, make_input, message):
     source = make_input(tmp_path)
     assert cli.main(["render", str(source), "--model", str(model_dir), "-o", str(tmp_path / "v.png")]) == 2

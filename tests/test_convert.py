@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pix2nerf import Pix2NeRF
-from pix2nerf.convert import convert_official_checkpoint, save_converted
-from pix2nerf.convert_cli import add_arguments, main
-from pix2nerf.safe_pickle import UnsafePickleError, safe_load
+from pix2nerf.cli.convert_official import add_arguments, main
+from pix2nerf.official.convert import convert_official_checkpoint, save_converted
+from pix2nerf.official.safe_pickle import UnsafePickleError, safe_load
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARLA_CHECKPOINT = "carla_checkpoint_train.pth"
@@ -67,8 +67,14 @@ def test_saved_folder_reproduces_official_renders(reloaded_carla, reference):
     for view in (0, 1):
         theta, phi = reference[f"render.view{view}.yaw_pitch"].tolist()
         out = reloaded_carla.render(
-            reference["render.z"], math.degrees(theta - math.pi / 2), math.degrees(math.pi / 2 - phi),
-            resolution=24, num_steps=12, deterministic=True, lock_view_dependence=True, skip_empty=False,
+            reference["render.z"],
+            math.degrees(theta - math.pi / 2),
+            math.degrees(math.pi / 2 - phi),
+            resolution=24,
+            num_steps=12,
+            deterministic=True,
+            lock_view_dependence=True,
+            skip_empty=False,
         )
         assert_close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 1e-4)
 
@@ -79,8 +85,14 @@ def test_saved_folder_is_a_hub_model(saved_carla, reloaded_carla, carla_model):
     front_matter = card.split("---\n")[1]
     for line in ("library_name: pix2nerf", "pipeline_tag: image-to-3d", "license: other", "- pix2nerf", "- carla"):
         assert line in front_matter.splitlines()
-    for text in (CARLA_CHECKPOINT, "https://arxiv.org/abs/2202.13162", "primecai/Pix2NeRF", "licence",
-                 "Pix2NeRF.from_pretrained(", "TALLSIREN, z 256"):
+    for text in (
+        CARLA_CHECKPOINT,
+        "https://arxiv.org/abs/2202.13162",
+        "primecai/Pix2NeRF",
+        "licence",
+        "Pix2NeRF.from_pretrained(",
+        "TALLSIREN, z 256",
+    ):
         assert text in card
     assert reloaded_carla.config == carla_model.config
     loaded = reloaded_carla.state_dict()
@@ -98,7 +110,9 @@ def test_cli_refuses_to_overwrite_unless_asked(official_dir, tmp_path, capsys):
 
 
 def test_preset_that_contradicts_the_file_is_refused(official_dir):
-    with pytest.raises(ValueError, match=r"preset 'celeba' is for SPATIALSIRENBASELINE .* holds a TALLSIREN generator with z 256"):
+    with pytest.raises(
+        ValueError, match=r"preset 'celeba' is for SPATIALSIRENBASELINE .* holds a TALLSIREN generator with z 256"
+    ):
         convert_official_checkpoint(official_dir / CARLA_CHECKPOINT, "celeba")
     with pytest.raises(ValueError, match="unknown preset 'tiny'.*carla, srn_chairs, celeba"):
         convert_official_checkpoint(official_dir / CARLA_CHECKPOINT, "tiny")
@@ -106,8 +120,9 @@ def test_preset_that_contradicts_the_file_is_refused(official_dir):
 
 # ----------------------------------------------------------------------------------------------------------------
 # stand-ins of the official classes, registered under the official module names so that torch.save pickles them
-def official_classes(monkeypatch, siren_module: str, generators_module: str,
-                     encoder_module: str = "discriminators.sgdiscriminators_con") -> types.SimpleNamespace:
+def official_classes(
+    monkeypatch, siren_module: str, generators_module: str, encoder_module: str = "discriminators.sgdiscriminators_con"
+) -> types.SimpleNamespace:
     """Small copies of the official pi-GAN / Pix2NeRF modules (same attribute names and forward passes)."""
     modules: dict[str, types.ModuleType] = {}
     for dotted in (siren_module, generators_module, encoder_module, "torch_ema.ema"):
@@ -134,9 +149,12 @@ def official_classes(monkeypatch, siren_module: str, generators_module: str,
         def __init__(self, z_dim, map_hidden_dim, map_output_dim):
             super().__init__()
             self.network = nn.Sequential(
-                nn.Linear(z_dim, map_hidden_dim), nn.LeakyReLU(0.2, inplace=True),
-                nn.Linear(map_hidden_dim, map_hidden_dim), nn.LeakyReLU(0.2, inplace=True),
-                nn.Linear(map_hidden_dim, map_hidden_dim), nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(z_dim, map_hidden_dim),
+                nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(map_hidden_dim, map_hidden_dim),
+                nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(map_hidden_dim, map_hidden_dim),
+                nn.LeakyReLU(0.2, inplace=True),
                 nn.Linear(map_hidden_dim, map_output_dim),
             )
 
@@ -157,7 +175,9 @@ def official_classes(monkeypatch, siren_module: str, generators_module: str,
         def __init__(self, z_dim, hidden_dim, num_layers, map_hidden_dim, spatial):
             super().__init__()
             self.device, self.input_dim, self.z_dim, self.hidden_dim, self.output_dim = None, 3, z_dim, hidden_dim, 4
-            self.network = nn.ModuleList([FiLMLayer(3, hidden_dim)] + [FiLMLayer(hidden_dim, hidden_dim) for _ in range(num_layers - 1)])
+            self.network = nn.ModuleList(
+                [FiLMLayer(3, hidden_dim)] + [FiLMLayer(hidden_dim, hidden_dim) for _ in range(num_layers - 1)]
+            )
             self.final_layer = nn.Linear(hidden_dim, 1)
             self.color_layer_sine = FiLMLayer(hidden_dim + 3, hidden_dim)
             self.color_layer_linear = nn.Sequential(nn.Linear(hidden_dim, 3), *([] if spatial else [nn.Sigmoid()]))
@@ -173,7 +193,9 @@ def official_classes(monkeypatch, siren_module: str, generators_module: str,
             for i, layer in enumerate(self.network):
                 x = layer(x, frequencies[..., i * h : (i + 1) * h], phase_shifts[..., i * h : (i + 1) * h])
             sigma = self.final_layer(x)
-            features = self.color_layer_sine(torch.cat([ray_directions, x], -1), frequencies[..., -h:], phase_shifts[..., -h:])
+            features = self.color_layer_sine(
+                torch.cat([ray_directions, x], -1), frequencies[..., -h:], phase_shifts[..., -h:]
+            )
             rgb = self.color_layer_linear(features)
             if hasattr(self, "gridwarper"):  # SPATIALSIRENBASELINE's colour head has no Sigmoid module
                 rgb = torch.sigmoid(rgb)
@@ -220,8 +242,10 @@ def official_classes(monkeypatch, siren_module: str, generators_module: str,
         def __init__(self, inplanes, planes):
             super().__init__()
             self.network = nn.Sequential(
-                CoordConv(inplanes, planes, kernel_size=3, padding=1), nn.LeakyReLU(0.2, inplace=True),
-                CoordConv(planes, planes, kernel_size=3, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),
+                CoordConv(inplanes, planes, kernel_size=3, padding=1),
+                nn.LeakyReLU(0.2, inplace=True),
+                CoordConv(planes, planes, kernel_size=3, stride=2, padding=1),
+                nn.LeakyReLU(0.2, inplace=True),
             )
             self.proj = nn.Conv2d(inplanes, planes, 1, stride=2)
 
@@ -296,23 +320,39 @@ def assert_field_matches(model: Pix2NeRF, siren: nn.Module) -> None:
 def test_celeba_layout(monkeypatch, tmp_path):
     torch.manual_seed(0)
     official = official_classes(monkeypatch, "siren.siren_con", "generators.generators_con")
-    generator = official.ImplicitGenerator3d(official.SPATIALSIRENBASELINE, 512, hidden_dim=16, num_layers=3, map_hidden_dim=32)
+    generator = official.ImplicitGenerator3d(
+        official.SPATIALSIRENBASELINE, 512, hidden_dim=16, num_layers=3, map_hidden_dim=32
+    )
     encoder = official.CCSEncoder(512, [8, 8, 8, 16, 16, 16])
     shadows, encoder_shadows = perturbed_shadows(generator, 1), perturbed_shadows(encoder, 2)
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.0, 0.9))
     checkpoint = {
         "ema.pth": {"decay": 0.999, "num_updates": 10, "shadow_params": shadows, "collected_params": None},
-        "ema_encoder.pth": {"decay": 0.999, "num_updates": 10, "shadow_params": encoder_shadows, "collected_params": None},
-        "generator.pth": generator, "discriminator.pth": official.CCSEncoderDiscriminator(), "encoder.pth": encoder,
-        "optimizer_G.pth": optimizer.state_dict(), "scaler.pth": {"scale": 1024.0, "_growth_tracker": 3},
-        "generator.losses": [0.5], "discriminator.losses": [0.7], "encoder.losses": [0.1],
+        "ema_encoder.pth": {
+            "decay": 0.999,
+            "num_updates": 10,
+            "shadow_params": encoder_shadows,
+            "collected_params": None,
+        },
+        "generator.pth": generator,
+        "discriminator.pth": official.CCSEncoderDiscriminator(),
+        "encoder.pth": encoder,
+        "optimizer_G.pth": optimizer.state_dict(),
+        "scaler.pth": {"scale": 1024.0, "_growth_tracker": 3},
+        "generator.losses": [0.5],
+        "discriminator.losses": [0.7],
+        "encoder.losses": [0.1],
     }
     torch.save(checkpoint, tmp_path / "checkpoint_train.pth")
 
     model = convert_official_checkpoint(tmp_path, "celeba")  # the folder holding checkpoint_train.pth
     config = model.config
     assert (config.siren_variant, config.z_dim, config.hidden_dim, config.num_siren_layers) == ("spatial", 512, 16, 3)
-    assert (config.mapping_hidden_dim, config.mapping_num_layers, config.encoder_channels) == (32, 3, [8, 8, 8, 16, 16, 16])
+    assert (config.mapping_hidden_dim, config.mapping_num_layers, config.encoder_channels) == (
+        32,
+        3,
+        [8, 8, 8, 16, 16, 16],
+    )
     assert (config.background, config.fov, config.has_encoder) == ("last_sample", 12.0, True)
     load_shadows(generator, shadows)
     assert_field_matches(model, generator.siren)  # the 2/0.24 input scale and the EMA weights included
@@ -320,7 +360,10 @@ def test_celeba_layout(monkeypatch, tmp_path):
     out = model.render(latent, resolution=8, num_steps=4)
     assert out.rgb.shape == (1, 3, 8, 8) and torch.isfinite(out.rgb).all()
 
-    with pytest.raises(ValueError, match=r"preset 'carla' is for TALLSIREN generators \(z 256\), but .* holds a SPATIALSIRENBASELINE generator with z 512; use preset 'celeba'"):
+    with pytest.raises(
+        ValueError,
+        match=r"preset 'carla' is for TALLSIREN generators \(z 256\), but .* holds a SPATIALSIRENBASELINE generator with z 512; use preset 'celeba'",
+    ):
         convert_official_checkpoint(tmp_path / "checkpoint_train.pth", "carla")
 
 
@@ -404,7 +447,9 @@ def raw_call(module: str, name: str, *args) -> bytes:
 
 
 def tensor_record(storage, offset, size, stride, hooks=None) -> Call:
-    return Call(torch._utils._rebuild_tensor_v2, storage, offset, size, stride, False, hooks or collections.OrderedDict())
+    return Call(
+        torch._utils._rebuild_tensor_v2, storage, offset, size, stride, False, hooks or collections.OrderedDict()
+    )
 
 
 def write_torch_zip(path: Path, payload: bytes, records: dict[str, bytes] | None = None) -> Path:
@@ -418,13 +463,22 @@ def write_torch_zip(path: Path, payload: bytes, records: dict[str, bytes] | None
 
 def test_storages_saved_on_cuda_load_on_the_cpu(tmp_path):
     values = torch.arange(6, dtype=torch.float32)
-    payload = craft({
-        "weight": tensor_record(StorageRef("0", "cuda:0", 6), 1, (2, 2), (2, 1)),
-        "bias": Call(torch._utils._rebuild_parameter, tensor_record(StorageRef("0", "cuda:0", 6), 0, (3,), (2,)), True, collections.OrderedDict()),
-        "device": Call(torch.device, "cuda", 0),
-    })
+    payload = craft(
+        {
+            "weight": tensor_record(StorageRef("0", "cuda:0", 6), 1, (2, 2), (2, 1)),
+            "bias": Call(
+                torch._utils._rebuild_parameter,
+                tensor_record(StorageRef("0", "cuda:0", 6), 0, (3,), (2,)),
+                True,
+                collections.OrderedDict(),
+            ),
+            "device": Call(torch.device, "cuda", 0),
+        }
+    )
     loaded = safe_load(write_torch_zip(tmp_path / "cuda.pth", payload, {"0": values.numpy().tobytes()}))
-    assert loaded["weight"].device.type == "cpu" and torch.equal(loaded["weight"], torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert loaded["weight"].device.type == "cpu" and torch.equal(
+        loaded["weight"], torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    )
     assert loaded["bias"].device.type == "cpu" and torch.equal(loaded["bias"], torch.tensor([0.0, 2.0, 4.0]))
     assert loaded["device"] == torch.device("cuda", 0)
 
@@ -474,17 +528,20 @@ STAND_IN = b"csiren.siren_con\nTALLSIREN\n"
 ORDERED_DICT = b"ccollections\nOrderedDict\n"
 
 
-@pytest.mark.parametrize("payload,message", [
-    (STAND_IN + b")R.", "calls siren.siren_con.TALLSIREN"),  # REDUCE on an allowed class
-    (STAND_IN + b"X\x01\x00\x00\x00a\x85\x81.", "constructor arguments"),  # NEWOBJ with arguments
-    (ORDERED_DICT + b")\x81.", "instantiates a function"),  # NEWOBJ of something that is not a stand-in
-    (ORDERED_DICT + b")R}b.", "sets the state of a OrderedDict"),  # BUILD on a non-stand-in
-    (STAND_IN + b")\x81}X\x0a\x00\x00\x00state_dictK\x01sb.", "attribute 'state_dict'"),  # BUILD shadowing a method
-    (ORDERED_DICT + b")R(K\x01e.", "appends to a OrderedDict"),  # APPENDS on a non-list
-    (STAND_IN + b")\x81(K\x01K\x02u.", "sets items of a TALLSIREN"),  # SETITEMS on a stand-in
-    (b"(isiren.siren_con\nTALLSIREN\n.", "INST opcode"),
-    (b"\x82\x01.", "EXT1 opcode"),
-])
+@pytest.mark.parametrize(
+    "payload,message",
+    [
+        (STAND_IN + b")R.", "calls siren.siren_con.TALLSIREN"),  # REDUCE on an allowed class
+        (STAND_IN + b"X\x01\x00\x00\x00a\x85\x81.", "constructor arguments"),  # NEWOBJ with arguments
+        (ORDERED_DICT + b")\x81.", "instantiates a function"),  # NEWOBJ of something that is not a stand-in
+        (ORDERED_DICT + b")R}b.", "sets the state of a OrderedDict"),  # BUILD on a non-stand-in
+        (STAND_IN + b")\x81}X\x0a\x00\x00\x00state_dictK\x01sb.", "attribute 'state_dict'"),  # BUILD shadowing a method
+        (ORDERED_DICT + b")R(K\x01e.", "appends to a OrderedDict"),  # APPENDS on a non-list
+        (STAND_IN + b")\x81(K\x01K\x02u.", "sets items of a TALLSIREN"),  # SETITEMS on a stand-in
+        (b"(isiren.siren_con\nTALLSIREN\n.", "INST opcode"),
+        (b"\x82\x01.", "EXT1 opcode"),
+    ],
+)
 def test_code_running_opcodes_are_refused(tmp_path, payload, message):
     if not payload.startswith(b"("):
         payload = b"\x80\x02" + payload
@@ -493,20 +550,37 @@ def test_code_running_opcodes_are_refused(tmp_path, payload, message):
         safe_load(path, ("siren",))
 
 
-@pytest.mark.parametrize("record,message", [
-    (tensor_record(StorageRef("0", numel=4), 0, (10,), (1,)), "reaches element 9, beyond its storage of 4 elements"),
-    (tensor_record(StorageRef("0", numel=4), 4, (1,), (1,)), "beyond its storage"),
-    (tensor_record(StorageRef("0", numel=4), 0, (2**62,), (1,)), "beyond its storage"),
-    (tensor_record(StorageRef("0", numel=4), 0, (2, 2), (2, 1, 1)), "differ in length"),
-    (tensor_record(StorageRef("0", numel=4), 0, (2,), (-1,)), "expected a non-negative integer"),
-    (tensor_record(StorageRef("0", numel=4), -1, (2,), (1,)), "expected a non-negative integer"),
-    (tensor_record("not a storage", 0, (1,), (1,)), "its storage is a str"),
-    (tensor_record(StorageRef("0", numel=4), 0, (2**31,), (0,)), "a view of 2147483648 elements over a storage of 4"),
-    (tensor_record(StorageRef("9"), 0, (1,), (1,)), "no record archive/data/9"),
-    (tensor_record(StorageRef("../data.pkl"), 0, (1,), (1,)), "malformed storage key"),
-    (tensor_record(StorageRef("1", storage_type=torch.DoubleStorage), 0, (1,), (1,)), "not a whole number of torch.float64"),
-    (tensor_record(StorageRef("0"), 0, (1,), (1,), collections.OrderedDict([(0, Call(collections.OrderedDict))])), "backward hooks"),
-])
+@pytest.mark.parametrize(
+    "record,message",
+    [
+        (
+            tensor_record(StorageRef("0", numel=4), 0, (10,), (1,)),
+            "reaches element 9, beyond its storage of 4 elements",
+        ),
+        (tensor_record(StorageRef("0", numel=4), 4, (1,), (1,)), "beyond its storage"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2**62,), (1,)), "beyond its storage"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2, 2), (2, 1, 1)), "differ in length"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2,), (-1,)), "expected a non-negative integer"),
+        (tensor_record(StorageRef("0", numel=4), -1, (2,), (1,)), "expected a non-negative integer"),
+        (tensor_record("not a storage", 0, (1,), (1,)), "its storage is a str"),
+        (
+            tensor_record(StorageRef("0", numel=4), 0, (2**31,), (0,)),
+            "a view of 2147483648 elements over a storage of 4",
+        ),
+        (tensor_record(StorageRef("9"), 0, (1,), (1,)), "no record archive/data/9"),
+        (tensor_record(StorageRef("../data.pkl"), 0, (1,), (1,)), "malformed storage key"),
+        (
+            tensor_record(StorageRef("1", storage_type=torch.DoubleStorage), 0, (1,), (1,)),
+            "not a whole number of torch.float64",
+        ),
+        (
+            tensor_record(
+                StorageRef("0"), 0, (1,), (1,), collections.OrderedDict([(0, Call(collections.OrderedDict))])
+            ),
+            "backward hooks",
+        ),
+    ],
+)
 def test_bad_tensor_records_give_clean_errors(tmp_path, record, message):
     path = write_torch_zip(tmp_path / "tensor.pth", craft(record), {"0": bytes(16), "1": bytes(6)})
     with pytest.raises(ValueError, match=message):
@@ -518,14 +592,17 @@ def fixture_prefix(official_dir: Path, fraction: float) -> bytes:
     return data[: int(len(data) * fraction)]
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda d: fixture_prefix(d, 0.5), "not a PyTorch checkpoint .* or it is truncated"),
-    (lambda d: fixture_prefix(d, 0.9999), "not a PyTorch checkpoint .* or it is truncated"),
-    (lambda d: random.Random(0).randbytes(4096), "not a PyTorch checkpoint"),
-    (lambda d: b"generator.pth: weights\n" * 20, "not a PyTorch checkpoint"),
-    (lambda d: b"", "not a PyTorch checkpoint"),
-    (lambda d: pickle.dumps({"generator.pth": 1}, protocol=2), "legacy"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda d: fixture_prefix(d, 0.5), "not a PyTorch checkpoint .* or it is truncated"),
+        (lambda d: fixture_prefix(d, 0.9999), "not a PyTorch checkpoint .* or it is truncated"),
+        (lambda d: random.Random(0).randbytes(4096), "not a PyTorch checkpoint"),
+        (lambda d: b"generator.pth: weights\n" * 20, "not a PyTorch checkpoint"),
+        (lambda d: b"", "not a PyTorch checkpoint"),
+        (lambda d: pickle.dumps({"generator.pth": 1}, protocol=2), "legacy"),
+    ],
+)
 def test_truncated_and_non_checkpoint_files(official_dir, tmp_path, make, message):
     path = tmp_path / "checkpoint_train.pth"
     path.write_bytes(make(official_dir))
@@ -573,9 +650,14 @@ def load_push_model():
 def test_push_model_dry_run(saved_carla, capsys, monkeypatch):
     push_model = load_push_model()
     args = push_model.build_parser().parse_args([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--private"])
-    assert (args.folder, args.repo_id, args.private, args.dry_run) == (saved_carla, "someone/pix2nerf-carla", True, False)
+    assert (args.folder, args.repo_id, args.private, args.dry_run) == (
+        saved_carla,
+        "someone/pix2nerf-carla",
+        True,
+        False,
+    )
 
-    monkeypatch.setattr(sys.modules["upload"], "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
+    monkeypatch.setattr(sys.modules["pix2nerf.hub.upload"], "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
     assert push_model.main([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     for name in ("README.md", "config.json", "model.safetensors", "dry run: nothing uploaded"):

@@ -1,4 +1,4 @@
-"""Empty-space skipping (pix2nerf.empty_space, and the fine-sample skip of rendering.render_rays) against the full
+"""Empty-space skipping (pix2nerf.rendering.empty_space, and the fine-sample skip of rendering.render_rays) against the full
 render: the same image within 40 dB with far fewer field evaluations, per image in a batch, and only where it applies."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from pix2nerf.metrics import psnr
-from pix2nerf.rendering import RaySamplingSettings, render_rays
+from pix2nerf.evaluation.metrics import psnr
+from pix2nerf.rendering.volume import RaySamplingSettings, render_rays
 
 
 @pytest.fixture()
@@ -85,7 +85,9 @@ def test_render_rays_skips_fine_samples_of_empty_rays():
 
     origins = torch.tensor([[0.0, 0.0, 1.0]])
     offsets = torch.linspace(-0.3, 0.3, 16)
-    directions = torch.nn.functional.normalize(torch.stack([offsets, torch.zeros(16), -torch.ones(16)], -1), dim=-1)[None]
+    directions = torch.nn.functional.normalize(torch.stack([offsets, torch.zeros(16), -torch.ones(16)], -1), dim=-1)[
+        None
+    ]
     settings = RaySamplingSettings(near=0.7, far=1.3, num_steps=24)
     full = render_rays(sphere, origins, directions, settings)
     fast = render_rays(counted, origins, directions, dataclasses.replace(settings, skip_empty_below=1e-3))

@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-
 from tiny_datasets import multiview_split, write_multiview_dataset
 
 
@@ -18,7 +17,7 @@ def data_dir(tmp_path_factory):
 
 
 def test_load_objects_groups_views_in_order(data_dir):
-    from pix2nerf.evaluation import load_objects
+    from pix2nerf.evaluation.benchmark import load_objects
 
     objects = load_objects(str(data_dir), "test")
     assert [o.object_id for o in objects] == ["100000", "100001", "100002"]
@@ -29,8 +28,8 @@ def test_load_objects_groups_views_in_order(data_dir):
 
 
 def test_evaluate_reports_both_protocols_baselines_and_pose_errors(data_dir, tiny_model):
-    from pix2nerf.evaluation import evaluate, evaluation_grid, load_objects
-    from pix2nerf.metrics import psnr
+    from pix2nerf.evaluation.benchmark import evaluate, evaluation_grid, load_objects
+    from pix2nerf.evaluation.metrics import psnr
 
     objects = load_objects(str(data_dir), "test")
     results, samples = evaluate(tiny_model, objects, resolution=16, num_steps=4, batch_size=3, progress=False)
@@ -45,7 +44,9 @@ def test_evaluate_reports_both_protocols_baselines_and_pose_errors(data_dir, tin
     # the blank baseline by hand: a white image against every target composited over white
     from pix2nerf import images
 
-    targets = torch.stack([images.preprocess(im, 16, (255, 255, 255)) for o in objects for im in o.images[1:]]).add(1).div(2)
+    targets = (
+        torch.stack([images.preprocess(im, 16, (255, 255, 255)) for o in objects for im in o.images[1:]]).add(1).div(2)
+    )
     expected = psnr(torch.ones_like(targets), targets).mean().item()
     assert results["baselines"]["blank_background"]["psnr"]["mean"] == pytest.approx(expected, abs=1e-4)
 
@@ -54,15 +55,33 @@ def test_evaluate_reports_both_protocols_baselines_and_pose_errors(data_dir, tin
 
 
 def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
-    from pix2nerf import evaluation
+    from pix2nerf.cli import evaluate as evaluation
 
     model_dir = tmp_path / "model"
     tiny_model.save_pretrained(model_dir)
     parser = argparse.ArgumentParser()
     evaluation.add_arguments(parser)
     output, grid = tmp_path / "results.json", tmp_path / "grid.png"
-    args = parser.parse_args([str(model_dir), "--data", str(data_dir), "--split", "test", "-o", str(output),
-                              "--resolution", "16", "--num-steps", "4", "--device", "cpu", "--grid", str(grid), "--no-progress"])
+    args = parser.parse_args(
+        [
+            str(model_dir),
+            "--data",
+            str(data_dir),
+            "--split",
+            "test",
+            "-o",
+            str(output),
+            "--resolution",
+            "16",
+            "--num-steps",
+            "4",
+            "--device",
+            "cpu",
+            "--grid",
+            str(grid),
+            "--no-progress",
+        ]
+    )
     assert evaluation.main(args) == 0
     results = json.loads(output.read_text())
     assert results["model"] == str(model_dir) and results["split"] == "test" and results["date"]
@@ -73,8 +92,19 @@ def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
     assert grid.is_file()
 
     pose_output = tmp_path / "poses.json"
-    args = parser.parse_args([str(model_dir), "--data", str(data_dir), "-o", str(pose_output), "--device", "cpu",
-                              "--pose-only", "--no-progress"])
+    args = parser.parse_args(
+        [
+            str(model_dir),
+            "--data",
+            str(data_dir),
+            "-o",
+            str(pose_output),
+            "--device",
+            "cpu",
+            "--pose-only",
+            "--no-progress",
+        ]
+    )
     assert evaluation.main(args) == 0
     poses = json.loads(pose_output.read_text())
     assert "protocols" not in poses and poses["command"].endswith("--split test --pose-only")
@@ -85,8 +115,8 @@ def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
 def test_yaw_error_is_also_reported_after_removing_the_generators_yaw_origin():
     """An encoder right up to a global yaw offset (the GAN's arbitrary yaw origin) has a large raw error and a
     small aligned one; the offset of each half comes from the other half; front/back flips still count."""
-    from pix2nerf.cameras import wrap_degrees
-    from pix2nerf.evaluation import fit_yaw_offset, pose_errors
+    from pix2nerf.evaluation.benchmark import fit_yaw_offset, pose_errors
+    from pix2nerf.rendering.cameras import wrap_degrees
 
     generator = torch.Generator().manual_seed(0)
     true = torch.rand(40, 6, generator=generator) * 360 - 180
@@ -108,7 +138,7 @@ def test_yaw_error_is_also_reported_after_removing_the_generators_yaw_origin():
 
 def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_model):
     from pix2nerf import Pix2NeRF
-    from pix2nerf.evaluation import sample_diversity
+    from pix2nerf.evaluation.benchmark import sample_diversity
 
     assert sample_diversity(tiny_model, resolution=8) > 1e-3
     blind = Pix2NeRF(tiny_model.config).eval()
@@ -121,7 +151,7 @@ def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_mod
 
 
 def test_evaluation_needs_multiview_columns(tmp_path):
-    from pix2nerf.evaluation import load_objects
+    from pix2nerf.evaluation.benchmark import load_objects
 
     multiview_split(2, 2).remove_columns(["object_id"]).save_to_disk(str(tmp_path / "flat"))
     with pytest.raises(ValueError, match="lacks the columns \\['object_id'\\]"):
@@ -131,15 +161,25 @@ def test_evaluation_needs_multiview_columns(tmp_path):
 def test_model_card_holds_metadata_training_and_evaluation(data_dir, tiny_model, tmp_path):
     from huggingface_hub import ModelCard
 
-    from pix2nerf.evaluation import evaluate, load_objects
-    from pix2nerf.model_card import write_model_card
+    from pix2nerf.evaluation.benchmark import evaluate, load_objects
+    from pix2nerf.hub.model_card import write_model_card
 
-    results, _ = evaluate(tiny_model, load_objects(str(data_dir), "test", num_objects=1), resolution=8, num_steps=4, progress=False)
+    results, _ = evaluate(
+        tiny_model, load_objects(str(data_dir), "test", num_objects=1), resolution=8, num_steps=4, progress=False
+    )
     tiny_model.save_pretrained(tmp_path)
     path = write_model_card(
-        tmp_path, model_id="user/pix2nerf-tiny", datasets=["user/synthetic-cars"], evaluation=results,
-        training={"steps": 10, "dataset": "user/synthetic-cars", "command": "accelerate launch train/train.py --preset tiny"},
-        images=[("Samples", "images/samples.png")], commands={"Data": "pix2nerf make-dataset ..."},
+        tmp_path,
+        model_id="user/pix2nerf-tiny",
+        datasets=["user/synthetic-cars"],
+        evaluation=results,
+        training={
+            "steps": 10,
+            "dataset": "user/synthetic-cars",
+            "command": "accelerate launch train/train.py --preset tiny",
+        },
+        images=[("Samples", "images/samples.png")],
+        commands={"Data": "pix2nerf make-dataset ..."},
     )
     card = ModelCard.load(path)
     assert card.data.library_name == "pix2nerf" and card.data.pipeline_tag == "image-to-3d"
@@ -157,35 +197,85 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     import subprocess
     import sys
 
+    from conftest import REPO_ROOT
     from huggingface_hub import ModelCard
     from PIL import Image
     from safetensors import safe_open
 
-    from conftest import REPO_ROOT
-    from pix2nerf import Pix2NeRF, evaluation
+    from pix2nerf import Pix2NeRF
+    from pix2nerf.cli import evaluate as evaluation
 
     model_dir = tmp_path / "model"
     tiny_model.save_pretrained(model_dir)
     (model_dir / "training.json").write_text(json.dumps({"steps": 8, "dataset": str(data_dir)}))
     parser = argparse.ArgumentParser()
     evaluation.add_arguments(parser)
-    assert evaluation.main(parser.parse_args([
-        str(model_dir), "--data", str(data_dir), "--split", "test", "-o", str(model_dir / "eval_results.json"),
-        "--resolution", "16", "--num-steps", "4", "--device", "cpu", "--grid", str(model_dir / "eval_grid.png"), "--no-progress",
-    ])) == 0
+    assert (
+        evaluation.main(
+            parser.parse_args(
+                [
+                    str(model_dir),
+                    "--data",
+                    str(data_dir),
+                    "--split",
+                    "test",
+                    "-o",
+                    str(model_dir / "eval_results.json"),
+                    "--resolution",
+                    "16",
+                    "--num-steps",
+                    "4",
+                    "--device",
+                    "cpu",
+                    "--grid",
+                    str(model_dir / "eval_grid.png"),
+                    "--no-progress",
+                ]
+            )
+        )
+        == 0
+    )
     metrics = tmp_path / "metrics.jsonl"
-    rows = [{"step": s, "train/d_loss": 1.0 / s, "train/g_loss": float(s), "train/recon_mse": float("nan")} for s in (1, 2, 3)]
-    metrics.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n" + json.dumps({"step": 3, "eval/relative_pose_psnr": 9.5}) + "\n")
+    rows = [
+        {"step": s, "train/d_loss": 1.0 / s, "train/g_loss": float(s), "train/recon_mse": float("nan")}
+        for s in (1, 2, 3)
+    ]
+    metrics.write_text(
+        "\n".join(json.dumps(row) for row in rows)
+        + "\n\n"
+        + json.dumps({"step": 3, "eval/relative_pose_psnr": 9.5})
+        + "\n"
+    )
     description = tmp_path / "card.md"
     description.write_text("A tiny test model.")
 
     def package(*options):
-        return subprocess.run([sys.executable, str(REPO_ROOT / "hub" / "package_model.py"), str(model_dir), *options],
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, str(REPO_ROOT / "hub" / "package_model.py"), str(model_dir), *options],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     out = tmp_path / "hub-folder"
-    done = package("-o", str(out), "--metrics", str(metrics), "--description", str(description), "--commands", str(metrics),
-                   "--model-id", "someone/tiny", "--datasets", "someone/cars", "--check-resolution", "16", "--min-psnr", "15")
+    done = package(
+        "-o",
+        str(out),
+        "--metrics",
+        str(metrics),
+        "--description",
+        str(description),
+        "--commands",
+        str(metrics),
+        "--model-id",
+        "someone/tiny",
+        "--datasets",
+        "someone/cars",
+        "--check-resolution",
+        "16",
+        "--min-psnr",
+        "15",
+    )
     assert done.returncode == 0, done.stderr
     assert "float16 weights: check renders" in done.stdout
     with safe_open(str(out / "model.safetensors"), "pt") as stored:
@@ -195,8 +285,12 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     reloaded = Pix2NeRF.from_pretrained(out)
     for name, tensor in tiny_model.state_dict().items():
         torch.testing.assert_close(reloaded.state_dict()[name], tensor.half().float())
-    assert json.loads((out / "eval_results.json").read_text()) == json.loads((model_dir / "eval_results.json").read_text())
-    assert Image.open(out / "images" / "training_curves.png").size[0] > 0 and (out / "images" / "eval_grid.png").is_file()
+    assert json.loads((out / "eval_results.json").read_text()) == json.loads(
+        (model_dir / "eval_results.json").read_text()
+    )
+    assert (
+        Image.open(out / "images" / "training_curves.png").size[0] > 0 and (out / "images" / "eval_grid.png").is_file()
+    )
     card = ModelCard.load(out / "README.md")
     assert card.data.datasets == ["someone/cars"] and card.data.library_name == "pix2nerf"
     assert card.text.lstrip().startswith("# hub-folder") and "A tiny test model." in card.text
@@ -206,13 +300,23 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     out32 = tmp_path / "hub-folder-32"
     assert package("-o", str(out32), "--dtype", "float32").returncode == 0
     assert not (out32 / "storage_check.json").exists() and not (out32 / "images" / "training_curves.png").exists()
-    assert torch.equal(Pix2NeRF.from_pretrained(out32).state_dict()["field.color_head.weight"], tiny_model.state_dict()["field.color_head.weight"])
+    assert torch.equal(
+        Pix2NeRF.from_pretrained(out32).state_dict()["field.color_head.weight"],
+        tiny_model.state_dict()["field.color_head.weight"],
+    )
 
     existing = package("-o", str(out), "--dtype", "float32")
     assert existing.returncode == 2 and "--overwrite" in existing.stderr and (out / "storage_check.json").is_file()
-    assert package("-o", str(out), "--dtype", "float32", "--overwrite").returncode == 0 and not (out / "storage_check.json").exists()
+    assert (
+        package("-o", str(out), "--dtype", "float32", "--overwrite").returncode == 0
+        and not (out / "storage_check.json").exists()
+    )
     in_place = package("-o", str(model_dir), "--overwrite")
-    assert in_place.returncode == 2 and "is the model folder" in in_place.stderr and (model_dir / "model.safetensors").is_file()
+    assert (
+        in_place.returncode == 2
+        and "is the model folder" in in_place.stderr
+        and (model_dir / "model.safetensors").is_file()
+    )
     refused = package("-o", str(tmp_path / "lossy"), "--check-resolution", "16", "--min-psnr", "200")
     assert refused.returncode == 1 and "float16 storage is below 200 dB; use --dtype float32" in refused.stderr
     assert not (tmp_path / "lossy").exists()
@@ -222,7 +326,8 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
 
 
 def test_calibrate_yaw_command_sets_the_yaw_origin_in_place(data_dir, tiny_model, tmp_path):
-    from pix2nerf import Pix2NeRF, cli
+    from pix2nerf import Pix2NeRF
+    from pix2nerf.cli import main as cli
 
     model_dir = tmp_path / "model"
     tiny_model.save_pretrained(model_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pix2nerf.field import FiLMSirenLayer, _RecomputedFiLMSine
+from pix2nerf.fields.siren import FiLMSirenLayer, _RecomputedFiLMSine
 
 
 def test_recomputed_film_sine_gradients_match_float64_autograd():

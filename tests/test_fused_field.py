@@ -17,8 +17,8 @@ CHECK = textwrap.dedent(
     """
     import torch
     from pix2nerf import Pix2NeRFConfig
-    from pix2nerf.field import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
-    from pix2nerf.fused_field import FusedRadianceField
+    from pix2nerf.fields.siren import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
+    from pix2nerf.kernels.fused_siren import FusedRadianceField
 
     def fp16_numerics(field, points, directions, frequencies, phase_shifts):
         # float64, with the hidden and colour matmuls' operands rounded to float16 as on the tensor cores
@@ -79,8 +79,8 @@ TRAINING_CHECK = textwrap.dedent(
     """
     import torch
     from pix2nerf import Pix2NeRFConfig
-    from pix2nerf.field import RadianceField, _recomputed_film_sine, film_sine_function
-    from pix2nerf.film_sine_kernels import TritonFiLMSine
+    from pix2nerf.fields.siren import RadianceField, _recomputed_film_sine, film_sine_function
+    from pix2nerf.kernels.siren_layers import TritonFiLMSine
 
     torch.manual_seed(0)
     # one layer: forward and every gradient against the float32 reference, for several latents and partial blocks,
@@ -154,8 +154,8 @@ def test_fast_field_dispatch_on_the_cpu():
     import torch
 
     from pix2nerf import Pix2NeRFConfig
-    from pix2nerf.acceleration import _enabled, fast_field, fast_paths
-    from pix2nerf.field import RadianceField
+    from pix2nerf.fields.siren import RadianceField
+    from pix2nerf.kernels.dispatch import _enabled, fast_field, fast_paths
 
     field = RadianceField(Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16))
     fast = fast_field(field)
@@ -176,7 +176,7 @@ def test_render_graphs_run_first_capture_second_then_replay():
     """RenderGraphs' bookkeeping on a CPU, with a stand-in for the CUDA graph that replays the captured function."""
     import torch
 
-    from pix2nerf.acceleration import RenderGraphs
+    from pix2nerf.kernels.dispatch import RenderGraphs
 
     class StandInGraph:
         def __init__(self, render, inputs):

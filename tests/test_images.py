@@ -61,8 +61,16 @@ def test_every_source_type_decodes_the_same(tmp_path):
         from_file = load_image(file)
         assert not file.closed  # the caller's file is left open
     array = np.full((12, 20, 3), 255, np.uint8) * np.array([1, 0, 0], np.uint8)
-    for loaded in (load_image(path), load_image(str(path)), load_image(data), load_image(bytearray(data)),
-                   load_image(io.BytesIO(data)), from_file, load_image(image), load_image(array)):
+    for loaded in (
+        load_image(path),
+        load_image(str(path)),
+        load_image(data),
+        load_image(bytearray(data)),
+        load_image(io.BytesIO(data)),
+        from_file,
+        load_image(image),
+        load_image(array),
+    ):
         assert loaded.mode == "RGB" and loaded.size == (20, 12)
         assert loaded.getpixel((3, 3)) == RED
 

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from pix2nerf.mesh import (
-    DEFAULT_THRESHOLD, Mesh, glb_bytes, mesh_from_density, mesh_from_latent, surface_threshold,
+from pix2nerf.preview.mesh import (
+    DEFAULT_THRESHOLD,
+    Mesh,
+    glb_bytes,
+    mesh_from_density,
+    mesh_from_latent,
+    surface_threshold,
 )
 
 

@@ -13,9 +13,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-from pix2nerf.cameras import wrap_degrees
 from pix2nerf.config import PRESETS
 from pix2nerf.model import Latent, RenderOutput
+from pix2nerf.rendering.cameras import wrap_degrees
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -38,7 +38,13 @@ def test_every_preset_round_trips_through_config_json(name, tmp_path):
 
 def test_official_presets_carry_the_official_settings():
     carla, chairs, celeba = (Pix2NeRFConfig.from_preset(n) for n in ("carla", "srn_chairs", "celeba"))
-    assert (carla.siren_variant, carla.z_dim, carla.fov, carla.ray_start, carla.ray_end) == ("tallsiren", 256, 30, 0.7, 1.3)
+    assert (carla.siren_variant, carla.z_dim, carla.fov, carla.ray_start, carla.ray_end) == (
+        "tallsiren",
+        256,
+        30,
+        0.7,
+        1.3,
+    )
     assert (chairs.fov, chairs.ray_start, chairs.ray_end, chairs.background) == (52, 0.6, 1.4, "white")
     assert (celeba.siren_variant, celeba.z_dim, celeba.background) == ("spatial", 512, "last_sample")
 
@@ -73,7 +79,9 @@ def test_from_pretrained_by_repo_id_from_a_prefilled_cache_offline(tiny_model, t
     (repo / "refs" / "main").write_text(COMMIT)
     loaded = Pix2NeRF.from_pretrained("someone/pix2nerf-tiny", cache_dir=tmp_path / "cache")
     assert same_weights(loaded, tiny_model)
-    assert same_weights(Pix2NeRF.from_pretrained("someone/pix2nerf-tiny", cache_dir=tmp_path / "cache", revision=COMMIT), tiny_model)
+    assert same_weights(
+        Pix2NeRF.from_pretrained("someone/pix2nerf-tiny", cache_dir=tmp_path / "cache", revision=COMMIT), tiny_model
+    )
     with pytest.raises(FileNotFoundError, match="'someone/unknown'.*cache has no config.json"):
         Pix2NeRF.from_pretrained("someone/unknown", cache_dir=tmp_path / "cache")
 
@@ -121,13 +129,16 @@ def test_transparent_pixels_are_composited_over_the_background(tiny_model):
     torch.testing.assert_close(tiny_model.preprocess(clear), tiny_model.preprocess(white))
 
 
-@pytest.mark.parametrize("images, message", [
-    (torch.full((1, 3, 16, 16), float("nan")), "NaN or infinite"),
-    (torch.zeros(1, 4, 16, 16), r"\(B, 3, S, S\)"),
-    (torch.full((1, 3, 16, 16), 255.0), r"in \[-1, 1\]"),
-    (np.zeros((1, 1, 3), np.uint8), "1x1 pixels; at least"),
-    (b"not an image", "not an image file of an accepted format"),
-])
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (torch.full((1, 3, 16, 16), float("nan")), "NaN or infinite"),
+        (torch.zeros(1, 4, 16, 16), r"\(B, 3, S, S\)"),
+        (torch.full((1, 3, 16, 16), 255.0), r"in \[-1, 1\]"),
+        (np.zeros((1, 1, 3), np.uint8), "1x1 pixels; at least"),
+        (b"not an image", "not an image file of an accepted format"),
+    ],
+)
 def test_bad_images_are_one_line_errors(tiny_model, images, message):
     with pytest.raises(ValueError, match=message):
         tiny_model.encode(images)
@@ -170,15 +181,19 @@ def test_yaw_offset_moves_the_public_yaw_frame_of_render_and_encode(tiny_model, 
 
 def test_chunked_renders_match_unchunked_and_bound_the_points_per_call(tiny_model, monkeypatch):
     from pix2nerf import model as model_module
-    from pix2nerf.rendering import RaySamplingSettings
+    from pix2nerf.rendering.volume import RaySamplingSettings
 
     z = tiny_model.sample_latents(1, torch.Generator().manual_seed(0))
     yaw, pitch = torch.tensor([30.0]), torch.tensor([20.0])
-    settings = RaySamplingSettings(near=0.7, far=1.3, num_steps=48, hierarchical=True, deterministic=True, background="white")
+    settings = RaySamplingSettings(
+        near=0.7, far=1.3, num_steps=48, hierarchical=True, deterministic=True, background="white"
+    )
     codes = tiny_model.field.latent_codes(z)
     calls = []
     forward = tiny_model.field.forward
-    monkeypatch.setattr(tiny_model.field, "forward", lambda points, *a: calls.append(points.shape[1]) or forward(points, *a))
+    monkeypatch.setattr(
+        tiny_model.field, "forward", lambda points, *a: calls.append(points.shape[1]) or forward(points, *a)
+    )
     with torch.no_grad():
         whole = tiny_model.render_codes(*codes, yaw, pitch, 32, settings)
         calls.clear()
@@ -193,14 +208,17 @@ def test_chunked_renders_match_unchunked_and_bound_the_points_per_call(tiny_mode
     torch.testing.assert_close(public.rgb, whole.rgb.clamp(0, 1))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(yaw=float("nan"), pitch=0.0), "yaw must be finite degrees"),
-    (dict(yaw=0.0, pitch=float("inf")), "pitch must be finite degrees"),
-    (dict(yaw=torch.zeros(3), pitch=0.0), "3 values for a batch of 1"),
-    (dict(yaw=0.0, pitch=0.0, resolution=1), "at least 2 pixels"),
-    (dict(yaw=0.0, pitch=0.0, num_steps=2), "num_steps must be at least 3"),
-    (dict(), "yaw and pitch"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(yaw=float("nan"), pitch=0.0), "yaw must be finite degrees"),
+        (dict(yaw=0.0, pitch=float("inf")), "pitch must be finite degrees"),
+        (dict(yaw=torch.zeros(3), pitch=0.0), "3 values for a batch of 1"),
+        (dict(yaw=0.0, pitch=0.0, resolution=1), "at least 2 pixels"),
+        (dict(yaw=0.0, pitch=0.0, num_steps=2), "num_steps must be at least 3"),
+        (dict(), "yaw and pitch"),
+    ],
+)
 def test_bad_render_requests_are_one_line_errors(tiny_model, kwargs, message):
     z = tiny_model.sample_latents(1)
     with pytest.raises(ValueError, match=message):

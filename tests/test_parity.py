@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from pix2nerf import cameras
-from pix2nerf.rendering import integrate
-from pix2nerf.sampling import sample_pdf
+from pix2nerf.rendering import cameras
+from pix2nerf.rendering.sampling import sample_pdf
+from pix2nerf.rendering.volume import integrate
 
 
 def close(actual, expected, tol):
@@ -97,8 +97,14 @@ def test_whole_render(carla_model, reference, view):
     theta, phi = reference[f"render.view{view}.yaw_pitch"]
     yaw, pitch = cameras.official_to_degrees(theta, phi)
     out = carla_model.render(
-        reference["render.z"], float(yaw), float(pitch), resolution=24, num_steps=12,
-        deterministic=True, lock_view_dependence=True, skip_empty=False,  # the exact path (skipping: test_empty_space)
+        reference["render.z"],
+        float(yaw),
+        float(pitch),
+        resolution=24,
+        num_steps=12,
+        deterministic=True,
+        lock_view_dependence=True,
+        skip_empty=False,  # the exact path (skipping: test_empty_space)
     )
     close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 1e-4)
 

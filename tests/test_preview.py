@@ -9,15 +9,10 @@ import torch
 from PIL import Image
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-from pix2nerf.cameras import world_rays
 from pix2nerf.model import LOCKED_VIEW_DIRECTION
-from pix2nerf.preview import (
-    LatentField,
-    bake,
-    orbit_poses,
-    render_orbit,
-    save_animation,
-)
+from pix2nerf.preview.animation import orbit_poses, render_orbit, save_animation
+from pix2nerf.preview.baked_field import LatentField, bake
+from pix2nerf.rendering.cameras import world_rays
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -104,7 +99,9 @@ def test_bake_rejects_bad_requests(blob):
 def test_orbit_frames_progress_and_animation(tmp_path, blob_baked, blob):
     assert orbit_poses(4, 10.0)[0].tolist() == [0.0, 90.0, 180.0, 270.0]
     calls = []
-    frames = render_orbit(blob_baked, num_frames=5, resolution=16, progress=lambda done, total: calls.append((done, total)))
+    frames = render_orbit(
+        blob_baked, num_frames=5, resolution=16, progress=lambda done, total: calls.append((done, total))
+    )
     assert len(frames) == 5 and frames[0].size == (16, 16)
     assert calls == [(i, 5) for i in range(1, 6)]
     for suffix in (".gif", ".webp"):

@@ -18,7 +18,7 @@ POSES = [(30.0, 20.0), (200.0, 10.0)]
 
 @pytest.fixture(scope="module")
 def shipped_model():
-    return Pix2NeRF.from_pretrained(ROOT / "hub" / "models" / "pix2nerf-synthetic-cars")
+    return Pix2NeRF.from_pretrained("default")
 
 
 @pytest.mark.parametrize("car", range(4))

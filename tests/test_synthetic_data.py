@@ -15,14 +15,21 @@ import numpy as np
 import pytest
 import torch
 
-from pix2nerf.cameras import project_points, sample_poses
+from pix2nerf.cli import make_dataset as make_dataset_cli
 from pix2nerf.config import Pix2NeRFConfig
-from pix2nerf.data import make_dataset_cli
 from pix2nerf.data.synthetic import (
-    CATEGORIES, Material, ObjectBuilder, Shapes, get_category, make_object, make_objects, render_views,
+    CATEGORIES,
+    Material,
+    ObjectBuilder,
+    Shapes,
+    get_category,
+    make_object,
+    make_objects,
+    render_views,
 )
 from pix2nerf.data.synthetic.builder import build_dataset, features, save_dataset
 from pix2nerf.data.synthetic.splits import derived_seed, plan_split
+from pix2nerf.rendering.cameras import project_points, sample_poses
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(train_objects=3, test_objects=2, test_views=3, resolution=16, seed=7, workers=1, progress=False)
@@ -75,8 +82,15 @@ def test_poses_follow_the_models_pose_prior(name, preset):
     assert train.yaw.min() >= -180 and train.yaw.max() < 180 and train.yaw.abs().mean() == pytest.approx(90, abs=6)
     # the rows' poses are exactly sample_poses' draws
     generator = torch.Generator().manual_seed(derived_seed(3, "train", 5, 1))
-    yaw, pitch = sample_poses(1, config.pose_distribution, config.yaw_mean, config.yaw_spread, config.pitch_mean,
-                              config.pitch_spread, generator=generator)
+    yaw, pitch = sample_poses(
+        1,
+        config.pose_distribution,
+        config.yaw_mean,
+        config.yaw_spread,
+        config.pitch_mean,
+        config.pitch_spread,
+        generator=generator,
+    )
     assert train.yaw[5].item() == yaw.item() and train.pitch[5].item() == pitch.item()
     test = plan_split(config, "test", 2, 8, seed=3)
     steps = torch.remainder(test.yaw[1:8] - test.yaw[0], 360)
@@ -98,8 +112,13 @@ def test_a_known_point_is_seen_where_project_points_puts_it(yaw, pitch):
     """A small sphere at an off-centre point: the centroid of its alpha is its projection."""
     centre = (0.0, 0.09, -0.13)
     sphere = ObjectBuilder()
-    sphere.cylinder((centre[0], centre[1] - 0.015, centre[2]), (centre[0], centre[1] + 0.015, centre[2]), 0.015,
-                    Material((1.0, 1.0, 1.0)), rounding=0.015)
+    sphere.cylinder(
+        (centre[0], centre[1] - 0.015, centre[2]),
+        (centre[0], centre[1] + 0.015, centre[2]),
+        0.015,
+        Material((1.0, 1.0, 1.0)),
+        rounding=0.015,
+    )
     resolution, fov = 64, 30.0
     yaw_t, pitch_t = torch.tensor([float(yaw)]), torch.tensor([float(pitch)])
     image = render_views(Shapes.stack([sphere]), yaw_t, pitch_t, resolution, fov, near=0.7, far=1.3)
@@ -127,9 +146,27 @@ def test_make_dataset_command_writes_parquet_with_a_card(tmp_path):
     parser = argparse.ArgumentParser()
     make_dataset_cli.add_arguments(parser)
     out = tmp_path / "cars"
-    args = parser.parse_args(["--category", "cars", "--train-objects", "2", "--test-objects", "1", "--test-views", "4",
-                              "--resolution", "16", "--out", str(out), "--format", "parquet", "--workers", "1",
-                              "--quiet"])
+    args = parser.parse_args(
+        [
+            "--category",
+            "cars",
+            "--train-objects",
+            "2",
+            "--test-objects",
+            "1",
+            "--test-views",
+            "4",
+            "--resolution",
+            "16",
+            "--out",
+            str(out),
+            "--format",
+            "parquet",
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+    )
     assert make_dataset_cli.main(args) == 0
     loaded = datasets.load_dataset("parquet", data_dir=str(out / "data"), cache_dir=str(tmp_path / "cache"))
     assert len(loaded["train"]) == 2 and len(loaded["test"]) == 4
@@ -140,8 +177,18 @@ def test_make_dataset_command_writes_parquet_with_a_card(tmp_path):
     assert make_dataset_cli.main(args) == 2  # the folder is no longer empty
 
     push = subprocess.run(  # hub/push_dataset.py checks the folder and lists what it would upload, offline
-        [sys.executable, str(REPO_ROOT / "hub" / "push_dataset.py"), str(out), "--repo-id", "someone/cars", "--dry-run"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            str(REPO_ROOT / "hub" / "push_dataset.py"),
+            str(out),
+            "--repo-id",
+            "someone/cars",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert push.returncode == 0, push.stderr
     assert "rows: train 2, test 4" in push.stdout and "dry run: nothing uploaded" in push.stdout
@@ -154,13 +201,15 @@ def test_arrow_folder_loads_with_load_from_disk(chairs, tmp_path):
     assert loaded["test"].data.table.equals(chairs["test"].data.table)
 
 
-
-@pytest.mark.parametrize("flag, value, message", [
-    ("--category", "boats", "unknown category 'boats'"),
-    ("--resolution", "4", "resolution must be at least 8"),
-    ("--test-views", "0", "test_views must be at least 1"),
-    ("--supersample", "0", "supersample must be in"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--category", "boats", "unknown category 'boats'"),
+        ("--resolution", "4", "resolution must be at least 8"),
+        ("--test-views", "0", "test_views must be at least 1"),
+        ("--supersample", "0", "supersample must be in"),
+    ],
+)
 def test_make_dataset_rejects_bad_arguments(tmp_path, capsys, flag, value, message):
     parser = argparse.ArgumentParser()
     make_dataset_cli.add_arguments(parser)
@@ -174,8 +223,15 @@ def test_rendered_objects_are_opaque_and_centred():
     for category in CATEGORIES.values():
         config = category.config()
         shapes = make_objects(category, [1, 2, 3])
-        images = render_views(shapes, torch.tensor([20.0, 100.0, -60.0]), torch.tensor([10.0, 30.0, 60.0]), 24,
-                              config.fov, config.ray_start, config.ray_end)
+        images = render_views(
+            shapes,
+            torch.tensor([20.0, 100.0, -60.0]),
+            torch.tensor([10.0, 30.0, 60.0]),
+            24,
+            config.fov,
+            config.ray_start,
+            config.ray_end,
+        )
         alpha = images[:, 3]
         assert (alpha.mean(dim=(1, 2)) > 0.05).all()
         border = torch.cat([alpha[:, 0], alpha[:, -1], alpha[:, :, 0], alpha[:, :, -1]], dim=1)

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from tiny_datasets import CORRUPT_PNG, disc_png, multiview_split, write_multiview_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +23,20 @@ COMMON = ["--preset", "tiny", "--checkpointing_steps", "3", "--logging_steps", "
 RUN_TIMEOUT_S = 240
 
 
-def run_training(args: list[str], launcher: list[str] | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_training(
+    args: list[str], launcher: list[str] | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     command = (launcher or [sys.executable]) + [str(TRAIN_SCRIPT)] + COMMON + args
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result
 
@@ -43,9 +52,22 @@ def uninterrupted_run(data_dir, tmp_path_factory) -> Path:
     keeping only the newest checkpoint."""
     output = tmp_path_factory.mktemp("runs") / "uninterrupted"
     run_training(
-        ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--max_train_steps", "6",
-         "--validation_steps", "3", "--checkpoints_total_limit", "1", "--report_to", "tensorboard"],
-        launcher=ACCELERATE + ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
+        [
+            "--train_data_dir",
+            str(data_dir),
+            "--output_dir",
+            str(output),
+            "--max_train_steps",
+            "6",
+            "--validation_steps",
+            "3",
+            "--checkpoints_total_limit",
+            "1",
+            "--report_to",
+            "tensorboard",
+        ],
+        launcher=ACCELERATE
+        + ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
     )
     return output
 
@@ -83,8 +105,18 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_r
     networks, EMAs and optimizer states (tolerance 0). The interrupted run validates on other steps and logs
     nothing, which must not change its random streams."""
     output = tmp_path / "resumed"
-    common = ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--validation_steps", "100",
-              "--report_to", "none", "--resume_from_checkpoint", "latest"]
+    common = [
+        "--train_data_dir",
+        str(data_dir),
+        "--output_dir",
+        str(output),
+        "--validation_steps",
+        "100",
+        "--report_to",
+        "none",
+        "--resume_from_checkpoint",
+        "latest",
+    ]
     first = run_training(common + ["--max_train_steps", "3"])
     assert "starting a new run" in first.stderr
     assert (output / "checkpoint-3").is_dir()
@@ -104,10 +136,34 @@ def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_pro
     data = write_multiview_dataset(tmp_path / "data", train_objects=6, corrupt_train_rows=(2,))
     output = tmp_path / "two"
     result = run_training(
-        ["--train_data_dir", str(data), "--output_dir", str(output), "--max_train_steps", "4",
-         "--checkpointing_steps", "4", "--validation_steps", "4", "--report_to", "none", "--dataloader_num_workers", "1"],
-        launcher=ACCELERATE + ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-                               "--dynamo_backend", "no"],
+        [
+            "--train_data_dir",
+            str(data),
+            "--output_dir",
+            str(output),
+            "--max_train_steps",
+            "4",
+            "--checkpointing_steps",
+            "4",
+            "--validation_steps",
+            "4",
+            "--report_to",
+            "none",
+            "--dataloader_num_workers",
+            "1",
+        ],
+        launcher=ACCELERATE
+        + [
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ],
         env={"ACCELERATE_USE_CPU": "True"},  # CPU processes with gloo
     )
     assert "2 process(es)" in result.stderr
@@ -119,15 +175,37 @@ def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_pro
     assert info["corrupt_images_skipped"] > 0 and "skipping unreadable training image 2" in result.stderr
 
     # the two-process checkpoint resumes on one process, and that one's checkpoint on two processes again
-    resume = ["--train_data_dir", str(data), "--output_dir", str(output), "--checkpointing_steps", "2",
-              "--validation_steps", "100", "--report_to", "none", "--resume_from_checkpoint", "latest"]
+    resume = [
+        "--train_data_dir",
+        str(data),
+        "--output_dir",
+        str(output),
+        "--checkpointing_steps",
+        "2",
+        "--validation_steps",
+        "100",
+        "--report_to",
+        "none",
+        "--resume_from_checkpoint",
+        "latest",
+    ]
     one = run_training(resume + ["--max_train_steps", "6"])
     assert "1 process(es)" in one.stderr and "checkpoint-4 at step 4" in one.stderr
     assert not (output / "checkpoint-6" / "rng_state_1.json").exists()
     two = run_training(
         resume + ["--max_train_steps", "8", "--dataloader_num_workers", "1"],
-        launcher=ACCELERATE + ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-                               "--dynamo_backend", "no"],
+        launcher=ACCELERATE
+        + [
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ],
         env={"ACCELERATE_USE_CPU": "True"},
     )
     assert "2 process(es)" in two.stderr and "checkpoint-6 at step 6" in two.stderr
@@ -144,7 +222,7 @@ def test_interval_means_average_each_key_over_its_own_steps_and_count_nonfinite_
     from pix2nerf.training.interval_means import IntervalMeans
 
     means = IntervalMeans()
-    means.add({"d_loss": 2.0, "g_loss": 4.0})                      # an even step
+    means.add({"d_loss": 2.0, "g_loss": 4.0})  # an even step
     means.add({"d_loss": float("nan"), "g_loss": 6.0, "recon_mse": 0.5})  # an odd step whose D step overflowed
     means.add({"d_loss": 4.0, "g_loss": float("inf")})
     values, nonfinite = means.pop()
@@ -158,7 +236,11 @@ def test_interval_means_average_each_key_over_its_own_steps_and_count_nonfinite_
 def test_interval_means_sum_tensors_where_they_are_and_match_floats():
     from pix2nerf.training.interval_means import IntervalMeans
 
-    steps = [{"d_loss": 2.0, "alpha": 0.5}, {"d_loss": float("nan"), "recon_mse": 0.25, "alpha": 1.0}, {"d_loss": 4.0, "alpha": 1.0}]
+    steps = [
+        {"d_loss": 2.0, "alpha": 0.5},
+        {"d_loss": float("nan"), "recon_mse": 0.25, "alpha": 1.0},
+        {"d_loss": 4.0, "alpha": 1.0},
+    ]
     as_floats, as_tensors = IntervalMeans(), IntervalMeans()
     for logs in steps:
         as_floats.add(logs)
@@ -168,7 +250,7 @@ def test_interval_means_sum_tensors_where_they_are_and_match_floats():
 
 
 def test_training_batches_skip_and_count_unreadable_images():
-    from pix2nerf.training.data import PreprocessedImages, TrainingBatches
+    from pix2nerf.data.reading import PreprocessedImages, TrainingBatches
 
     dataset = multiview_split(5, 1, corrupt_rows=(1, 3))
     images = PreprocessedImages(dataset, "image", 16, (255, 255, 255))
@@ -181,7 +263,7 @@ def test_training_batches_skip_and_count_unreadable_images():
 
 
 def test_unreadable_data_fails_with_a_clear_error():
-    from pix2nerf.training.data import PreprocessedImages, TrainingBatches
+    from pix2nerf.data.reading import PreprocessedImages, TrainingBatches
 
     images = PreprocessedImages(multiview_split(3, 1, corrupt_rows=(0, 1, 2)), "image", 16, (0, 0, 0))
     with pytest.raises(ValueError, match="could be read"):
@@ -191,10 +273,12 @@ def test_unreadable_data_fails_with_a_clear_error():
 
 
 def test_sharded_batch_sampler_splits_epochs_and_resumes():
-    from pix2nerf.training.data import ShardedBatchSampler
+    from pix2nerf.data.reading import ShardedBatchSampler
 
     shards = [ShardedBatchSampler(10, 2, num_processes=2, process_index=p, seed=3) for p in range(2)]
-    first_epoch = [i for batch in range(2) for s in shards for i in s.batch_indices(batch)] + shards[0].batch_indices(2)[:2]
+    first_epoch = [i for batch in range(2) for s in shards for i in s.batch_indices(batch)] + shards[0].batch_indices(
+        2
+    )[:2]
     assert sorted(first_epoch) == list(range(10))  # global batches of 4 walk through a permutation
     stream = iter(shards[1])
     expected = [next(stream) for _ in range(6)]
@@ -203,7 +287,7 @@ def test_sharded_batch_sampler_splits_epochs_and_resumes():
 
 
 def test_load_split_reads_saved_parquet_and_image_folders(tmp_path, data_dir):
-    from pix2nerf.training.data import PreprocessedImages, load_split
+    from pix2nerf.data.reading import PreprocessedImages, load_split
 
     assert len(load_split(str(data_dir), "train")) == 24 and len(load_split(str(data_dir), "test")) == 9
     with pytest.raises(ValueError, match="no 'validation' split"):

@@ -41,16 +41,23 @@ def multiview_split(objects: int, views: int, size: int = 16, *, first_id: int =
             rows["object_id"].append(f"{first_id + obj:05d}")
             rows["view_id"].append(view)
             rows["category"].append("disc")
-    features = datasets.Features({
-        "image": datasets.Image(), "yaw": datasets.Value("float32"), "pitch": datasets.Value("float32"),
-        "fov": datasets.Value("float32"), "object_id": datasets.Value("string"), "view_id": datasets.Value("int32"),
-        "category": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "yaw": datasets.Value("float32"),
+            "pitch": datasets.Value("float32"),
+            "fov": datasets.Value("float32"),
+            "object_id": datasets.Value("string"),
+            "view_id": datasets.Value("int32"),
+            "category": datasets.Value("string"),
+        }
+    )
     return datasets.Dataset.from_dict(rows, features=features)
 
 
-def write_multiview_dataset(path: Path, *, train_objects: int = 24, test_objects: int = 3, views: int = 3, size: int = 16,
-                            corrupt_train_rows=()) -> Path:
+def write_multiview_dataset(
+    path: Path, *, train_objects: int = 24, test_objects: int = 3, views: int = 3, size: int = 16, corrupt_train_rows=()
+) -> Path:
     """save_to_disk a DatasetDict with train (one view per object) and test (`views` per object) splits."""
     import datasets
 

@@ -40,12 +40,18 @@ from tqdm.auto import tqdm
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
 from pix2nerf import images as image_utils
 from pix2nerf.config import PRESETS
-from pix2nerf.evaluation import evaluate, load_objects, sample_diversity
-from pix2nerf.model_card import write_model_card
+from pix2nerf.data.reading import PreprocessedImages, TrainingBatches, load_split, pil_from_cell, undecoded_column
+from pix2nerf.evaluation.benchmark import evaluate, load_objects, sample_diversity
+from pix2nerf.hub.model_card import write_model_card
 from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
-from pix2nerf.training.checkpoint import SKELETON_NAME, load_rng_state, load_training_state, save_rng_state, save_training_state
-from pix2nerf.training.data import PreprocessedImages, TrainingBatches, load_split, pil_from_cell, undecoded_column
+from pix2nerf.training.checkpoint import (
+    SKELETON_NAME,
+    load_rng_state,
+    load_training_state,
+    save_rng_state,
+    save_training_state,
+)
 from pix2nerf.training.interval_means import IntervalMeans
 
 logger = get_logger(__name__)
@@ -53,41 +59,76 @@ CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 MODEL_DIR = "model"
 TRAINING_INFO_NAME = "training.json"
 METRICS_LOG_NAME = "metrics.jsonl"
-CARD_IMAGES = (("Generated samples (fixed seeds, EMA model)", "images/samples.png"),
-               ("Held-out inputs (left) and novel views around them", "images/novel_views.png"))
+CARD_IMAGES = (
+    ("Generated samples (fixed seeds, EMA model)", "images/samples.png"),
+    ("Held-out inputs (left) and novel views around them", "images/novel_views.png"),
+)
 NUM_HELD_OUT_IMAGES = 8
 NOVEL_VIEW_YAWS = (0.0, 60.0, 120.0, 180.0, 240.0, 300.0)  # degrees added to the encoder's yaw of the input
 DEADLINE_CHECK_STEPS = 10  # --max_train_minutes is checked every this many steps
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     data = parser.add_argument_group("data")
     data.add_argument("--dataset_name", default=None, help="hub dataset id (or a local dataset folder)")
     data.add_argument("--dataset_config_name", default=None)
-    data.add_argument("--train_data_dir", default=None, help="local save_to_disk folder, parquet file/folder, or image folder")
+    data.add_argument(
+        "--train_data_dir", default=None, help="local save_to_disk folder, parquet file/folder, or image folder"
+    )
     data.add_argument("--image_column", default="image")
     data.add_argument("--cache_dir", default=None, help="datasets cache folder")
-    data.add_argument("--resolution", type=int, default=None,
-                      help="load images at this size (default: the largest stage resolution); stages resize on the device")
+    data.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="load images at this size (default: the largest stage resolution); stages resize on the device",
+    )
     data.add_argument("--dataloader_num_workers", type=int, default=4)
-    data.add_argument("--validation_data_dir", default=None,
-                      help="held-out multi-view split for the validation metrics (default: the dataset's test split)")
+    data.add_argument(
+        "--validation_data_dir",
+        default=None,
+        help="held-out multi-view split for the validation metrics (default: the dataset's test split)",
+    )
     data.add_argument("--validation_split", default="test")
     model = parser.add_argument_group("model and schedule")
     model.add_argument("--preset", default="synthetic_cars", choices=sorted(PRESETS))
-    model.add_argument("--config_overrides", default=None, help='JSON object of Pix2NeRFConfig fields, e.g. \'{"hidden_dim": 128}\'')
-    model.add_argument("--train_batch_size", type=int, default=None,
-                       help="global batch size for every stage (default: each stage's); split evenly across processes")
-    model.add_argument("--max_train_steps", type=int, default=None, help="default: the preset's max_train_steps")
-    model.add_argument("--max_train_minutes", type=float, default=None,
-                       help="stop cleanly with a checkpoint once this much wall time has passed since the start")
-    model.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None,
-                       help="default: fp16 on CUDA (fp32 FiLM and sine), no on the CPU")
-    model.add_argument("--vgg_weights", default=None, help="VGG16 safetensors (local or hub) to enable the perceptual term")
-    model.add_argument("--disable_compile", action="store_true", help="on CUDA, neither torch.compile the field nor use the fused inference kernel")
     model.add_argument(
-        "--field_kernels", choices=["auto", "compile", "triton"], default="auto",
+        "--config_overrides", default=None, help="JSON object of Pix2NeRFConfig fields, e.g. '{\"hidden_dim\": 128}'"
+    )
+    model.add_argument(
+        "--train_batch_size",
+        type=int,
+        default=None,
+        help="global batch size for every stage (default: each stage's); split evenly across processes",
+    )
+    model.add_argument("--max_train_steps", type=int, default=None, help="default: the preset's max_train_steps")
+    model.add_argument(
+        "--max_train_minutes",
+        type=float,
+        default=None,
+        help="stop cleanly with a checkpoint once this much wall time has passed since the start",
+    )
+    model.add_argument(
+        "--mixed_precision",
+        choices=["no", "fp16", "bf16"],
+        default=None,
+        help="default: fp16 on CUDA (fp32 FiLM and sine), no on the CPU",
+    )
+    model.add_argument(
+        "--vgg_weights", default=None, help="VGG16 safetensors (local or hub) to enable the perceptual term"
+    )
+    model.add_argument(
+        "--disable_compile",
+        action="store_true",
+        help="on CUDA, neither torch.compile the field nor use the fused inference kernel",
+    )
+    model.add_argument(
+        "--field_kernels",
+        choices=["auto", "compile", "triton"],
+        default="auto",
         help="the field with gradients under fp16 on CUDA: Triton kernels for each layer's product, FiLM and sine "
         "(a generator step 21%% faster than torch.compile, in a third less memory), torch.compile, or auto: triton where "
         "it can run",
@@ -97,8 +138,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--output_dir", default="runs/pix2nerf")
     run.add_argument("--checkpointing_steps", type=int, default=500)
     run.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep only the newest N checkpoints")
-    run.add_argument("--resume_from_checkpoint", default=None,
-                     help='"latest" (a fresh start when there is none) or a checkpoint folder')
+    run.add_argument(
+        "--resume_from_checkpoint",
+        default=None,
+        help='"latest" (a fresh start when there is none) or a checkpoint folder',
+    )
     run.add_argument("--report_to", default="tensorboard", choices=["tensorboard", "none"])
     run.add_argument("--logging_dir", default="logs", help="relative to --output_dir")
     run.add_argument("--logging_steps", type=int, default=10)
@@ -114,7 +158,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("checkpointing_steps", "logging_steps", "validation_steps", "validation_num_objects"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be a positive integer")
-    for name in ("train_batch_size", "max_train_steps", "resolution", "validation_resolution", "checkpoints_total_limit"):
+    for name in (
+        "train_batch_size",
+        "max_train_steps",
+        "resolution",
+        "validation_resolution",
+        "checkpoints_total_limit",
+    ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be a positive integer")
     if args.dataloader_num_workers < 0:
@@ -128,7 +178,9 @@ def build_config(args: argparse.Namespace) -> Pix2NeRFConfig:
         try:
             overrides = json.loads(args.config_overrides)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--config_overrides is not valid JSON ({error}); give a JSON object of config fields") from None
+            raise ValueError(
+                f"--config_overrides is not valid JSON ({error}); give a JSON object of config fields"
+            ) from None
         if not isinstance(overrides, dict):
             raise ValueError("--config_overrides must be a JSON object of config fields")
     return Pix2NeRFConfig.from_preset(args.preset, **overrides)
@@ -140,7 +192,11 @@ def list_checkpoints(output_dir: Path) -> list[Path]:
     """Complete checkpoint-<step> folders in `output_dir`, oldest first."""
     if not output_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in output_dir.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name)) and (p / SKELETON_NAME).is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in output_dir.iterdir()
+        if (m := CHECKPOINT_PATTERN.match(p.name)) and (p / SKELETON_NAME).is_file()
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -152,7 +208,9 @@ def resolve_resume(args: argparse.Namespace, output_dir: Path) -> Path | None:
         return checkpoints[-1] if checkpoints else None
     path = Path(args.resume_from_checkpoint)
     if not (path / SKELETON_NAME).is_file():
-        raise FileNotFoundError(f"{path} is not a training checkpoint folder (no {SKELETON_NAME}); give one or 'latest'")
+        raise FileNotFoundError(
+            f"{path} is not a training checkpoint folder (no {SKELETON_NAME}); give one or 'latest'"
+        )
     return path
 
 
@@ -170,18 +228,34 @@ def load_held_out(args: argparse.Namespace, source: str, train_dataset) -> tuple
     """(multi-view objects for the metrics, fixed input images for the grids, what they are)."""
     held_source = args.validation_data_dir or source
     if args.validation_data_dir:  # one unnamed split (a parquet file, a saved Dataset) is the held-out split
-        split = load_split(held_source, args.validation_split, cache_dir=args.cache_dir, unnamed_as=args.validation_split)
+        split = load_split(
+            held_source, args.validation_split, cache_dir=args.cache_dir, unnamed_as=args.validation_split
+        )
     else:
         try:
-            split = load_split(source, args.validation_split, config_name=args.dataset_config_name, cache_dir=args.cache_dir)
+            split = load_split(
+                source, args.validation_split, config_name=args.dataset_config_name, cache_dir=args.cache_dir
+            )
         except (ValueError, FileNotFoundError):
             split = None
     if split is not None and {"object_id", "view_id", "yaw", "pitch"} <= set(split.column_names):
         with contextlib.suppress(ValueError):  # e.g. no object with two views: grids only
-            objects = load_objects(held_source, args.validation_split, num_objects=args.validation_num_objects,
-                                   image_column=args.image_column)
-            return objects, [o.images[0] for o in objects[:NUM_HELD_OUT_IMAGES]], f"held-out {args.validation_split} split"
-    rows, what = (split, f"held-out {args.validation_split} split") if split is not None else (train_dataset, "training images (no held-out split)")
+            objects = load_objects(
+                held_source,
+                args.validation_split,
+                num_objects=args.validation_num_objects,
+                image_column=args.image_column,
+            )
+            return (
+                objects,
+                [o.images[0] for o in objects[:NUM_HELD_OUT_IMAGES]],
+                f"held-out {args.validation_split} split",
+            )
+    rows, what = (
+        (split, f"held-out {args.validation_split} split")
+        if split is not None
+        else (train_dataset, "training images (no held-out split)")
+    )
     column = undecoded_column(rows, args.image_column)
     inputs = []
     for index in range(len(column)):
@@ -199,12 +273,21 @@ def validation_grids(model: Pix2NeRF, inputs: list, resolution: int) -> dict[str
     generator = torch.Generator(device=model.device).manual_seed(0)
     z = model.sample_latents(8, generator)
     yaw, pitch = model.sample_poses(8, generator)
-    grids = {"samples": image_utils.image_grid([image_utils.tensor_to_pil(t) for t in model.render(z, yaw, pitch, **options).rgb], 8)}
+    grids = {
+        "samples": image_utils.image_grid(
+            [image_utils.tensor_to_pil(t) for t in model.render(z, yaw, pitch, **options).rgb], 8
+        )
+    }
     if inputs:
         latent = model.encode(inputs)
-        truth = [image_utils.tensor_to_pil(image_utils.preprocess(i, resolution, model.background_color).add(1).div(2)) for i in inputs]
+        truth = [
+            image_utils.tensor_to_pil(image_utils.preprocess(i, resolution, model.background_color).add(1).div(2))
+            for i in inputs
+        ]
         recon = model.render(latent, **options).rgb
-        grids["reconstructions"] = image_utils.image_grid(truth + [image_utils.tensor_to_pil(t) for t in recon], len(inputs))
+        grids["reconstructions"] = image_utils.image_grid(
+            truth + [image_utils.tensor_to_pil(t) for t in recon], len(inputs)
+        )
         tiles = []
         for i in range(min(4, len(inputs))):
             yaws = latent.yaw[i] + torch.tensor(NOVEL_VIEW_YAWS, device=model.device)
@@ -214,7 +297,9 @@ def validation_grids(model: Pix2NeRF, inputs: list, resolution: int) -> dict[str
     return grids
 
 
-def export_model(trainer: Pix2NeRFTrainer, model_dir: Path, grids: dict, training: dict, evaluation: dict | None, args) -> None:
+def export_model(
+    trainer: Pix2NeRFTrainer, model_dir: Path, grids: dict, training: dict, evaluation: dict | None, args
+) -> None:
     """save_pretrained the EMA model into `model_dir` (written aside, then moved in), with its card and images."""
     staging = model_dir.with_name(model_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -229,12 +314,18 @@ def export_model(trainer: Pix2NeRFTrainer, model_dir: Path, grids: dict, trainin
     (staging / TRAINING_INFO_NAME).write_text(json.dumps(training, indent=2) + "\n")
     note = None
     if evaluation is not None:
-        note = (f"Validation during training at step {evaluation['step']} on the first {evaluation['counts']['objects']} "
-                f"objects of the held-out split; `pix2nerf eval` on the whole split gives the reference figures.")
+        note = (
+            f"Validation during training at step {evaluation['step']} on the first {evaluation['counts']['objects']} "
+            f"objects of the held-out split; `pix2nerf eval` on the whole split gives the reference figures."
+        )
     write_model_card(
-        staging, model_id=args.hub_model_id or str(model_dir), title=(args.hub_model_id or model_dir.parent.name).split("/")[-1],
-        training=training, evaluation=evaluation,
-        evaluation_note=note, images=images,
+        staging,
+        model_id=args.hub_model_id or str(model_dir),
+        title=(args.hub_model_id or model_dir.parent.name).split("/")[-1],
+        training=training,
+        evaluation=evaluation,
+        evaluation_note=note,
+        images=images,
         datasets=[args.dataset_name] if args.dataset_name and not Path(args.dataset_name).exists() else [],
     )
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -255,9 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     accelerator = Accelerator(
         mixed_precision="no",  # the trainer runs its own autocast and grad scalers
         log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)),
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
+        ),
     )
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO
+    )
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)
     device, is_main = accelerator.device, accelerator.is_main_process
@@ -285,7 +380,11 @@ def main(argv: list[str] | None = None) -> int:
 
         vgg = load_vgg16_features(args.vgg_weights).to(device).eval().requires_grad_(False)
     trainer = Pix2NeRFTrainer(
-        model, discriminator, mixed_precision=mixed_precision, vgg=vgg, compile_field=False if args.disable_compile else None,
+        model,
+        discriminator,
+        mixed_precision=mixed_precision,
+        vgg=vgg,
+        compile_field=False if args.disable_compile else None,
         field_kernels=args.field_kernels,
     )
     set_seed(args.seed + accelerator.process_index)
@@ -305,7 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # trainer and RNG states in safetensors + JSON inside Accelerate's checkpoint folders (no pickles)
-    progress = {"step": 0, "stage_start": 0, "batches_read": 0, "images_seen": 0, "unreadable_images": 0, "train_seconds": 0.0}
+    progress = {
+        "step": 0,
+        "stage_start": 0,
+        "batches_read": 0,
+        "images_seen": 0,
+        "unreadable_images": 0,
+        "train_seconds": 0.0,
+    }
 
     def save_hook(models, weights, folder):
         if accelerator.is_main_process:
@@ -338,13 +444,23 @@ def main(argv: list[str] | None = None) -> int:
 
     def training_info() -> dict:
         return {
-            "command": command, "preset": config.preset, "dataset": source, "steps": progress["step"],
-            "max_train_steps": max_steps, "images_seen": progress["images_seen"],
-            "training_minutes": progress["train_seconds"] / 60, "num_processes": accelerator.num_processes,
+            "command": command,
+            "preset": config.preset,
+            "dataset": source,
+            "steps": progress["step"],
+            "max_train_steps": max_steps,
+            "images_seen": progress["images_seen"],
+            "training_minutes": progress["train_seconds"] / 60,
+            "num_processes": accelerator.num_processes,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "mixed_precision": mixed_precision, "train_batch_size": args.train_batch_size, "resolution": data_resolution,
-            "seed": args.seed, "corrupt_images_skipped": progress["unreadable_images"],
-            "vgg_term": bool(args.vgg_weights), "pix2nerf_version": __version__, "torch": torch.__version__,
+            "mixed_precision": mixed_precision,
+            "train_batch_size": args.train_batch_size,
+            "resolution": data_resolution,
+            "seed": args.seed,
+            "corrupt_images_skipped": progress["unreadable_images"],
+            "vgg_term": bool(args.vgg_weights),
+            "pix2nerf_version": __version__,
+            "torch": torch.__version__,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -363,10 +479,23 @@ def main(argv: list[str] | None = None) -> int:
                 if held_out_objects:
                     results, _ = evaluate(ema, held_out_objects, resolution=validation_resolution, progress=False)
                     results.pop("per_object")
-                    state["evaluation"] = {"step": step, "data": args.validation_data_dir or source,
-                                           "split": args.validation_split, **results}
-                    metrics.update({f"eval/{p}_{m}": v[m]["mean"] for group in ("protocols", "baselines") for p, v in results[group].items() for m in ("psnr", "ssim")})
-                    metrics.update({f"eval/pose_error_{k}_median_deg": v["median"] for k, v in results["pose_error_deg"].items()})
+                    state["evaluation"] = {
+                        "step": step,
+                        "data": args.validation_data_dir or source,
+                        "split": args.validation_split,
+                        **results,
+                    }
+                    metrics.update(
+                        {
+                            f"eval/{p}_{m}": v[m]["mean"]
+                            for group in ("protocols", "baselines")
+                            for p, v in results[group].items()
+                            for m in ("psnr", "ssim")
+                        }
+                    )
+                    metrics.update(
+                        {f"eval/pose_error_{k}_median_deg": v["median"] for k, v in results["pose_error_deg"].items()}
+                    )
                 log_scalars(metrics, step)
                 logger.info(f"step {step}: validation " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items()))
             writer = accelerator.get_tracker("tensorboard", unwrap=True) if args.report_to == "tensorboard" else None
@@ -391,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
                 for old in list_checkpoints(output_dir)[: -args.checkpoints_total_limit]:
                     shutil.rmtree(old)
             with untouched_rng(device):
-                export_model(trainer, output_dir / MODEL_DIR, state["grids"], training_info(), state["evaluation"], args)
+                export_model(
+                    trainer, output_dir / MODEL_DIR, state["grids"], training_info(), state["evaluation"], args
+                )
             logger.info(f"saved {final} and exported the EMA model to {output_dir / MODEL_DIR}")
         state["last_checkpoint"] = step
         accelerator.wait_for_everyone()
@@ -412,24 +543,36 @@ def main(argv: list[str] | None = None) -> int:
             global_batch = args.train_batch_size or stage["batch_size"]
             start = progress["batches_read"] if progress["stage_start"] == stage["start_step"] else 0
             batches = TrainingBatches(
-                images, global_batch // accelerator.num_processes, num_processes=accelerator.num_processes,
-                process_index=accelerator.process_index, seed=args.seed + stage["start_step"], start=start,
-                num_workers=args.dataloader_num_workers, pin_memory=device.type == "cuda",
+                images,
+                global_batch // accelerator.num_processes,
+                num_processes=accelerator.num_processes,
+                process_index=accelerator.process_index,
+                seed=args.seed + stage["start_step"],
+                start=start,
+                num_workers=args.dataloader_num_workers,
+                pin_memory=device.type == "cuda",
             )
             progress["stage_start"] = stage["start_step"]
             unreadable_before = progress["unreadable_images"]  # counted by earlier loaders and runs
-            logger.info(f"step {step}: stage {stage['resolution']} px, global batch {global_batch}, "
-                        f"{stage['num_steps']} samples per ray", main_process_only=True)
+            logger.info(
+                f"step {step}: stage {stage['resolution']} px, global batch {global_batch}, "
+                f"{stage['num_steps']} samples per ray",
+                main_process_only=True,
+            )
         step_start = time.time()
         real = next(batches).to(device, non_blocking=True)
         if real.shape[-1] != stage["resolution"]:
-            real = F.interpolate(real, size=(stage["resolution"],) * 2, mode="bilinear", antialias=True, align_corners=False)
+            real = F.interpolate(
+                real, size=(stage["resolution"],) * 2, mode="bilinear", antialias=True, align_corners=False
+            )
         means.add(trainer.train_step(real, step))
         step += 1
         log_now = step % args.logging_steps == 0 or step == max_steps
         if log_now:  # reading the losses back waits for the GPU: inside the step's time, so the speeds are true
             interval, nonfinite = means.pop()
-        progress.update(step=step, batches_read=batches.batches_read, images_seen=progress["images_seen"] + global_batch)
+        progress.update(
+            step=step, batches_read=batches.batches_read, images_seen=progress["images_seen"] + global_batch
+        )
         step_seconds = time.time() - step_start
         progress["train_seconds"] += step_seconds
         interval_seconds += step_seconds
@@ -445,13 +588,21 @@ def main(argv: list[str] | None = None) -> int:
             scalars = {f"train/{k}": v for k, v in zip(interval, values[:-2].tolist())}
             scalars["train/nonfinite_steps"] = values[-2].item() * accelerator.num_processes
             scalars.update({f"lr/{n}": stage[f"lr_{n}"] for n in ("g", "d", "e")})
-            scalars.update({"perf/images_per_second": interval_images / interval_seconds,
-                            "perf/seconds_per_step": interval_seconds / interval_steps,
-                            "train/resolution": stage["resolution"], "data/unreadable_images": unreadable})
+            scalars.update(
+                {
+                    "perf/images_per_second": interval_images / interval_seconds,
+                    "perf/seconds_per_step": interval_seconds / interval_steps,
+                    "train/resolution": stage["resolution"],
+                    "data/unreadable_images": unreadable,
+                }
+            )
             log_scalars(scalars, step)
             speeds.append(scalars["perf/images_per_second"])
-            bar.set_postfix({k: f"{scalars[f'train/{k}']:.3g}" for k in ("d_loss", "g_loss") if f"train/{k}" in scalars}
-                            | {"img/s": f"{scalars['perf/images_per_second']:.1f}"}, refresh=False)
+            bar.set_postfix(
+                {k: f"{scalars[f'train/{k}']:.3g}" for k in ("d_loss", "g_loss") if f"train/{k}" in scalars}
+                | {"img/s": f"{scalars['perf/images_per_second']:.1f}"},
+                refresh=False,
+            )
             interval_seconds, interval_images, interval_steps = 0.0, 0, 0
 
         if step % args.validation_steps == 0:
@@ -461,7 +612,10 @@ def main(argv: list[str] | None = None) -> int:
         if deadline is not None and step % DEADLINE_CHECK_STEPS == 0:  # agreeing on it syncs the processes
             stop = torch.tensor([float(time.time() > deadline)], device=device)
             if accelerator.reduce(stop, "sum").item() > 0:
-                logger.info(f"step {step}: --max_train_minutes {args.max_train_minutes} reached, stopping", main_process_only=True)
+                logger.info(
+                    f"step {step}: --max_train_minutes {args.max_train_minutes} reached, stopping",
+                    main_process_only=True,
+                )
                 break
     bar.close()
     if batches is not None:
@@ -471,15 +625,21 @@ def main(argv: list[str] | None = None) -> int:
             validate(step)
         checkpoint(step)
     if progress["unreadable_images"]:
-        logger.warning(f"{progress['unreadable_images']} unreadable training images were skipped", main_process_only=True)
+        logger.warning(
+            f"{progress['unreadable_images']} unreadable training images were skipped", main_process_only=True
+        )
     accelerator.end_training()
     if args.push_to_hub and is_main:
         from huggingface_hub import create_repo, upload_folder
 
         repo_id = args.hub_model_id or output_dir.name
         create_repo(repo_id, exist_ok=True, token=args.hub_token)
-        upload_folder(repo_id=repo_id, folder_path=str(output_dir / MODEL_DIR), token=args.hub_token,
-                      commit_message=f"pix2nerf training, step {step}")
+        upload_folder(
+            repo_id=repo_id,
+            folder_path=str(output_dir / MODEL_DIR),
+            token=args.hub_token,
+            commit_message=f"pix2nerf training, step {step}",
+        )
         logger.info(f"pushed {output_dir / MODEL_DIR} to {repo_id}")
     speed = f"; median {statistics.median(speeds[1:] or speeds):.1f} images/s after the first log" if speeds else ""
     logger.info(f"done at step {step}: {output_dir / MODEL_DIR}{speed}", main_process_only=True)

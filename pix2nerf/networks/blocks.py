@@ -102,7 +102,11 @@ class ProgressivePyramid(nn.Module):
     def forward(self, images: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """images (B, 3, R, R) in [-1, 1] -> (B, out_features)."""
         resolution = images.shape[-1]
-        if images.shape[-2] != resolution or resolution & (resolution - 1) or not 2 <= resolution <= self.max_resolution:
+        if (
+            images.shape[-2] != resolution
+            or resolution & (resolution - 1)
+            or not 2 <= resolution <= self.max_resolution
+        ):
             raise ValueError(
                 f"images must be square with a power-of-two side in [2, {self.max_resolution}], got {tuple(images.shape[-2:])}"
             )
@@ -110,6 +114,8 @@ class ProgressivePyramid(nn.Module):
         x = self.from_rgb[start](images)
         for i, block in enumerate(self.blocks[start:]):
             if i == 1 and alpha < 1.0:
-                x = alpha * x + (1 - alpha) * self.from_rgb[start + 1](F.interpolate(images, scale_factor=0.5, mode="nearest"))
+                x = alpha * x + (1 - alpha) * self.from_rgb[start + 1](
+                    F.interpolate(images, scale_factor=0.5, mode="nearest")
+                )
             x = block(x)
         return self.head(x).flatten(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ProgressivePyramid, StridedResidualBlock
+from pix2nerf.networks.blocks import ProgressivePyramid, StridedResidualBlock
 
 
 class CCSEncoder(nn.Module):

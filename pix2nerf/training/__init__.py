@@ -1,5 +1,5 @@
 """Training: the Pix2NeRF objective (D, E, G steps), EMA, and the optional VGG perceptual term."""
 
-from .objective import Pix2NeRFTrainer
+from pix2nerf.training.objective import Pix2NeRFTrainer
 
 __all__ = ["Pix2NeRFTrainer"]

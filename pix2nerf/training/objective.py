@@ -2,7 +2,7 @@
 conditional adversarial + reconstruction on odd steps), as the official code does.
 
 Precision: with mixed_precision "fp16", matmuls and convolutions run in float16 under autocast while the FiLM and
-sine of the field stay in float32 (see pix2nerf.field); gradients go through one GradScaler per network, and R1
+sine of the field stay in float32 (see pix2nerf.fields.siren); gradients go through one GradScaler per network, and R1
 is computed from scaled gradients then unscaled, so it is exact under fp16.
 """
 
@@ -16,13 +16,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..acceleration import autocast, compile_available, fast_field
-from ..cameras import degrees_to_official, official_to_degrees, wrap_degrees
-from ..metrics import ssim
-from ..model import Pix2NeRF
-from ..networks import Discriminator
-from ..rendering import RaySamplingSettings
-from .ema import EMA
+from pix2nerf.evaluation.metrics import ssim
+from pix2nerf.kernels.dispatch import autocast, compile_available, fast_field
+from pix2nerf.model import Pix2NeRF
+from pix2nerf.networks import Discriminator
+from pix2nerf.rendering.cameras import degrees_to_official, official_to_degrees, wrap_degrees
+from pix2nerf.rendering.volume import RaySamplingSettings
+from pix2nerf.training.ema import EMA
 
 ADAM_BETAS = (0.0, 0.9)
 
@@ -53,7 +53,7 @@ class Pix2NeRFTrainer:
         field_kernels: str = "auto",
     ) -> None:
         """compile_field: the fast field on CUDA (default: where Triton is); field_kernels: the field with gradients
-        under fp16 on CUDA, "triton" (pix2nerf.film_sine_kernels: a 32 px generator step in 108.0 ms and 24.2 GB,
+        under fp16 on CUDA, "triton" (pix2nerf.kernels.siren_layers: a 32 px generator step in 108.0 ms and 24.2 GB,
         gpu_h100_run13_kernels.json), "compile" (torch.compile: 136.1 ms, 35.9 GB, gpu_h100_run13_compile_gstep32.json)
         or "auto": triton
         where it can run (the fast field, fp16), else compile. `self.field_kernels` says which was taken."""
@@ -104,7 +104,9 @@ class Pix2NeRFTrainer:
     def density_noise(self, step: int) -> float:
         return max(0.0, 1.0 - step / max(1, self.config.density_noise_steps))
 
-    def _render(self, z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor, resolution: int, settings) -> torch.Tensor:
+    def _render(
+        self, z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor, resolution: int, settings
+    ) -> torch.Tensor:
         """Differentiable training render, images (B, 3, R, R) in [-1, 1]."""
         with self.autocast():
             codes = self.model.field.latent_codes(z)
@@ -166,8 +168,13 @@ class Pix2NeRFTrainer:
         batch, resolution = real.shape[0], real.shape[-1]
         alpha = self.alpha(step)
         settings = RaySamplingSettings(
-            near=config.ray_start, far=config.ray_end, num_steps=stage["num_steps"], hierarchical=True,
-            deterministic=False, background=config.background, noise_std=self.density_noise(step),
+            near=config.ray_start,
+            far=config.ray_end,
+            num_steps=stage["num_steps"],
+            hierarchical=True,
+            deterministic=False,
+            background=config.background,
+            noise_std=self.density_noise(step),
         )
         logs: dict[str, torch.Tensor] = {}
 
@@ -185,7 +192,12 @@ class Pix2NeRFTrainer:
         (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
         r1 = 0.5 * config.r1_gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
         d_pose = F.mse_loss(fake_pose.float(), pose)
-        d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean() + r1 + config.pose_loss_weight * d_pose
+        d_loss = (
+            F.softplus(fake_logits.float()).mean()
+            + F.softplus(-real_logits.float()).mean()
+            + r1
+            + config.pose_loss_weight * d_pose
+        )
         self._apply("d", d_loss, {"d": discriminator})
         logs.update(d_loss=d_loss, r1=r1, d_pose=d_pose, d_real=real_logits.mean(), d_fake=fake_logits.mean())
         real = real.detach()
@@ -197,8 +209,12 @@ class Pix2NeRFTrainer:
         self._apply("e", e_latent + e_pose, {"e": model.encoder})
         self.ema_encoder.update(model.encoder)
         yaw_pred, pitch_pred = pose_to_degrees(pose_pred.detach().float())
-        logs.update(e_latent=e_latent, e_pose=e_pose, e_yaw_error_deg=wrap_degrees(yaw_pred - yaw).abs().mean(),
-                    e_pitch_error_deg=(pitch_pred - pitch).abs().mean())
+        logs.update(
+            e_latent=e_latent,
+            e_pose=e_pose,
+            e_yaw_error_deg=wrap_degrees(yaw_pred - yaw).abs().mean(),
+            e_pitch_error_deg=(pitch_pred - pitch).abs().mean(),
+        )
 
         # G: even steps pi-GAN, odd steps Pix2NeRF (conditional adversarial + reconstruction); D is frozen
         discriminator.requires_grad_(False)
@@ -206,15 +222,19 @@ class Pix2NeRFTrainer:
         yaw2, pitch2 = model.sample_poses(batch)
         pose2 = official_pose(yaw2, pitch2)
         if step % 2 == 0:
-            g_loss = self._generator_adversarial(self._render(z2, yaw2, pitch2, resolution, settings), pose2, alpha, step)
+            g_loss = self._generator_adversarial(
+                self._render(z2, yaw2, pitch2, resolution, settings), pose2, alpha, step
+            )
             self._apply("g", g_loss, {"g": model.field})
         else:
             train_encoder = step >= config.warmup_steps  # before, only E's inversion loss trains E
-            with self.autocast(), (nullcontext() if train_encoder else torch.no_grad()):
+            with self.autocast(), nullcontext() if train_encoder else torch.no_grad():
                 z_real, pose_real = model.encoder(real, alpha)
             z_real = z_real.float()
             yaw_real, pitch_real = pose_to_degrees(pose_real.detach().float())
-            adversarial = self._generator_adversarial(self._render(z_real, yaw2, pitch2, resolution, settings), pose2, alpha, step)
+            adversarial = self._generator_adversarial(
+                self._render(z_real, yaw2, pitch2, resolution, settings), pose2, alpha, step
+            )
             terms = self.reconstruction_loss(self._render(z_real, yaw_real, pitch_real, resolution, settings), real)
             g_loss = adversarial + config.reconstruction_weight * sum(terms.values())
             self._apply("g", g_loss, {"g": model.field, "e": model.encoder} if train_encoder else {"g": model.field})
@@ -268,7 +288,9 @@ def _without_first_moment(optimizer_state: dict) -> dict:
     """An Adam state dict without exp_avg where every group has beta1 = 0 (then it is just the last gradient)."""
     if any(group["betas"][0] != 0 for group in optimizer_state["param_groups"]):
         return optimizer_state
-    moments = {index: {k: v for k, v in values.items() if k != "exp_avg"} for index, values in optimizer_state["state"].items()}
+    moments = {
+        index: {k: v for k, v in values.items() if k != "exp_avg"} for index, values in optimizer_state["state"].items()
+    }
     return {**optimizer_state, "state": moments}
 
 

@@ -6,12 +6,21 @@ Data flow: category + object id -> `ObjectBuilder` (shapes, materials) -> `Shape
 `builder` and `card` need the `datasets` package (the `train` extras); the names exported here do not.
 """
 
-from .categories import CATEGORIES, Category, get_category, make_object, make_objects, register
-from .jobs import render_objects
-from .renderer import render_views
-from .shapes import Material, ObjectBuilder, Shapes
+from pix2nerf.data.synthetic.categories import CATEGORIES, Category, get_category, make_object, make_objects, register
+from pix2nerf.data.synthetic.jobs import render_objects
+from pix2nerf.data.synthetic.renderer import render_views
+from pix2nerf.data.synthetic.shapes import Material, ObjectBuilder, Shapes
 
 __all__ = [
-    "CATEGORIES", "Category", "Material", "ObjectBuilder", "Shapes", "get_category", "make_object", "make_objects",
-    "register", "render_objects", "render_views",
+    "CATEGORIES",
+    "Category",
+    "Material",
+    "ObjectBuilder",
+    "Shapes",
+    "get_category",
+    "make_object",
+    "make_objects",
+    "register",
+    "render_objects",
+    "render_views",
 ]

@@ -17,9 +17,9 @@ import datasets
 import torch
 from tqdm.auto import tqdm
 
-from .categories import Category, get_category
-from .jobs import RenderJob, render_rows
-from .splits import SplitPlan, plan_split
+from pix2nerf.data.synthetic.categories import Category, get_category
+from pix2nerf.data.synthetic.jobs import RenderJob, render_rows
+from pix2nerf.data.synthetic.splits import SplitPlan, plan_split
 
 FORMATS = ("arrow", "parquet")
 MIN_RESOLUTION = 8
@@ -28,15 +28,17 @@ MAX_SHARD_BYTES = 256 * 2**20  # parquet shards hold at most about this much ima
 
 def features() -> datasets.Features:
     """The columns: image (RGBA PNG), yaw, pitch, fov (float32 degrees), object_id, view_id, category."""
-    return datasets.Features({
-        "image": datasets.Image(),
-        "yaw": datasets.Value("float32"),
-        "pitch": datasets.Value("float32"),
-        "fov": datasets.Value("float32"),
-        "object_id": datasets.Value("int64"),
-        "view_id": datasets.Value("int32"),
-        "category": datasets.Value("string"),
-    })
+    return datasets.Features(
+        {
+            "image": datasets.Image(),
+            "yaw": datasets.Value("float32"),
+            "pitch": datasets.Value("float32"),
+            "fov": datasets.Value("float32"),
+            "object_id": datasets.Value("int64"),
+            "view_id": datasets.Value("int32"),
+            "category": datasets.Value("string"),
+        }
+    )
 
 
 def build_dataset(
@@ -72,14 +74,15 @@ def build_dataset(
         raise RuntimeError("a train object id equals a test object id; choose another seed")
     jobs = {split: _jobs(chosen, plan, resolution, supersample, device, batch_size) for split, plan in plans.items()}
     images = {split: [] for split in plans}
-    with tqdm(total=sum(len(p) for p in plans.values()), unit="image", disable=not progress,
-              desc=f"Rendering {category}") as bar:
+    with tqdm(
+        total=sum(len(p) for p in plans.values()), unit="image", disable=not progress, desc=f"Rendering {category}"
+    ) as bar:
         for split, rows in _run(jobs, workers):
             images[split] += rows
             bar.update(len(rows))
-    return datasets.DatasetDict({
-        split: _split_dataset(chosen, plan, images[split], config.fov, split) for split, plan in plans.items()
-    })
+    return datasets.DatasetDict(
+        {split: _split_dataset(chosen, plan, images[split], config.fov, split) for split, plan in plans.items()}
+    )
 
 
 def save_dataset(dataset: datasets.DatasetDict, out: str | Path, format: str = "arrow") -> None:
@@ -122,8 +125,15 @@ def _jobs(
     category: Category, plan: SplitPlan, resolution: int, supersample: int, device: str, batch_size: int
 ) -> list[RenderJob]:
     return [
-        RenderJob(category.name, plan.object_ids[i : i + batch_size], plan.yaw[i : i + batch_size].tolist(),
-                  plan.pitch[i : i + batch_size].tolist(), resolution, supersample, device)
+        RenderJob(
+            category.name,
+            plan.object_ids[i : i + batch_size],
+            plan.yaw[i : i + batch_size].tolist(),
+            plan.pitch[i : i + batch_size].tolist(),
+            resolution,
+            supersample,
+            device,
+        )
         for i in range(0, len(plan), batch_size)
     ]
 
@@ -140,8 +150,9 @@ def _run(jobs: dict[str, list[RenderJob]], workers: int):
         finally:
             torch.set_num_threads(threads)
         return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
-                             initargs=(1,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=torch.set_num_threads, initargs=(1,)
+    ) as pool:
         for (split, _), rows in zip(order, pool.map(render_rows, [job for _, job in order])):
             yield split, rows
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .categories import Category
+from pix2nerf.data.synthetic.categories import Category
 
 PREVIEW_FILE = "preview.png"
 LICENSE = "cc-by-4.0"
@@ -21,9 +21,7 @@ def preview_grid(test: datasets.Dataset, objects: int = 4, views: int = 6) -> Im
     per_object = max(test["view_id"]) + 1
     objects = min(objects, len(test) // per_object)
     chosen = sorted({round(v * per_object / views) for v in range(views)} & set(range(per_object)))
-    tiles = [
-        [_over_white(test[o * per_object + v]["image"]) for v in chosen] for o in range(objects)
-    ]
+    tiles = [[_over_white(test[o * per_object + v]["image"]) for v in chosen] for o in range(objects)]
     return Image.fromarray(np.concatenate([np.concatenate(row, axis=1) for row in tiles], axis=0))
 
 
@@ -36,8 +34,17 @@ def _over_white(image: Image.Image) -> np.ndarray:
 def make_dataset_command(settings: dict) -> str:
     """The `pix2nerf make-dataset` command line for build settings (the keys of `dataset_card`)."""
     parts = ["pix2nerf", "make-dataset"]
-    for key in ("category", "train_objects", "test_objects", "test_views", "resolution", "seed", "supersample",
-                "format", "device"):
+    for key in (
+        "category",
+        "train_objects",
+        "test_objects",
+        "test_views",
+        "resolution",
+        "seed",
+        "supersample",
+        "format",
+        "device",
+    ):
         parts += [f"--{key.replace('_', '-')}", str(settings[key])]
     return shlex.join(parts + ["--out", "DIR"])
 
@@ -85,7 +92,7 @@ dataset_info:
 
 # Pix2NeRF synthetic {name}
 
-Procedural {category.description}, rendered at {settings['resolution']}x{settings['resolution']} pixels with the
+Procedural {category.description}, rendered at {settings["resolution"]}x{settings["resolution"]} pixels with the
 cameras of the `{category.preset}` preset of pix2nerf, a re-implementation of
 [Pix2NeRF](https://arxiv.org/abs/2202.13162): training data for a Pix2NeRF model (one image in, a radiance field
 out) and, in `test`, multi-view ground truth for novel-view evaluation.
@@ -99,11 +106,11 @@ repository keeps this grid for the seed-0 datasets as `docs/images/synthetic_{na
 
 | split | objects | views per object | rows | use |
 | --- | --- | --- | --- | --- |
-| `train` | {settings['train_objects']} | 1 | {len(dataset['train'])} | training; one view at a random pose from the pose prior (poses are stored for analysis: Pix2NeRF trains unposed) |
-| `test` | {settings['test_objects']} | {settings['test_views']} | {len(dataset['test'])} | evaluation; held-out objects; view 0 at a random prior pose (the input), the others around the object |
+| `train` | {settings["train_objects"]} | 1 | {len(dataset["train"])} | training; one view at a random pose from the pose prior (poses are stored for analysis: Pix2NeRF trains unposed) |
+| `test` | {settings["test_objects"]} | {settings["test_views"]} | {len(dataset["test"])} | evaluation; held-out objects; view 0 at a random prior pose (the input), the others around the object |
 
 Test objects come from a different random stream than training objects (their ids never match). In the test
-split, view 0 is drawn from the prior like a training image; views 1..{settings['test_views'] - 1} have yaws evenly
+split, view 0 is drawn from the prior like a training image; views 1..{settings["test_views"] - 1} have yaws evenly
 spaced over 360 degrees from view 0's yaw and pitches that rise through the prior's pitch band (evenly spaced
 sin(pitch)), a spiral around the object.
 
@@ -124,10 +131,10 @@ sin(pitch)), a spiral around the object.
 The camera sits on the unit sphere at `(-cos(pitch) sin(yaw), sin(pitch), cos(pitch) cos(yaw))`, looks at the
 origin with +y up and no roll; yaw 0 / pitch 0 is the front view (the object's front faces +z), positive pitch
 looks from above. Pixel centres lie on `linspace(-1, 1)` edge to edge, y up; the ray through pixel (x, y) is
-`normalize(x, y, -1 / tan(fov / 2))` in camera space. This is `pix2nerf.cameras` (`world_rays`,
+`normalize(x, y, -1 / tan(fov / 2))` in camera space. This is `pix2nerf.rendering.cameras` (`world_rays`,
 `project_points`): a 3D point projects with `project_points` to the pixel where it is seen.
 
-Pose prior (`{category.preset}` preset, drawn with `pix2nerf.cameras.sample_poses`): fov {config.fov:g} degrees;
+Pose prior (`{category.preset}` preset, drawn with `pix2nerf.rendering.cameras.sample_poses`): fov {config.fov:g} degrees;
 every object lies inside the ray range {config.ray_start:g}-{config.ray_end:g} along each ray and inside the view;
 yaw uniform in [{config.yaw_mean - config.yaw_spread:g}, {config.yaw_mean + config.yaw_spread:g}) degrees; pitch
 area-uniform (sin(pitch) uniform) in [{pitch_low:.2f}, {pitch_high:.2f}] degrees. This is the distribution the
@@ -140,7 +147,7 @@ the x = 0 plane) with per-part colours and materials, drawn from a `torch.Genera
 its bounding box and scaled to fit the cameras. A sphere-tracing renderer in torch marches the rays from their
 entry into the object's bounding box, shades hits with ambient sky light, a diffuse key and fill light fixed in
 world space and a soft Blinn-Phong highlight (gamma 2), and supersamples pixels at silhouettes and material
-boundaries with {settings['supersample']}x{settings['supersample']} rays per pixel; alpha is the fraction of
+boundaries with {settings["supersample"]}x{settings["supersample"]} rays per pixel; alpha is the fraction of
 covered rays. Transparent pixels are stored as white.
 
 ## Regenerate
@@ -151,7 +158,7 @@ pip install -r requirements-dev.txt   # in a pix2nerf checkout
 ```
 
 The same command gives the same bytes on the same kind of device with the same torch version
-(this copy: torch {torch.__version__}, device `{settings['device']}`).
+(this copy: torch {torch.__version__}, device `{settings["device"]}`).
 
 ## Use
 

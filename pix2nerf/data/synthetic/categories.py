@@ -7,16 +7,16 @@ mirror symmetric about x = 0) and register it below with the preset whose camera
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 
-from ...config import Pix2NeRFConfig
-from .cars import make_car
-from .chairs import make_chair
-from .draws import Draws
-from .shapes import ObjectBuilder, Shapes
+from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.data.synthetic.cars import make_car
+from pix2nerf.data.synthetic.chairs import make_chair
+from pix2nerf.data.synthetic.draws import Draws
+from pix2nerf.data.synthetic.shapes import ObjectBuilder, Shapes
 
 FIT_MARGIN = 0.02  # objects stay this far inside the sphere that the preset's cameras fully see
 
@@ -72,13 +72,21 @@ def make_objects(category: Category, object_ids: Sequence[int], device: torch.de
     return Shapes.stack([make_object(category, i, radius) for i in object_ids], device)
 
 
-register(Category(
-    "cars", "carla", make_car,
-    "cars (sedans, hatchbacks, SUVs, sports cars, pickups and vans): painted body, dark glass cabin with a roof "
-    "(sometimes two-tone), wheels with hubs, bumpers, head- and taillights",
-))
-register(Category(
-    "chairs", "srn_chairs", make_chair,
-    "chairs: seat, solid, slatted or ladder back, four straight or splayed legs, a swivel or a pedestal base, "
-    "optional armrests; wood, metal, plastic, fabric and leather",
-))
+register(
+    Category(
+        "cars",
+        "carla",
+        make_car,
+        "cars (sedans, hatchbacks, SUVs, sports cars, pickups and vans): painted body, dark glass cabin with a roof "
+        "(sometimes two-tone), wheels with hubs, bumpers, head- and taillights",
+    )
+)
+register(
+    Category(
+        "chairs",
+        "srn_chairs",
+        make_chair,
+        "chairs: seat, solid, slatted or ladder back, four straight or splayed legs, a swivel or a pedestal base, "
+        "optional armrests; wood, metal, plastic, fabric and leather",
+    )
+)

@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import math
 
-from .draws import Draws
-from .shapes import Material, ObjectBuilder
+from pix2nerf.data.synthetic.draws import Draws
+from pix2nerf.data.synthetic.shapes import Material, ObjectBuilder
 
 WOODS = ((0.55, 0.36, 0.20), (0.40, 0.25, 0.13), (0.76, 0.59, 0.39), (0.24, 0.15, 0.08), (0.66, 0.50, 0.33))
 METALS = ((0.72, 0.73, 0.75), (0.10, 0.10, 0.11), (0.45, 0.46, 0.48))
-PLASTICS = ((0.92, 0.92, 0.90), (0.09, 0.09, 0.10), (0.78, 0.12, 0.10), (0.12, 0.33, 0.70), (0.93, 0.74, 0.15),
-            (0.20, 0.55, 0.30), (0.95, 0.50, 0.55))
-FABRICS = ((0.62, 0.14, 0.14), (0.16, 0.24, 0.52), (0.22, 0.42, 0.26), (0.45, 0.45, 0.47), (0.78, 0.70, 0.56),
-           (0.80, 0.62, 0.18), (0.16, 0.48, 0.50), (0.20, 0.20, 0.22), (0.86, 0.42, 0.16), (0.40, 0.22, 0.45))
+PLASTICS = (
+    (0.92, 0.92, 0.90),
+    (0.09, 0.09, 0.10),
+    (0.78, 0.12, 0.10),
+    (0.12, 0.33, 0.70),
+    (0.93, 0.74, 0.15),
+    (0.20, 0.55, 0.30),
+    (0.95, 0.50, 0.55),
+)
+FABRICS = (
+    (0.62, 0.14, 0.14),
+    (0.16, 0.24, 0.52),
+    (0.22, 0.42, 0.26),
+    (0.45, 0.45, 0.47),
+    (0.78, 0.70, 0.56),
+    (0.80, 0.62, 0.18),
+    (0.16, 0.48, 0.50),
+    (0.20, 0.20, 0.22),
+    (0.86, 0.42, 0.16),
+    (0.40, 0.22, 0.45),
+)
 LEATHERS = ((0.08, 0.07, 0.07), (0.38, 0.21, 0.11), (0.86, 0.80, 0.68))
 CASTER = Material((0.08, 0.08, 0.09), 0.3, 0.5)
 
@@ -32,8 +49,9 @@ def make_chair(draws: Draws) -> ObjectBuilder:
     half_depth = draws.uniform(0.19, 0.26)
     thickness = draws.uniform(0.03, 0.10) if upholstery is not frame else draws.uniform(0.025, 0.05)
     seat_top = seat_height + thickness / 2
-    chair.box((0, seat_height, 0), (half_width, thickness / 2, half_depth), upholstery,
-              draws.uniform(0.004, thickness / 2.5))
+    chair.box(
+        (0, seat_height, 0), (half_width, thickness / 2, half_depth), upholstery, draws.uniform(0.004, thickness / 2.5)
+    )
     seat_bottom = seat_height - thickness / 2
 
     if base == "legs":
@@ -103,7 +121,12 @@ def _swivel_or_pedestal(chair: ObjectBuilder, draws: Draws, frame: Material, top
 
 
 def _back(
-    chair: ObjectBuilder, draws: Draws, frame: Material, upholstery: Material, seat_top: float, half_width: float,
+    chair: ObjectBuilder,
+    draws: Draws,
+    frame: Material,
+    upholstery: Material,
+    seat_top: float,
+    half_width: float,
     half_depth: float,
 ) -> None:
     """A backrest leaning back by a random tilt: solid, slats between posts, or rails between posts."""
@@ -125,8 +148,13 @@ def _back(
     post = thickness * 0.8
     part(back_width - post, height / 2, (post, height / 2, thickness / 2), frame, post / 2.5)
     rail_height = draws.uniform(0.03, 0.07)
-    part(0, height - rail_height / 2, (back_width - post, rail_height / 2, thickness / 2 * 0.8), upholstery,
-         min(rail_height / 2, thickness / 2) * 0.5)
+    part(
+        0,
+        height - rail_height / 2,
+        (back_width - post, rail_height / 2, thickness / 2 * 0.8),
+        upholstery,
+        min(rail_height / 2, thickness / 2) * 0.5,
+    )
     inner = height - rail_height
     if style == "slats":
         slat = draws.uniform(0.012, 0.025)
@@ -138,7 +166,12 @@ def _back(
 
 
 def _armrests(
-    chair: ObjectBuilder, draws: Draws, frame: Material, upholstery: Material, seat_top: float, half_width: float,
+    chair: ObjectBuilder,
+    draws: Draws,
+    frame: Material,
+    upholstery: Material,
+    seat_top: float,
+    half_width: float,
     half_depth: float,
 ) -> None:
     """An armrest on each side on a front support."""
@@ -147,8 +180,13 @@ def _armrests(
     x = half_width + draws.uniform(-arm, arm * 0.5)
     length = half_depth * draws.uniform(0.75, 0.95)
     centre_z = -half_depth + length
-    chair.box((x, seat_top + height, centre_z - length / 2 + 0.02), (arm, arm * 0.7, length / 2 + 0.02),
-              upholstery if draws.chance(0.5) else frame, arm * 0.5)
+    chair.box(
+        (x, seat_top + height, centre_z - length / 2 + 0.02),
+        (arm, arm * 0.7, length / 2 + 0.02),
+        upholstery if draws.chance(0.5) else frame,
+        arm * 0.5,
+    )
     support = arm * 0.6
-    chair.box((x, seat_top + height / 2 - 0.01, centre_z - support), (support, height / 2 + 0.01, support), frame,
-              support / 2)
+    chair.box(
+        (x, seat_top + height / 2 - 0.01, centre_z - support), (support, height / 2 + 0.01, support), frame, support / 2
+    )

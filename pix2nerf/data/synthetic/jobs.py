@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .categories import get_category, make_objects
-from .renderer import render_views
+from pix2nerf.data.synthetic.categories import get_category, make_objects
+from pix2nerf.data.synthetic.renderer import render_views
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class RenderJob:
 
 def render_rows(job: RenderJob) -> list[bytes]:
     """RGBA PNG bytes of each row of `job`."""
-    images = render_objects(job.category, job.object_ids, job.yaw, job.pitch, job.resolution, job.supersample,
-                            job.device)
+    images = render_objects(
+        job.category, job.object_ids, job.yaw, job.pitch, job.resolution, job.supersample, job.device
+    )
     pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [encode_png(p) for p in pixels]
 
@@ -55,8 +56,14 @@ def render_objects(
     index = torch.tensor([unique.index(i) for i in object_ids], device=device)
     shapes = make_objects(chosen, unique, device).select(index)
     return render_views(
-        shapes, torch.as_tensor(yaw, dtype=torch.float32), torch.as_tensor(pitch, dtype=torch.float32), resolution,
-        config.fov, config.ray_start, config.ray_end, supersample,
+        shapes,
+        torch.as_tensor(yaw, dtype=torch.float32),
+        torch.as_tensor(pitch, dtype=torch.float32),
+        resolution,
+        config.fov,
+        config.ray_start,
+        config.ray_end,
+        supersample,
         chunk=2**20 if shapes.device.type == "cuda" else 2**16,
     )
 

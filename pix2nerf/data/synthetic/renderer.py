@@ -1,6 +1,6 @@
 """A sphere-tracing renderer for `Shapes`: RGBA images in the project's camera convention.
 
-Per view: rays through pixel centres (`pix2nerf.cameras` convention: pixel centres on linspace(-1, 1) edge to edge,
+Per view: rays through pixel centres (`pix2nerf.rendering.cameras` convention: pixel centres on linspace(-1, 1) edge to edge,
 y up) are clipped to the object's bounding box and to [near, far], sphere traced (converged and escaped rays leave
 the batch), then shaded with a fixed world-space light: ambient sky light, a diffuse key and fill light and a soft
 Blinn-Phong highlight. Pixels where the primitive seen by neighbouring pixels changes (silhouettes and material
@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from ...cameras import camera_origins, degrees_to_official, look_at_cam2world
-from .shapes import Shapes, primitive_distance, signed_distance
+from pix2nerf.data.synthetic.shapes import Shapes, primitive_distance, signed_distance
+from pix2nerf.rendering.cameras import camera_origins, degrees_to_official, look_at_cam2world
 
 MAX_STEPS = 64  # sphere-tracing steps per ray at most
 STEPS_PER_BLOCK = 4  # steps between removals of converged and escaped rays from the batch
@@ -59,12 +59,21 @@ def render_views(
     scale = math.tan(math.radians(fov) / 2)  # camera-space ray (x, y, -1) per unit of pixel coordinate x, y
     step = 2.0 / (resolution - 1)  # pixel spacing in pixel coordinates
     tolerance = HIT_TOLERANCE * scale * step / supersample
-    trace = dict(shapes=shapes, rotation=rotation, origin=origin, scale=scale, near=near, far=far,
-                 tolerance=tolerance, chunk=chunk)
+    trace = dict(
+        shapes=shapes,
+        rotation=rotation,
+        origin=origin,
+        scale=scale,
+        near=near,
+        far=far,
+        tolerance=tolerance,
+        chunk=chunk,
+    )
 
     grid = torch.linspace(-1.0, 1.0, resolution, device=device)
-    rows, cols = torch.meshgrid(torch.arange(resolution, device=device), torch.arange(resolution, device=device),
-                                indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(resolution, device=device), torch.arange(resolution, device=device), indexing="ij"
+    )
     centres = torch.stack([grid[cols], -grid[rows]], dim=-1).reshape(1, -1, 2)
     rgba, primitive = _render_samples(torch.arange(views, device=device), centres, **trace)
     rgba = rgba.reshape(views, resolution, resolution, 4)
@@ -90,10 +99,12 @@ def _camera_frames(yaw: torch.Tensor, pitch: torch.Tensor) -> tuple[torch.Tensor
 
     One view at a time: vectorised sin and cos may round differently from the scalar ones, and a view's camera
     must not depend on its place in the batch (nor on the device that renders it)."""
-    cam2world = torch.cat([
-        look_at_cam2world(camera_origins(*degrees_to_official(yaw[i : i + 1], pitch[i : i + 1])))
-        for i in range(yaw.shape[0])
-    ])
+    cam2world = torch.cat(
+        [
+            look_at_cam2world(camera_origins(*degrees_to_official(yaw[i : i + 1], pitch[i : i + 1])))
+            for i in range(yaw.shape[0])
+        ]
+    )
     return cam2world[:, :3, :3], cam2world[:, :3, 3]
 
 
@@ -136,8 +147,9 @@ def _render_samples(
     for rays in (t_near < t_far).view(-1).nonzero()[:, 0].split(chunk):
         obj = view[rays // samples]
         origins, ray_dirs = origin[obj].t(), dirs.view(3, -1)[:, rays]
-        t, hit, seen = _sphere_trace(origins, ray_dirs, t_near.view(-1)[rays], t_far.view(-1)[rays], obj, shapes,
-                                     tolerance)
+        t, hit, seen = _sphere_trace(
+            origins, ray_dirs, t_near.view(-1)[rays], t_far.view(-1)[rays], obj, shapes, tolerance
+        )
         rays, obj, t, seen = rays[hit], obj[hit], t[hit], seen[hit]
         origins, ray_dirs = origins[:, hit], ray_dirs[:, hit]
         rgba[rays, :3], rgba[rays, 3] = _shade(origins + t * ray_dirs, ray_dirs, obj, seen, shapes), 1.0

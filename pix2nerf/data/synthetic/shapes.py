@@ -96,7 +96,7 @@ class ObjectBuilder:
                             points.append([end[0] + sx * radius, end[1] + sy * radius, end[2] + sz * radius])
         return torch.tensor(points, dtype=torch.float64)
 
-    def transformed(self, scale: float, offset: tuple[float, float, float]) -> "ObjectBuilder":
+    def transformed(self, scale: float, offset: tuple[float, float, float]) -> ObjectBuilder:
         """The object scaled by `scale` about the origin, then moved by `offset` (offset[0] must be 0)."""
         if offset[0] != 0:
             raise ValueError("objects stay symmetric about x = 0: offset[0] must be 0")
@@ -104,13 +104,17 @@ class ObjectBuilder:
             [*(scale * c + o for c, o in zip(b[:3], offset)), *(scale * v for v in b[3:7]), b[7]] for b in self.boxes
         ]
         cylinders = [
-            [*(scale * c + o for c, o in zip(cy[:3], offset)), *(scale * c + o for c, o in zip(cy[3:6], offset)),
-             scale * cy[6], scale * cy[7]]
+            [
+                *(scale * c + o for c, o in zip(cy[:3], offset)),
+                *(scale * c + o for c, o in zip(cy[3:6], offset)),
+                scale * cy[6],
+                scale * cy[7],
+            ]
             for cy in self.cylinders
         ]
         return ObjectBuilder(boxes, cylinders, list(self.box_materials), list(self.cylinder_materials))
 
-    def fitted(self, radius: float) -> "ObjectBuilder":
+    def fitted(self, radius: float) -> ObjectBuilder:
         """The object centred on its bounding box (in y and z) and shrunk, if needed, into a sphere of `radius`."""
         corners = self.corners()
         centre = (corners.amin(0) + corners.amax(0)) / 2
@@ -156,7 +160,7 @@ class Shapes:
     def device(self) -> torch.device:
         return self.bounds.device
 
-    def select(self, index: torch.Tensor) -> "Shapes":
+    def select(self, index: torch.Tensor) -> Shapes:
         """The objects at `index` (K,), repeats allowed."""
         boxes, cylinders = self.per_point(index)
         return Shapes(boxes, cylinders, self.materials[index], self.bounds[index], self.tilted)
@@ -175,7 +179,7 @@ class Shapes:
         return box[:, None], cylinder[:, None], primitive < num_boxes
 
     @classmethod
-    def stack(cls, objects: list[ObjectBuilder], device: torch.device | str = "cpu") -> "Shapes":
+    def stack(cls, objects: list[ObjectBuilder], device: torch.device | str = "cpu") -> Shapes:
         """Pack objects into float32 tensors on `device`, padding every object to the largest primitive counts."""
         if not objects:
             raise ValueError("Shapes.stack needs at least one object")

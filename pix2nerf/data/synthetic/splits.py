@@ -1,6 +1,6 @@
 """Which objects and camera poses the rows of each split get.
 
-- `train`: object i has one view at a pose drawn from the category's pose prior (`pix2nerf.cameras.sample_poses`
+- `train`: object i has one view at a pose drawn from the category's pose prior (`pix2nerf.rendering.cameras.sample_poses`
   with the preset's fields), the distribution that the model's generator samples poses from.
 - `test`: held-out objects with `views` views each. View 0 is drawn from the prior, as a training image would be
   (it is the input); views 1.. orbit the object: yaws evenly spaced over 360 degrees from view 0's yaw, and pitches
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...cameras import sample_poses, wrap_degrees
-from ...config import Pix2NeRFConfig
+from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.rendering.cameras import sample_poses, wrap_degrees
 
 SPLITS = ("train", "test")
 _SHAPE_STREAM, _POSE_STREAM = 0, 1
@@ -65,7 +65,12 @@ def plan_split(config: Pix2NeRFConfig, split: str, objects: int, views: int, see
 def prior_poses(config: Pix2NeRFConfig, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """n poses (yaw, pitch), each (n,) float32 degrees, from the config's pose prior."""
     return sample_poses(
-        n, config.pose_distribution, config.yaw_mean, config.yaw_spread, config.pitch_mean, config.pitch_spread,
+        n,
+        config.pose_distribution,
+        config.yaw_mean,
+        config.yaw_spread,
+        config.pitch_mean,
+        config.pitch_spread,
         generator=generator,
     )
 

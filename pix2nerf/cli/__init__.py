@@ -1,0 +1,1 @@
+"""The `pix2nerf` command."""

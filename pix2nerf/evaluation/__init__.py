@@ -1,0 +1,1 @@
+"""Metrics, the novel-view benchmark, pose statistics and yaw calibration."""

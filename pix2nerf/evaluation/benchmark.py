@@ -1,0 +1,372 @@
+"""Novel-view evaluation on a multi-view test split (the `pix2nerf eval` command is pix2nerf.cli.evaluate).
+
+For every held-out object (rows with object_id, view_id, yaw, pitch in degrees, and an RGBA image; view 0 is the
+input), the model encodes view 0 and renders every other view. PSNR and SSIM (data range 1) against the ground truth
+composited over the model's background, under two protocols:
+
+- "relative_pose": at the encoder's pose of view 0 plus the true pose offset of the target (yaw offset wrapped,
+  pitch offset added, pitch clamped to the pose prior's range);
+- "predicted_pose" (the paper's): at the pose the encoder predicts for the target image itself.
+
+Also the encoder's pose error (degrees, yaw wrap-aware) on every view, the reconstruction of the input view at its
+predicted pose, and two baselines on the same target views: the input image itself, and a blank background image.
+
+Yaw is reported twice. A GAN trained on unposed images under a full-circle yaw prior picks its own yaw origin: turning
+every generated scene about the vertical axis leaves the image distribution unchanged, so its yaw 0 is the data's
+yaw c for some unknown c. "yaw" is the raw error in the data's frame; "yaw_aligned" is the error once one global
+offset is removed, fitted on the other half of the objects (even objects use the offset of the odd ones and
+vice versa), so no view helps fit its own correction. Pitch needs no alignment: the prior fixes the up direction.
+The two rendering protocols are unaffected by the offset (they use the encoder's own poses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+
+from pix2nerf import images as image_utils
+from pix2nerf.evaluation.metrics import psnr, ssim
+from pix2nerf.rendering.cameras import wrap_degrees
+
+REQUIRED_COLUMNS = ("object_id", "view_id", "yaw", "pitch")
+PROTOCOLS = ("relative_pose", "predicted_pose")
+BASELINES = ("input_image", "blank_background")
+GAUSSIAN_PITCH_SPREADS = 3.0  # a gaussian pose prior's pitch range for the clamp: mean +- 3 sd
+
+
+@dataclass
+class ObjectViews:
+    """The views of one test object: images (PIL, RGBA or RGB) with their true yaw and pitch in degrees; view 0 first."""
+
+    object_id: str
+    category: str
+    images: list[Image.Image]
+    yaw: list[float]
+    pitch: list[float]
+
+
+@dataclass
+class EvaluationSamples:
+    """Images of the first objects for the grid: input (3, R, R), predictions and truths (V - 1, 3, R, R), in [0, 1]."""
+
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    predictions: list[torch.Tensor] = field(default_factory=list)
+    truths: list[torch.Tensor] = field(default_factory=list)
+
+
+def load_objects(
+    data: str, split: str = "test", *, num_objects: int | None = None, image_column: str = "image"
+) -> list[ObjectViews]:
+    """The multi-view objects of a split (local folder, parquet file or hub id), in object_id order, objects with at
+    least two views only; the first `num_objects` of them (all when None)."""
+    from pix2nerf.data.reading import load_split, undecoded_column
+
+    dataset = load_split(data, split, unnamed_as=split)  # a single parquet file or saved Dataset is the split asked for
+    missing = [c for c in (*REQUIRED_COLUMNS, image_column) if c not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"{data} [{split}] lacks the columns {missing}; a multi-view test split has {list(REQUIRED_COLUMNS)} "
+            f"and an image column (columns found: {dataset.column_names})"
+        )
+    meta = dataset.select_columns([c for c in (*REQUIRED_COLUMNS, "category") if c in dataset.column_names]).to_dict()
+    rows_by_object: dict[str, list[int]] = {}
+    for row, object_id in enumerate(meta["object_id"]):
+        rows_by_object.setdefault(str(object_id), []).append(row)
+    object_ids = sorted((o for o, rows in rows_by_object.items() if len(rows) >= 2), key=_natural_key)
+    if not object_ids:
+        raise ValueError(
+            f"{data} [{split}] has no object with two or more views; evaluation needs an input and a target view"
+        )
+    images = undecoded_column(dataset, image_column)
+    objects = []
+    for object_id in object_ids[:num_objects]:
+        rows = sorted(rows_by_object[object_id], key=lambda r: int(meta["view_id"][r]))
+        objects.append(
+            ObjectViews(
+                object_id=object_id,
+                category=str(meta["category"][rows[0]]) if "category" in meta else "",
+                images=[_decode(images[r][image_column], object_id, meta["view_id"][r]) for r in rows],
+                yaw=[float(meta["yaw"][r]) for r in rows],
+                pitch=[float(meta["pitch"][r]) for r in rows],
+            )
+        )
+    return objects
+
+
+def _decode(cell, object_id: str, view_id) -> Image.Image:
+    from pix2nerf.data.reading import pil_from_cell
+
+    try:
+        return pil_from_cell(cell)
+    except (ValueError, TypeError, OSError) as error:
+        raise ValueError(f"object {object_id} view {view_id}: {error}") from None
+
+
+def _natural_key(text: str) -> tuple:
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def pitch_range(config) -> tuple[float, float]:
+    """Pitches (degrees) the generator was trained on: the prior's band, or mean +- 3 sd for a gaussian prior."""
+    spread = config.pitch_spread * (GAUSSIAN_PITCH_SPREADS if config.pose_distribution == "gaussian" else 1.0)
+    return max(-90.0, config.pitch_mean - spread), min(90.0, config.pitch_mean + spread)
+
+
+def fit_yaw_offset(differences: torch.Tensor, step_deg: float = 0.1) -> float:
+    """The global yaw offset c (degrees, in [-180, 180)) that minimises the mean |wrap(d - c)| over signed
+    differences d = predicted - true yaw (degrees); a grid search, so it is exact to `step_deg`."""
+    if differences.numel() == 0:
+        raise ValueError("no yaw differences to fit an offset to")
+    candidates = torch.arange(-180.0, 180.0, step_deg, dtype=torch.float64)
+    d = differences.double().flatten()
+    cost = torch.cat([wrap_degrees(d[None, :] - chunk[:, None]).abs().mean(1) for chunk in candidates.split(256)])
+    return candidates[cost.argmin()].item()
+
+
+def yaw_alignment(differences_by_object: Sequence[torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
+    """(summary, aligned absolute errors of every view) for signed yaw differences per object (degrees).
+
+    Each object is aligned with the offset fitted on the objects of the other parity (with one object, its own).
+    summary: {"offset_deg" (fitted on all), "front_back_flips" (share of views still off by more than 90 deg)}.
+    """
+    even = torch.cat([d for i, d in enumerate(differences_by_object) if i % 2 == 0])
+    odd = [d for i, d in enumerate(differences_by_object) if i % 2 == 1]
+    offsets = (fit_yaw_offset(torch.cat(odd)) if odd else fit_yaw_offset(even), fit_yaw_offset(even))
+    aligned = torch.cat([wrap_degrees(d - offsets[i % 2]).abs() for i, d in enumerate(differences_by_object)])
+    summary = {
+        "offset_deg": fit_yaw_offset(torch.cat(list(differences_by_object))),
+        "front_back_flips": (aligned > 90).double().mean().item(),
+    }
+    return summary, aligned
+
+
+def pose_errors(yaw_differences: Sequence[torch.Tensor], pitch_errors: Sequence[torch.Tensor]) -> dict[str, Any]:
+    """{"pose_error_deg": {"yaw", "yaw_aligned", "pitch"}, "yaw_alignment"} from per-object signed yaw differences
+    and absolute pitch errors (degrees)."""
+    alignment, aligned = yaw_alignment(yaw_differences)
+    return {
+        "pose_error_deg": {
+            "yaw": _summary(torch.cat(yaw_differences).abs()),
+            "yaw_aligned": _summary(aligned),
+            "pitch": _summary(torch.cat(pitch_errors)),
+        },
+        "yaw_alignment": alignment,
+    }
+
+
+def _encoded_poses(model, obj: ObjectViews):
+    """(latent of every view, signed yaw differences, absolute pitch errors), degrees, on the CPU."""
+    latent = model.encode(obj.images)
+    pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
+    return latent, wrap_degrees(pred_yaw - torch.tensor(obj.yaw)), (pred_pitch - torch.tensor(obj.pitch)).abs()
+
+
+@torch.no_grad()
+def encoded_pose_errors(
+    model, objects: Sequence[ObjectViews], *, progress: bool = True
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per object: the signed yaw differences (predicted - true, wrapped) and absolute pitch errors, degrees."""
+    from tqdm.auto import tqdm
+
+    _check_evaluable(model, objects)
+    yaw_differences, pitch_errors = [], []
+    for obj in tqdm(objects, desc="encoding", unit="object", disable=not progress):
+        _, yaw_difference, pitch_error = _encoded_poses(model, obj)
+        yaw_differences.append(yaw_difference)
+        pitch_errors.append(pitch_error)
+    return yaw_differences, pitch_errors
+
+
+def evaluate_poses(model, objects: Sequence[ObjectViews], *, progress: bool = True) -> dict[str, Any]:
+    """The encoder's pose errors alone (no rendering: seconds on a CPU); the same keys as `evaluate`'s."""
+    return {
+        **pose_errors(*encoded_pose_errors(model, objects, progress=progress)),
+        "counts": {"objects": len(objects), "pose_views": sum(len(o.images) for o in objects)},
+    }
+
+
+def _check_evaluable(model, objects: Sequence[ObjectViews]) -> None:
+    if model.encoder is None:
+        raise ValueError("the model has no encoder (a converted pi-GAN generator): it cannot be evaluated on images")
+    if not objects:
+        raise ValueError("no objects to evaluate")
+
+
+def _summary(values: torch.Tensor) -> dict[str, float]:
+    values = values.double()
+    return {"mean": values.mean().item(), "std": values.std(unbiased=False).item(), "median": values.median().item()}
+
+
+@torch.no_grad()
+def sample_diversity(model, *, num_latents: int = 8, resolution: int = 32, yaw: float = 30.0, seed: int = 0) -> float:
+    """How much the generator's renders depend on the latent: the per-pixel standard deviation of RGB (in [0, 1])
+    across `num_latents` prior latents seen from one pose (yaw in degrees, the prior's mean pitch), averaged over the
+    pixels. Near 0 the generator has collapsed to one object whatever the latent (the encoder then cannot invert it).
+    """
+    if num_latents < 2:
+        raise ValueError(f"num_latents must be at least 2, got {num_latents}")
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.sample_latents(num_latents, generator)
+    rgb = model.render(
+        z,
+        yaw,
+        model.config.pitch_mean,
+        resolution=resolution,
+        lock_view_dependence=True,
+        return_depth=False,
+        compile=False,
+        skip_empty=False,
+    ).rgb
+    return rgb.float().std(dim=0).mean().item()
+
+
+@torch.no_grad()
+def evaluate(
+    model,
+    objects: Sequence[ObjectViews],
+    *,
+    resolution: int = 64,
+    num_steps: int | None = None,
+    batch_size: int = 32,
+    precision: str = "fp32",
+    lock_view_dependence: bool = False,
+    grid_objects: int = 4,
+    progress: bool = True,
+) -> tuple[dict[str, Any], EvaluationSamples]:
+    """Evaluate `model` (a Pix2NeRF with an encoder) on `objects`; returns (results, samples for the grid).
+
+    results: {"protocols": {name: {"psnr", "ssim"}}, "baselines": {...}, "input_reconstruction": {...},
+    "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each metric a {"mean", "std",
+    "median"} over all target views (pose errors: over all views).
+    """
+    from tqdm.auto import tqdm
+
+    _check_evaluable(model, objects)
+    background = model.background_color
+    low, high = pitch_range(model.config)
+    render_options = dict(
+        resolution=resolution,
+        num_steps=num_steps,
+        precision=precision,
+        lock_view_dependence=lock_view_dependence,
+        return_depth=False,
+        compile=False,
+        skip_empty=False,  # metrics of the exact sampler, the same on every device
+    )
+    scores: dict[str, dict[str, list[torch.Tensor]]] = {
+        name: {"psnr": [], "ssim": []} for name in (*PROTOCOLS, *BASELINES, "input_reconstruction")
+    }
+    yaw_differences, pitch_errors, per_object = [], [], []
+    samples = EvaluationSamples()
+    blank = torch.tensor(background, dtype=torch.float32).div(255).view(1, 3, 1, 1).expand(1, 3, resolution, resolution)
+
+    def render(z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        parts = [
+            model.render(z[i : i + batch_size], yaw[i : i + batch_size], pitch[i : i + batch_size], **render_options)
+            .rgb.float()
+            .cpu()
+            for i in range(0, len(z), batch_size)
+        ]
+        return torch.cat(parts)
+
+    for index, obj in enumerate(tqdm(objects, desc="evaluating", unit="object", disable=not progress)):
+        latent, yaw_difference, pitch_error = _encoded_poses(model, obj)  # view 0 gives z, all give poses
+        yaw_differences.append(yaw_difference)
+        pitch_errors.append(pitch_error)
+        true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
+        pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
+        truth = (
+            torch.stack([image_utils.preprocess(image, resolution, background) for image in obj.images]).add(1).div(2)
+        )
+        targets = truth[1:]
+        count = len(targets)
+        z = latent.z[:1].expand(count, -1)
+        relative_yaw = pred_yaw[0] + wrap_degrees(true_yaw[1:] - true_yaw[0])
+        relative_pitch = (pred_pitch[0] + true_pitch[1:] - true_pitch[0]).clamp(low, high)
+        renders = {
+            "relative_pose": render(z, relative_yaw, relative_pitch),
+            "predicted_pose": render(z, pred_yaw[1:], pred_pitch[1:]),
+            "input_image": truth[:1].expand(count, -1, -1, -1),
+            "blank_background": blank.expand(count, -1, -1, -1),
+        }
+        reconstruction = render(latent.z[:1], pred_yaw[:1], pred_pitch[:1])
+        row = {"object_id": obj.object_id, "category": obj.category, "views": count}
+        for name, images in renders.items():
+            for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+                values = metric(images, targets, data_range=1.0)
+                scores[name][metric_name].append(values)
+                if name in PROTOCOLS:
+                    row[f"{name}_{metric_name}"] = values.mean().item()
+        for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+            scores["input_reconstruction"][metric_name].append(metric(reconstruction, truth[:1], data_range=1.0))
+        per_object.append(row)
+        if index < grid_objects:
+            samples.inputs.append(truth[0])
+            samples.predictions.append(renders["relative_pose"])
+            samples.truths.append(targets)
+
+    def metrics(name: str) -> dict[str, dict[str, float]]:
+        return {m: _summary(torch.cat(scores[name][m])) for m in ("psnr", "ssim")}
+
+    results = {
+        "protocols": {name: metrics(name) for name in PROTOCOLS},
+        "baselines": {name: metrics(name) for name in BASELINES},
+        "input_reconstruction": metrics("input_reconstruction"),
+        **pose_errors(yaw_differences, pitch_errors),
+        "counts": {
+            "objects": len(objects),
+            "target_views": sum(row["views"] for row in per_object),
+            "pose_views": sum(len(o.images) for o in objects),
+        },
+        "settings": {
+            "resolution": resolution,
+            "num_steps": model.config.num_steps if num_steps is None else int(num_steps),
+            "hierarchical": True,
+            "precision": precision,
+            "lock_view_dependence": lock_view_dependence,
+            "background": list(background),
+            "relative_pitch_clamp_deg": [low, high],
+        },
+        "per_object": per_object,
+    }
+    best_baseline = max(results["baselines"][name]["psnr"]["mean"] for name in BASELINES)
+    results["psnr_gain_over_best_baseline_db"] = {
+        name: results["protocols"][name]["psnr"]["mean"] - best_baseline for name in PROTOCOLS
+    }
+    return results, samples
+
+
+def evaluation_grid(
+    samples: EvaluationSamples, background: tuple[int, int, int] = (255, 255, 255), max_views: int = 6
+) -> Image.Image:
+    """Two rows per object: the input then the predictions (relative pose), a blank cell then the ground truths."""
+    if not samples.inputs:
+        raise ValueError("no samples to draw")
+    columns = 1 + min(max_views, max(len(t) for t in samples.truths))
+    blank = Image.new("RGB", (samples.inputs[0].shape[-1],) * 2, background)
+    tiles: list[Image.Image] = []
+    for image, predictions, truths in zip(samples.inputs, samples.predictions, samples.truths):
+        for first, row in ((image_utils.tensor_to_pil(image), predictions), (blank, truths)):
+            cells = [first] + [image_utils.tensor_to_pil(t) for t in row[: columns - 1]]
+            tiles.extend(cells + [blank] * (columns - len(cells)))
+    return image_utils.image_grid(tiles, columns, background=background)
+
+
+def summary_lines(results: dict[str, Any]) -> list[str]:
+    """A short human-readable table of the results."""
+    lines = [f"{'':<22}{'PSNR (dB)':>10}{'SSIM':>8}"] if "protocols" in results else []
+    for group in ("protocols", "baselines"):
+        for name, values in results.get(group, {}).items():
+            lines.append(f"{name:<22}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}")
+    pose, alignment = results["pose_error_deg"], results["yaw_alignment"]
+    lines.append(
+        f"encoder pose error (deg): yaw median {pose['yaw']['median']:.1f} mean {pose['yaw']['mean']:.1f}; "
+        f"aligned yaw median {pose['yaw_aligned']['median']:.1f} mean {pose['yaw_aligned']['mean']:.1f} "
+        f"(offset {alignment['offset_deg']:.1f}, front/back flips {alignment['front_back_flips']:.1%}); "
+        f"pitch median {pose['pitch']['median']:.1f} mean {pose['pitch']['mean']:.1f}"
+    )
+    return lines

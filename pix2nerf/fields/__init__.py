@@ -1,0 +1,1 @@
+"""Radiance fields: codes from a latent, then density and colour at points (the SIREN of pi-GAN)."""

@@ -1,0 +1,86 @@
+"""Turntables: frames around one latent (baked, or rendered by the model at full quality) and animated files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pix2nerf.images import tensor_to_pil
+from pix2nerf.model import Latent, Pix2NeRF
+from pix2nerf.preview.baked_field import BakedField, bake
+
+DEFAULT_ORBIT_PITCH = 20.0  # degrees, when neither the caller nor the latent gives one
+
+# progress(done, total) is called after each orbit frame
+ProgressFn = Callable[[int, int], None]
+
+
+def orbit_poses(
+    num_frames: int = 36, pitch: float = DEFAULT_ORBIT_PITCH, start_yaw: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Yaws (num_frames,) evenly around 360 degrees from `start_yaw`, and the constant pitch, in degrees."""
+    if int(num_frames) < 1:
+        raise ValueError(f"num_frames must be a positive integer, got {num_frames}")
+    yaws = start_yaw + torch.arange(int(num_frames), dtype=torch.float32) * (360.0 / int(num_frames))
+    return yaws, torch.full_like(yaws, float(pitch))
+
+
+def render_orbit(
+    source: BakedField | Pix2NeRF,
+    latent: Latent | torch.Tensor | None = None,
+    *,
+    num_frames: int = 36,
+    pitch: float | None = None,
+    start_yaw: float = 0.0,
+    resolution: int = 128,
+    full_quality: bool = False,
+    progress: ProgressFn | None = None,
+) -> list:
+    """Turntable frames (PIL images) of a baked field, or of a model and a latent (baked first, or rendered by
+    the model itself when `full_quality`). pitch None: the latent's estimated pitch, else DEFAULT_ORBIT_PITCH."""
+    if isinstance(source, Pix2NeRF):
+        if latent is None:
+            raise ValueError("render_orbit needs a latent (or z) to go with a model")
+        renderer = source if full_quality else bake(source, latent)
+    elif isinstance(source, BakedField):
+        renderer, latent = source, source.latent if latent is None else latent
+    else:
+        raise ValueError(f"render_orbit takes a BakedField or a Pix2NeRF model, got {type(source).__name__}")
+    if pitch is None:
+        pitch = float(latent.pitch.reshape(-1)[0]) if isinstance(latent, Latent) else DEFAULT_ORBIT_PITCH
+    yaws, pitches = orbit_poses(num_frames, pitch, start_yaw)
+    frames = []
+    for done, (yaw, frame_pitch) in enumerate(zip(yaws.tolist(), pitches.tolist()), 1):
+        if isinstance(renderer, Pix2NeRF):
+            out = renderer.render(latent, yaw, frame_pitch, resolution=resolution, return_depth=False)
+        else:
+            out = renderer.render(yaw, frame_pitch, resolution=resolution)
+        frames.append(tensor_to_pil(out.rgb[0]))
+        if progress is not None:
+            progress(done, len(yaws))
+    return frames
+
+
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+
+def save_animation(frames: Sequence[Any], path: str | Path, fps: float = 12.0) -> Path:
+    """Write PIL frames as a looping animated GIF or WebP (by the path's suffix; WebP is lossless).
+    The same frames give the same bytes."""
+    path = Path(path)
+    image_format = ANIMATION_FORMATS.get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"cannot write an animation to {path.name!r}: use one of {', '.join(ANIMATION_FORMATS)}")
+    if not frames:
+        raise ValueError("save_animation needs at least one frame")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    first, *rest = [frame.convert("RGB") for frame in frames]
+    options: dict[str, Any] = {"lossless": True, "method": 4} if image_format == "WEBP" else {"optimize": False}
+    first.save(
+        path, format=image_format, save_all=True, append_images=rest, duration=round(1000 / fps), loop=0, **options
+    )
+    return path

@@ -1,0 +1,382 @@
+"""Serving a model to many clients (the Gradio app and its API), without Gradio.
+
+Data flow: upload (path, bytes, PIL or array) -> content key (sha256 of the file bytes or pixels) -> bounded LRU
+cache of `CachedImage` (validated image -> encoder input -> Latent -> `preview.BakedField`, and its mesh once
+asked for) -> novel views (PIL, interactive from the baked grid or full quality with the model's own sampler) with
+a colour-mapped depth map, orbit animations (WebP files) and meshes (GLB files).
+
+Angles are degrees (yaw 0 / pitch 0 = front view, positive pitch looks from above).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pix2nerf import images as image_utils
+from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Latent, Pix2NeRF, RenderOutput
+from pix2nerf.preview.animation import ProgressFn, render_orbit, save_animation
+from pix2nerf.preview.baked_field import bake
+from pix2nerf.preview.mesh import mesh_from_baked
+
+QUALITIES = ("interactive", "full")  # the baked grid; the model's own hierarchical sampler
+MAX_UPLOAD_BYTES = 32 * 2**20  # larger files are refused before reading
+DEFAULT_CACHE_ENTRIES = 4  # images kept encoded and baked
+DEFAULT_CACHE_BYTES = 1 << 30  # and at most this many bytes of them
+VIEW_RESOLUTION = 128  # px, novel views and depth maps
+ORBIT_FRAMES = 36
+ORBIT_FPS = 12.0
+MAX_OUTPUT_FILES = 64  # orbit and mesh files kept on disk (oldest deleted)
+GAUSSIAN_POSE_SPREADS = 2.0  # a gaussian pose prior's slider range: mean +- 2 standard deviations
+FOREGROUND_OPACITY = 0.5  # depth-map pixels at least this opaque set the colour range
+
+# turbo colour map, polynomial fit (Mikhailov 2019, Apache-2.0 approximation by R. Du): x in [0, 1] -> rgb
+_TURBO_COEFFICIENTS = np.array(
+    [
+        [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
+        [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
+        [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
+    ]
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# models
+def load_model(source: str | os.PathLike | None = None, device: str = "cpu") -> Pix2NeRF:
+    """Load a local model folder or hub repo id; None takes $PIX2NERF_MODEL, else the embedded default model.
+    Raises FileNotFoundError (unknown folder or id, offline hub) or ValueError (not a model that reads images)."""
+    source = source or os.environ.get("PIX2NERF_MODEL") or DEFAULT_MODEL
+    if str(source) == DEFAULT_MODEL and not DEFAULT_MODEL_DIR.is_dir():
+        raise FileNotFoundError(
+            f"the default model is missing at {DEFAULT_MODEL_DIR} (this installation of pix2nerf lacks its package "
+            f"data): pass --model or set PIX2NERF_MODEL to a model folder or hub id"
+        )
+    model = Pix2NeRF.from_pretrained(source, map_location=device)
+    if model.encoder is None:
+        raise ValueError(f"model {str(source)!r} has no encoder (a converted pi-GAN generator): it cannot read images")
+    return model
+
+
+@dataclass(frozen=True)
+class PoseRange:
+    """The camera poses a model was trained on, as slider ranges in whole degrees, and named preset views."""
+
+    yaw_min: float
+    yaw_max: float
+    pitch_min: float
+    pitch_max: float
+
+    @classmethod
+    def from_config(cls, config: Pix2NeRFConfig) -> PoseRange:
+        """Uniform priors span mean +- spread, gaussian ones mean +- 2 spreads; yaw at most 360, pitch within +-90."""
+        scale = 1.0 if config.pose_distribution == "spherical_uniform" else GAUSSIAN_POSE_SPREADS
+        yaw_half = min(scale * config.yaw_spread, 180.0)
+        if yaw_half >= 180.0:
+            yaw_min, yaw_max = -180.0, 180.0
+        else:
+            mean = config.yaw_mean - config.yaw_offset  # the prior's mean yaw in the data's frame
+            yaw_min, yaw_max = mean - yaw_half, mean + yaw_half
+        pitch_min = max(config.pitch_mean - scale * config.pitch_spread, -90.0)
+        pitch_max = min(config.pitch_mean + scale * config.pitch_spread, 90.0)
+        return cls(
+            float(math.ceil(yaw_min)),
+            float(math.floor(yaw_max)),
+            float(math.ceil(pitch_min)),
+            float(math.floor(pitch_max)),
+        )
+
+    def clamp(self, yaw: float, pitch: float) -> tuple[float, float]:
+        """The nearest pose in range (yaw wrapped into [-180, 180) first when the range covers the circle)."""
+        if self.yaw_max - self.yaw_min >= 359.0:
+            yaw = (yaw + 180.0) % 360.0 - 180.0
+        return min(max(yaw, self.yaw_min), self.yaw_max), min(max(pitch, self.pitch_min), self.pitch_max)
+
+    @property
+    def presets(self) -> dict[str, tuple[float, float]]:
+        """front, side, back and top views (yaw, pitch), at the lowest pitch in range nearest the horizon."""
+        eye_level = min(max(0.0, self.pitch_min), self.pitch_max)
+        return {
+            name: self.clamp(yaw, pitch)
+            for name, (yaw, pitch) in {
+                "front": (0.0, eye_level),
+                "side": (90.0, eye_level),
+                "back": (180.0, eye_level),
+                "top": (0.0, self.pitch_max),
+            }.items()
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# uploads and the per-image cache
+def read_upload(source: Any, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[str, Any]:
+    """(content key, decodable source): the sha256 of a file's or bytes' content, or of a PIL image's or array's
+    pixels, and what `images.load_image` then decodes. Files over `max_bytes` are refused before reading."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"the upload is {size / 2**20:.1f} MiB; at most {max_bytes / 2**20:.0f} MiB is accepted")
+        source = path.read_bytes()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if len(data) > max_bytes:
+            raise ValueError(
+                f"the upload is {len(data) / 2**20:.1f} MiB; at most {max_bytes / 2**20:.0f} MiB is accepted"
+            )
+        return hashlib.sha256(data).hexdigest(), data
+    if isinstance(source, Image.Image):
+        digest = hashlib.sha256(f"{source.mode} {source.size}".encode())
+        digest.update(source.tobytes())
+        return digest.hexdigest(), source
+    if isinstance(source, np.ndarray):
+        digest = hashlib.sha256(f"{source.dtype} {source.shape}".encode())
+        digest.update(np.ascontiguousarray(source).tobytes())
+        return digest.hexdigest(), source
+    raise TypeError(
+        f"cannot read an image from {type(source).__name__}; accepted: a path, bytes, a PIL image or a numpy array"
+    )
+
+
+@dataclass
+class CachedImage:
+    """The work done once per image: its encoder input (an R x R RGB image), latent (pose in degrees), the baked
+    field, and the mesh's GLB bytes once a mesh was asked for."""
+
+    key: str
+    encoder_input: Image.Image
+    latent: Latent
+    baked: Any  # preview.BakedField
+    glb: bytes | None = None
+
+    @property
+    def yaw(self) -> float:
+        return float(self.latent.yaw[0])
+
+    @property
+    def pitch(self) -> float:
+        return float(self.latent.pitch[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held, in bytes (grid tensors, latent, encoder input, mesh)."""
+        latent = sum(t.numel() * t.element_size() for t in (self.latent.z, self.latent.yaw, self.latent.pitch))
+        image = self.encoder_input.width * self.encoder_input.height * len(self.encoder_input.getbands())
+        return int(self.baked.nbytes) + latent + image + len(self.glb or b"")
+
+
+class LRUCache:
+    """A thread-safe least-recently-used cache bounded in entries and in bytes (`value.nbytes`).
+
+    `get_or_create` computes a missing value once even when several threads ask for it at the same time.
+    """
+
+    def __init__(self, max_entries: int = DEFAULT_CACHE_ENTRIES, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(value.nbytes for value in self._entries.values())
+
+    def get_or_create(self, key: str, create: Callable[[], Any]) -> Any:
+        """The value for `key`, from the cache or from `create()` (which then enters the cache)."""
+        with self._lock:
+            if key in self._entries:
+                self.hits += 1
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._lock:
+                if key in self._entries:
+                    self.hits += 1
+                    self._entries.move_to_end(key)
+                    return self._entries[key]
+                self.misses += 1
+            try:
+                value = create()
+                self.put(key, value)
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        """Insert or refresh `key`, then drop least recently used entries beyond the bounds (never `key` itself)."""
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            total = sum(v.nbytes for v in self._entries.values())
+            while len(self._entries) > 1 and (len(self._entries) > self.max_entries or total > self.max_bytes):
+                _, evicted = self._entries.popitem(last=False)
+                total -= evicted.nbytes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# outputs
+@dataclass
+class View:
+    """One rendered view: the image (RGB PIL), its depth map (RGBA PIL, alpha = opacity) and the render time."""
+
+    image: Image.Image
+    depth: Image.Image
+    seconds: float
+
+
+def depth_image(output: RenderOutput, index: int = 0) -> Image.Image:
+    """A render's depth as an RGBA turbo colour map (near red, far blue), alpha = the rays' opacity.
+
+    The surface depth depth / opacity is normalised over the pixels at least FOREGROUND_OPACITY opaque."""
+    opacity = output.opacity[index].float().clamp(0, 1)
+    surface = (output.depth[index].float() / opacity.clamp_min(1e-6)).cpu().numpy()
+    alpha = opacity.cpu().numpy()
+    foreground = surface[alpha >= FOREGROUND_OPACITY]
+    if foreground.size:
+        near, far = float(foreground.min()), float(foreground.max())
+    else:
+        near, far = 0.0, 1.0
+    x = 1.0 - np.clip((surface - near) / max(far - near, 1e-6), 0.0, 1.0)
+    powers = np.stack([x**k for k in range(_TURBO_COEFFICIENTS.shape[1])], axis=-1)
+    rgb = np.clip(powers @ _TURBO_COEFFICIENTS.T, 0.0, 1.0)
+    rgba = np.concatenate([rgb, alpha[..., None]], axis=-1)
+    return Image.fromarray(np.rint(rgba * 255).astype(np.uint8), mode="RGBA")
+
+
+class OutputFolder:
+    """A folder of served files (orbits, meshes) that keeps only the newest `max_files`."""
+
+    def __init__(self, folder: str | Path | None = None, max_files: int = MAX_OUTPUT_FILES) -> None:
+        self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="pix2nerf-app-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_files = max_files
+        self._lock = threading.Lock()
+
+    def new_path(self, stem: str, suffix: str) -> Path:
+        """A fresh file path; the oldest files beyond `max_files` are deleted first."""
+        with self._lock:
+            files = sorted(self.folder.iterdir(), key=lambda p: p.stat().st_mtime)
+            for old in files[: max(0, len(files) - self.max_files + 1)]:
+                old.unlink(missing_ok=True)
+        return self.folder / f"{stem}-{uuid.uuid4().hex[:8]}{suffix}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the service
+@dataclass
+class Service:
+    """Requests on images: pose estimates, novel views, orbits and meshes, sharing one bounded per-image cache.
+
+    Every method takes an image as a path, bytes, a PIL image or an array, validated by `images.load_image`
+    (ValueError, FileNotFoundError or TypeError with a one-line message for anything unusable).
+    """
+
+    model: Pix2NeRF
+    view_resolution: int = VIEW_RESOLUTION
+    orbit_frames: int = ORBIT_FRAMES
+    bake_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of `preview.bake`
+    cache: LRUCache = field(default_factory=LRUCache)
+    outputs: OutputFolder = field(default_factory=OutputFolder)
+
+    @property
+    def pose_range(self) -> PoseRange:
+        return PoseRange.from_config(self.model.config)
+
+    def prepare(self, source: Any) -> CachedImage:
+        """Validate, encode and bake an image, or fetch that work from the cache."""
+        key, decodable = read_upload(source)
+
+        def create() -> CachedImage:
+            image = image_utils.load_image(decodable)
+            encoder_input = self.model.preprocess(image)
+            latent = self.model.encode(encoder_input)
+            baked = bake(self.model, latent, **self.bake_options)
+            return CachedImage(key, image_utils.tensor_to_pil((encoder_input[0].cpu() + 1) / 2), latent, baked)
+
+        return self.cache.get_or_create(key, create)
+
+    def novel_view(self, source: Any, yaw: float, pitch: float, quality: str = "interactive") -> View:
+        """The image (an upload, or a CachedImage from `prepare`) seen from (yaw, pitch) in degrees at
+        `view_resolution`, with its depth map.
+
+        quality "interactive" reads the baked grid; "full" runs the model's own hierarchical sampler (slow on CPUs).
+        """
+        yaw, pitch = check_angles(yaw, pitch)
+        if quality not in QUALITIES:
+            raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
+        start = time.perf_counter()
+        if quality == "interactive":
+            output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution)
+        else:
+            output = self.model.render(prepared.latent, yaw, pitch, resolution=self.view_resolution)
+        seconds = time.perf_counter() - start
+        return View(image_utils.tensor_to_pil(output.rgb[0].cpu()), depth_image(output), seconds)
+
+    def orbit(self, source: Any, pitch: float | None = None, progress: ProgressFn | None = None) -> Path:
+        """An animated WebP of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated
+        pitch, within the model's range), starting from the front; progress(done, total) after each frame."""
+        prepared = self.prepare(source)
+        if pitch is None:
+            pitch = self.pose_range.clamp(0.0, prepared.pitch)[1]
+        _, pitch = check_angles(0.0, pitch)
+        frames = render_orbit(
+            prepared.baked,
+            num_frames=self.orbit_frames,
+            pitch=pitch,
+            resolution=self.view_resolution,
+            progress=progress,
+        )
+        return save_animation(frames, self.outputs.new_path(f"orbit-{prepared.key[:12]}", ".webp"), fps=ORBIT_FPS)
+
+    def mesh(self, source: Any) -> Path:
+        """A GLB file of the object's surface (marching cubes on the baked density, vertex colours)."""
+        prepared = self.prepare(source)
+        if prepared.glb is None:
+            prepared.glb = mesh_from_baked(prepared.baked).to_glb_bytes()
+            self.cache.put(prepared.key, prepared)  # re-account its bytes
+        path = self.outputs.new_path(f"mesh-{prepared.key[:12]}", ".glb")
+        path.write_bytes(prepared.glb)
+        return path
+
+
+def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
+    """Finite degrees: yaw wrapped into [-180, 180), pitch in [-90, 90]; ValueError otherwise."""
+    try:
+        yaw, pitch = float(yaw), float(pitch)
+    except (TypeError, ValueError):
+        raise ValueError(f"yaw and pitch must be numbers of degrees, got {yaw!r} and {pitch!r}") from None
+    if not (math.isfinite(yaw) and math.isfinite(pitch)):
+        raise ValueError(f"yaw and pitch must be finite degrees, got {yaw} and {pitch}")
+    if not -90.0 <= pitch <= 90.0:
+        raise ValueError(f"pitch must be in [-90, 90] degrees, got {pitch:g}")
+    return (yaw + 180.0) % 360.0 - 180.0, pitch
