@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+FIELD_TYPES = ("siren",)  # pix2nerf.fields.FIELD_CLASSES holds their classes
 SIREN_VARIANTS = ("tallsiren", "spatial")
 LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
 BACKGROUNDS = ("white", "last_sample", "none")
@@ -32,7 +33,8 @@ class Pix2NeRFConfig:
     """Everything that defines a Pix2NeRF model. Round-trips through `config.json`."""
 
     preset: str = "carla"
-    # radiance field (pi-GAN FiLM-SIREN)
+    # radiance field: "siren" (pi-GAN's FiLM-SIREN, the official presets' and converted checkpoints')
+    field_type: str = "siren"
     z_dim: int = 256
     latent_distribution: str = "uniform"  # the GAN prior of z: U(-1, 1) (Pix2NeRF) or N(0, I) (pi-GAN releases)
     siren_variant: str = "tallsiren"
@@ -60,8 +62,8 @@ class Pix2NeRFConfig:
     pitch_mean: float = _area_uniform_pitch_band(0.5 * 85 / 90)[0]
     pitch_spread: float = _area_uniform_pitch_band(0.5 * 85 / 90)[1]
     # The generator's yaw of the data's yaw 0, degrees. A GAN trained on unposed images under a full-circle yaw prior
-    # picks its own yaw origin; `hub/package_model.py --yaw-reference` measures it on posed views so that `render`
-    # and `encode` speak the data's yaws (yaw 0 = front). Training works in the generator's frame (offset 0).
+    # picks its own yaw origin; `pix2nerf calibrate-yaw` measures it on posed views so that `render` and `encode`
+    # speak the data's yaws (yaw 0 = front). Training works in the generator's frame (offset 0).
     yaw_offset: float = 0.0
     # training objective (identical weights for all official datasets)
     r1_gamma: float = 10.0
@@ -104,6 +106,7 @@ class Pix2NeRFConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that holds an unusable value."""
+        _choice("field_type", self.field_type, FIELD_TYPES)
         _choice("siren_variant", self.siren_variant, SIREN_VARIANTS)
         _choice("latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
         _choice("background", self.background, BACKGROUNDS)

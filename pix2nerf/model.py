@@ -18,8 +18,10 @@ from torch import nn
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
-from pix2nerf.fields.siren import RadianceField, sample_latents
-from pix2nerf.kernels.dispatch import autocast, compile_available, fast_field, resolve_precision
+from pix2nerf.fields import make_field
+from pix2nerf.fields.base import sample_latents
+from pix2nerf.kernels.precision import autocast, resolve_precision
+from pix2nerf.kernels.runner import FieldRunner
 from pix2nerf.networks import CCSEncoder
 from pix2nerf.rendering.cameras import (
     constant_vectors,
@@ -73,14 +75,16 @@ class Pix2NeRF(
     license="mit",
     tags=["pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"],
 ):
-    """The Pix2NeRF model: a CCS encoder E and a pi-GAN radiance field G (the discriminator lives in training).
+    """The Pix2NeRF model: a CCS encoder E and a radiance field G of `config.field_type` (the discriminator lives in
+    training). `kernels` picks how renders run the field ("auto", "reference", "compile" or "triton": see
+    pix2nerf.kernels.runner); change it with `use_kernels`.
 
     >>> model = Pix2NeRF.from_pretrained("default")
     >>> latent = model.encode(Image.open("car.png"))
     >>> views = model.render(latent, yaw=90.0, pitch=20.0, resolution=128)
     """
 
-    def __init__(self, config: Pix2NeRFConfig | None = None) -> None:
+    def __init__(self, config: Pix2NeRFConfig | None = None, *, kernels: str = "auto") -> None:
         super().__init__()
         if config is None:
             config = Pix2NeRFConfig()
@@ -88,8 +92,25 @@ class Pix2NeRF(
             config = Pix2NeRFConfig.from_dict(config)
         self.config = config
         self._hub_mixin_config = config
-        self.field = RadianceField(config)
+        self.field = make_field(config)
         self.encoder = CCSEncoder(config.encoder_channels, config.z_dim) if config.has_encoder else None
+        self.use_kernels(kernels)
+
+    def use_kernels(self, kernels: str = "auto", *, graphs: bool = True) -> None:
+        """Run renders' field through `kernels` ("auto", "reference", "compile" or "triton"); `graphs`: replay CUDA
+        graphs of fixed-shape renders where the fused kernel runs. Checked when a render first needs the runner."""
+        self.kernels, self.render_graphs = kernels, graphs
+        self._runners: dict[tuple[torch.device, str], FieldRunner] = {}
+
+    def field_runner(self, kernels: str | None = None) -> FieldRunner:
+        """The FieldRunner of renders with `kernels` (None: the model's), made for the field's device on first use."""
+        key = (self.device, kernels or self.kernels)
+        if key not in self._runners:
+            self._runners[key] = FieldRunner(self.field, key[1], graphs=self.render_graphs)
+        return self._runners[key]
+
+    def extra_repr(self) -> str:
+        return f"field_type={self.config.field_type!r}, kernels={self.kernels!r}"
 
     # ----------------------------------------------------------------------------------------------------------
     # loading and saving
@@ -104,6 +125,7 @@ class Pix2NeRF(
         token: str | bool | None = None,
         local_files_only: bool = False,
         map_location: str | torch.device = "cpu",
+        kernels: str = "auto",
         **_: Any,
     ) -> Pix2NeRF:
         """Load a model from a local folder, a hub repo id (config.json + model.safetensors) or "default" (the model
@@ -143,7 +165,7 @@ class Pix2NeRF(
                     f"{'cache' if local_files_only or os.environ.get('HF_HUB_OFFLINE') else 'repo'} has no "
                     f"{CONFIG_NAME} and {WEIGHTS_NAME} for it ({type(error).__name__})"
                 ) from None
-        model = cls(Pix2NeRFConfig.from_json_file(config_path))
+        model = cls(Pix2NeRFConfig.from_json_file(config_path), kernels=kernels)
         model.load_weights(weights_path)
         return model.to(map_location).eval()
 
@@ -178,7 +200,7 @@ class Pix2NeRF(
     # image -> latent
     @property
     def device(self) -> torch.device:
-        return self.field.density_head.weight.device
+        return self.field.device
 
     @property
     def background_color(self) -> tuple[int, int, int]:
@@ -227,8 +249,7 @@ class Pix2NeRF(
 
     def render_codes(
         self,
-        frequencies: torch.Tensor,
-        phase_shifts: torch.Tensor,
+        codes: tuple[torch.Tensor, ...],
         yaw: torch.Tensor,
         pitch: torch.Tensor,
         resolution: int,
@@ -239,15 +260,15 @@ class Pix2NeRF(
         field: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
         skip_empty: bool = False,
     ) -> RenderOutput:
-        """Differentiable render from raw mapping codes (B, (L + 1) * H) at poses (B,) in degrees, in the generator's
-        frame (`render` takes the data's yaws and adds config.yaw_offset).
+        """Differentiable render from the field's codes (`field.latent_codes`, batch B) at poses (B,) in degrees, in
+        the generator's frame (`render` takes the data's yaws and adds config.yaw_offset).
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
-        `field` replaces `self.field` (same signature), e.g. with a compiled version. `skip_empty` evaluates the
+        `field` replaces `self.field` (same signature), e.g. with a FieldRunner. `skip_empty` evaluates the
         field less where the image is background (inference; see pix2nerf.rendering.empty_space).
         """
         field = self.field if field is None else field
-        batch = frequencies.shape[0]
+        batch = yaw.shape[0]
         with torch.autocast(yaw.device.type, enabled=False):  # cameras and depths stay float32 under autocast
             origins, directions = world_rays(yaw.float(), pitch.float(), resolution, self.config.fov)
         view = None
@@ -255,7 +276,7 @@ class Pix2NeRF(
             view = constant_vectors(LOCKED_VIEW_DIRECTION, directions)
 
         def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return field(points, dirs, frequencies, phase_shifts)
+            return field(points, dirs, *codes)
 
         if skip_empty:
             rgb, depth, opacity = render_image_skipping_empty(
@@ -288,19 +309,19 @@ class Pix2NeRF(
         return_depth: bool = True,
         generator: torch.Generator | None = None,
         precision: str = "auto",
-        compile: bool | None = None,
         skip_empty: bool | None = None,
+        kernels: str | None = None,
     ) -> RenderOutput:
         """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
 
         num_steps: coarse samples per ray (and as many fine ones when hierarchical); None takes the config's.
         deterministic: no stratified jitter and evenly spaced importance samples.
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
-        compile: use the fast field on CUDA (pix2nerf.kernels.dispatch: the fused Triton kernel at fp16, torch.compile
-        otherwise; default: on CUDA with Triton; the first call compiles).
-        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at 70 dB
-        or more against every sample); False evaluates every sample, as the official sampler does. None (default):
-        every sample where the render can replay a CUDA graph of the fused kernel (faster there), else skip.
+        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space); False
+        evaluates every sample, as the official sampler does. None (default): every sample where the render can
+        replay a CUDA graph of the fused kernel (faster there), else skip.
+        kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
+        choice, `use_kernels`).
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
@@ -320,7 +341,7 @@ class Pix2NeRF(
         batch = z.shape[0]
         yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
         pitch_t = self._angles("pitch", pitch, batch)
-        frequencies, phase_shifts = self.field.latent_codes(z.to(self.device, torch.float32), psi)
+        codes = self.field.latent_codes(z.to(self.device, torch.float32), psi)
         settings = RaySamplingSettings(
             near=self.config.ray_start,
             far=self.config.ray_end,
@@ -329,27 +350,35 @@ class Pix2NeRF(
             deterministic=deterministic,
             background=self.config.background,
         )
-        if compile is None:
-            compile = compile_available(self.device)
-        fast = fast_field(self.field) if compile else None
+        runner = self.field_runner(kernels)
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
 
-        inputs = (frequencies, phase_shifts, yaw_t, pitch_t)
+        inputs = (*codes, yaw_t, pitch_t)
         with autocast(resolve_precision(precision, self.device), self.device):
             graph_key = None
-            if fast is not None and deterministic and not skip_empty:  # fixed shapes, no random numbers
+            if deterministic and not skip_empty:  # fixed shapes, no random numbers
                 shapes = (batch, int(resolution), settings, lock_view_dependence, self.config.fov)
-                graph_key = fast.render_graph_key(yaw_t, shapes)
+                graph_key = runner.render_graph_key(yaw_t, shapes)
             skip = graph_key is None if skip_empty is None else skip_empty
 
             def render_tensors(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                *codes, yaw, pitch = tensors
                 out = self.render_codes(
-                    *tensors, int(resolution), settings, lock_view_dependence, chunk, generator, fast, skip
+                    tuple(codes),
+                    yaw,
+                    pitch,
+                    int(resolution),
+                    settings,
+                    lock_view_dependence,
+                    chunk,
+                    generator,
+                    runner,
+                    skip,
                 )
                 return out.rgb, out.depth, out.opacity
 
             rgb, depth, opacity = (
-                render_tensors(*inputs) if graph_key is None else fast.graphs(graph_key, render_tensors, *inputs)
+                render_tensors(*inputs) if graph_key is None else runner.graphs(graph_key, render_tensors, *inputs)
             )
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 

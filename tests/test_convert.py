@@ -657,7 +657,9 @@ def test_push_model_dry_run(saved_carla, capsys, monkeypatch):
         False,
     )
 
-    monkeypatch.setattr(sys.modules["pix2nerf.hub.upload"], "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
+    monkeypatch.setattr(
+        sys.modules["pix2nerf.hub.upload"], "upload", lambda *a, **k: pytest.fail("the dry run must not upload")
+    )
     assert push_model.main([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     for name in ("README.md", "config.json", "model.safetensors", "dry run: nothing uploaded"):

@@ -17,8 +17,8 @@ CHECK = textwrap.dedent(
     """
     import torch
     from pix2nerf import Pix2NeRFConfig
-    from pix2nerf.fields.siren import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
-    from pix2nerf.kernels.fused_siren import FusedRadianceField
+    from pix2nerf.fields.siren import FREQUENCY_OFFSET, FREQUENCY_SCALE, SirenField
+    from pix2nerf.kernels.fused_siren import FusedSirenField
 
     def fp16_numerics(field, points, directions, frequencies, phase_shifts):
         # float64, with the hidden and colour matmuls' operands rounded to float16 as on the tensor cores
@@ -40,11 +40,11 @@ CHECK = textwrap.dedent(
 
     torch.manual_seed(0)
     config = Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16, num_siren_layers=4)
-    field = RadianceField(config).eval()
+    field = SirenField(config).eval()
     with torch.no_grad():  # densities of tens and saturated colours, as a trained field has
         field.density_head.weight.mul_(30)
         field.color_head.weight.mul_(10)
-    fused = FusedRadianceField(field)
+    fused = FusedSirenField(field)
     for batch, num_points in [(2, 100), (1, 64), (3, 1)]:  # partial and whole blocks, several latents
         points = torch.rand(batch, num_points, 3) * 0.3 - 0.15
         directions = torch.nn.functional.normalize(torch.randn(batch, num_points, 3), dim=-1)
@@ -79,7 +79,7 @@ TRAINING_CHECK = textwrap.dedent(
     """
     import torch
     from pix2nerf import Pix2NeRFConfig
-    from pix2nerf.fields.siren import RadianceField, _recomputed_film_sine, film_sine_function
+    from pix2nerf.fields.siren import SirenField, recomputed_film_sine
     from pix2nerf.kernels.siren_layers import TritonFiLMSine
 
     torch.manual_seed(0)
@@ -96,7 +96,7 @@ TRAINING_CHECK = textwrap.dedent(
         beta = torch.randn(2, 16).requires_grad_()
         grad_out = torch.randn(2, num_points, 16)
         outputs = []
-        for function in (_recomputed_film_sine, TritonFiLMSine.apply):
+        for function in (recomputed_film_sine, TritonFiLMSine.apply):
             out = function(x, weight, bias, gamma, beta, torch.float32)
             grads = torch.autograd.grad(out, (x, weight, bias, gamma, beta), grad_out)
             outputs.append((out, *grads))
@@ -107,7 +107,7 @@ TRAINING_CHECK = textwrap.dedent(
 
     # a whole field: the kernels inside give the reference's gradients
     config = Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16, num_siren_layers=3)
-    field = RadianceField(config)
+    field = SirenField(config)
     points = torch.rand(2, 50, 3) * 0.3 - 0.15
     directions = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
     z = torch.rand(2, 16) * 2 - 1
@@ -118,8 +118,8 @@ TRAINING_CHECK = textwrap.dedent(
         if function is None:
             rgb, sigma = field(points, directions, *field.latent_codes(z))
         else:
-            with film_sine_function(function, input_alignment=alignment):
-                rgb, sigma = field(points, directions, *field.latent_codes(z))
+            codes = field.latent_codes(z)
+            rgb, sigma = field.forward_with(points, directions, *codes, film_sine=function, input_alignment=alignment)
         (rgb.square().sum() + sigma.sum()).backward()
         results.append([p.grad.clone() for p in field.parameters()])
     for got_results in results[1:]:
@@ -145,38 +145,49 @@ def test_fused_kernel_matches_fp16_numerics():
     _interpreted(CHECK)
 
 
-def test_fast_field_dispatch_on_the_cpu():
-    """The fused kernel and render graphs apply only on CUDA without gradients at fp16, the training kernels (when
-    asked for) on CUDA with gradients at fp16; a copied field (an EMA shadow) does not share its original's fast
-    paths."""
+def test_field_runner_kernel_choice_on_the_cpu():
+    """The kernel choice belongs to the runner: on a CPU "auto" is the reference maths (same values as the field),
+    the GPU kernels are refused with a clear error, two models keep their own choices, and a copied field (an EMA
+    shadow) carries no runner state."""
     import copy
 
+    import pytest
     import torch
 
-    from pix2nerf import Pix2NeRFConfig
-    from pix2nerf.fields.siren import RadianceField
-    from pix2nerf.kernels.dispatch import _enabled, fast_field, fast_paths
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+    from pix2nerf.kernels.runner import FieldRunner, resolve_kernels
 
-    field = RadianceField(Pix2NeRFConfig.from_preset("carla", hidden_dim=32, mapping_hidden_dim=32, z_dim=16))
-    fast = fast_field(field)
-    assert fast is fast_field(field) and fast.fused is not None
-    points = torch.zeros(1, 4, 3)
+    config = Pix2NeRFConfig.from_preset("tiny")
+    model, other = Pix2NeRF(config), Pix2NeRF(config, kernels="reference")
+    runner = model.field_runner()
+    assert runner.kernels == "reference" and runner.fused is None and runner.graphs is None
+    assert "kernels='reference'" in repr(runner) and "kernels='auto'" in repr(model)
+    points = torch.rand(1, 8, 3) - 0.5
+    directions = torch.nn.functional.normalize(torch.randn(1, 8, 3), dim=-1)
+    codes = model.field.latent_codes(model.sample_latents(1))
     with torch.no_grad():
-        assert not fast.fused_applies(points)  # CPU tensors
-        assert fast.render_graph_key(points, (1, 16)) is None
-    assert copy.deepcopy(field).__dict__.get("_fast_field") is None
-    fast.training_kernels = True
-    assert not fast.training_kernels_apply(points.requires_grad_())  # CPU tensors
-    with fast_paths(fused=False, graphs=False):
-        assert _enabled == {"fused": False, "graphs": False}
-    assert _enabled == {"fused": True, "graphs": True}
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(runner(points, directions, *codes), model.field(points, directions, *codes))
+        )
+        assert runner.render_graph_key(points, (1, 16)) is None
+    for kernels in ("compile", "triton"):
+        with pytest.raises(ValueError, match="needs CUDA and Triton"):
+            resolve_kernels(kernels, model.field, torch.device("cpu"))
+    with pytest.raises(ValueError, match="kernels must be one of"):
+        FieldRunner(model.field, "fastest")
+    model.use_kernels("reference", graphs=False)
+    assert (model.kernels, other.kernels) == ("reference", "reference") and model.field_runner() is not runner
+    other.use_kernels("auto")
+    assert model.kernels == "reference"
+    assert set(vars(copy.deepcopy(model.field))) == set(vars(model.field))
 
 
 def test_render_graphs_run_first_capture_second_then_replay():
     """RenderGraphs' bookkeeping on a CPU, with a stand-in for the CUDA graph that replays the captured function."""
     import torch
 
-    from pix2nerf.kernels.dispatch import RenderGraphs
+    from pix2nerf.kernels.render_graphs import RenderGraphs
 
     class StandInGraph:
         def __init__(self, render, inputs):

@@ -11,7 +11,7 @@ from PIL import Image
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.model import LOCKED_VIEW_DIRECTION
 from pix2nerf.preview.animation import orbit_poses, render_orbit, save_animation
-from pix2nerf.preview.baked_field import LatentField, bake
+from pix2nerf.preview.baked_field import bake
 from pix2nerf.rendering.cameras import world_rays
 
 
@@ -40,11 +40,13 @@ def test_latent_field_matches_the_radiance_field():
     view = torch.tensor(LOCKED_VIEW_DIRECTION).expand_as(points)
     with torch.no_grad():
         rgb, sigma = model.field(points, view, frequencies, phase_shifts)
-    fast_rgb, fast_sigma = LatentField(model.field, frequencies, phase_shifts)(points[0], chunk=300)
+    fast_rgb, fast_sigma = model.field.point_function((frequencies, phase_shifts), LOCKED_VIEW_DIRECTION)(
+        points[0], chunk=300
+    )
     torch.testing.assert_close(fast_rgb, rgb[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fast_sigma, sigma[0], atol=1e-4, rtol=1e-5)
     with pytest.raises(ValueError, match="one latent"):
-        LatentField(model.field, frequencies.expand(2, -1), phase_shifts.expand(2, -1))
+        model.field.point_function((frequencies.expand(2, -1), phase_shifts.expand(2, -1)), LOCKED_VIEW_DIRECTION)
 
 
 def test_bake_holds_the_field_at_refined_lattice_points(blob, blob_baked):
@@ -57,7 +59,7 @@ def test_bake_holds_the_field_at_refined_lattice_points(blob, blob_baked):
     assert baked.half_size == pytest.approx(float(samples.norm(dim=-1).max()), abs=1e-5)  # the farthest sample
     density = baked.density_grid()
     assert density.shape == (49, 49, 49)
-    field = LatentField(model.field, *model.field.latent_codes(z))
+    field = model.field.point_function(model.field.latent_codes(z), LOCKED_VIEW_DIRECTION)
     index = torch.tensor([[24, 24, 24], [20, 25, 30], [29, 23, 22], [24, 19, 24]])  # (x, y, z), near the blob
     points = -baked.half_size + index * baked.spacing
     rgb, sigma = field(points)

@@ -269,7 +269,7 @@ def load_held_out(args: argparse.Namespace, source: str, train_dataset) -> tuple
 @torch.no_grad()
 def validation_grids(model: Pix2NeRF, inputs: list, resolution: int) -> dict[str, Image.Image]:
     """Image grids: fixed-seed samples, reconstructions of the held-out inputs, novel views around them."""
-    options = dict(resolution=resolution, lock_view_dependence=False, return_depth=False, compile=False)
+    options = dict(resolution=resolution, lock_view_dependence=False, return_depth=False, kernels="reference")
     generator = torch.Generator(device=model.device).manual_seed(0)
     z = model.sample_latents(8, generator)
     yaw, pitch = model.sample_poses(8, generator)

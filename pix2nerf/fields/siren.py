@@ -1,7 +1,8 @@
-"""The radiance field: pi-GAN's mapping network and FiLM-conditioned SIREN (TALLSIREN / SPATIALSIRENBASELINE).
+"""The SIREN field: pi-GAN's mapping network and FiLM-conditioned SIREN (TALLSIREN / SPATIALSIRENBASELINE), the
+reference implementation of the field contract (pix2nerf.fields.base) and the official checkpoints' field.
 
-latent z (B, z_dim) -> MappingNetwork -> (frequencies, phase_shifts), each (B, (L + 1) * H)
-points (B, N, 3), view directions (B, N, 3) -> RadianceField -> rgb (B, N, 3) in [0, 1], sigma (B, N) raw
+latent z (B, z_dim) -> MappingNetwork -> codes (frequencies, phase_shifts), each (B, (L + 1) * H)
+points (B, N, 3), view directions (B, N, 3), *codes -> SirenField -> rgb (B, N, 3) in [0, 1], sigma (B, N) raw
 
 Precision: under autocast only the wide matmuls (256 -> 256) run in reduced precision; the mapping network, the
 first layer (3 -> 256), the heads, the FiLM and the sine run in float32. gamma near 30-45 amplifies rounding.
@@ -10,15 +11,14 @@ first layer (3 -> 256), the heads, the FiLM and the sine run in float32. gamma n
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.fields.base import POINT_CHUNK, PointFunction, RadianceField, sample_latents
 
 FREQUENCY_SCALE = 15.0  # gamma = 15 * f + 30
 FREQUENCY_OFFSET = 30.0
@@ -53,15 +53,6 @@ def _linear_float_out(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor)
         flat = torch.mm(x.reshape(-1, x.shape[-1]), weight.t(), out_dtype=torch.float32)
         return flat.view(*x.shape[:-1], -1) + bias.float()
     return F.linear(x, weight, bias.to(x.dtype)).to(torch.promote_types(x.dtype, torch.float32))
-
-
-def sample_latents(
-    n: int, z_dim: int, distribution: str, generator: torch.Generator | None = None, device: torch.device | None = None
-) -> torch.Tensor:
-    """Prior latents (n, z_dim): U(-1, 1) for "uniform" (Pix2NeRF), N(0, I) for "gaussian" (pi-GAN)."""
-    if distribution == "gaussian":
-        return torch.randn(n, z_dim, generator=generator, device=device)
-    return torch.rand(n, z_dim, generator=generator, device=device) * 2 - 1
 
 
 class MappingNetwork(nn.Module):
@@ -114,32 +105,15 @@ class _RecomputedFiLMSine(torch.autograd.Function):
         return grad_x, grad_weight, flat.float().sum(0).to(bias.dtype), grad_gamma, grad_beta
 
 
-def _recomputed_film_sine(x, weight, bias, gamma, beta, out_dtype):
-    """_RecomputedFiLMSine, float32 whatever `out_dtype` allows: a cast here made the compiled training field keep
-    more activations (42 against 36 GB in a 32 px generator step)."""
+def recomputed_film_sine(x, weight, bias, gamma, beta, out_dtype):
+    """_RecomputedFiLMSine, float32 whatever `out_dtype` allows (a cast here made the compiled training field keep
+    more activations). The reference `FilmSine` of the layers with gradients."""
     return _RecomputedFiLMSine.apply(x, weight, bias, gamma, beta)
 
 
-_film_sine_function: ContextVar[tuple[Callable, int] | None] = ContextVar("film_sine_function", default=None)
-
-
-@contextmanager
-def film_sine_function(function: Callable, input_alignment: int = 1) -> Iterator[None]:
-    """Inside the block, FiLM-SIREN layers with gradients use `function` (the signature of _recomputed_film_sine)
-    instead: pix2nerf.kernels.dispatch puts the Triton kernels there on CUDA. The colour layer's input is then built
-    with zero columns up to a multiple of `input_alignment` (what the function would otherwise pad by a copy)."""
-    token = _film_sine_function.set((function, input_alignment))
-    try:
-        yield
-    finally:
-        _film_sine_function.reset(token)
-
-
-def _film_sine_override() -> tuple[Callable, int] | None:
-    """(function, input alignment) of the film_sine_function block in effect, if any; never inside torch.compile,
-    whose graph would break at the ContextVar (a compiled 32 px generator step took 177 ms in 44 GB so, against
-    134 ms in 36 GB without)."""
-    return None if torch.compiler.is_compiling() else _film_sine_function.get()
+# film_sine(x, weight, bias, gamma, beta, out_dtype) -> sin(gamma * (x W^T + c) + beta) (B, N, H): a FiLM-SIREN
+# layer's maths with gradients; pix2nerf.kernels.siren_layers provides a Triton one with the same signature
+FilmSine = Callable[..., torch.Tensor]
 
 
 def _padded_cat(tensors: list[torch.Tensor], alignment: int) -> torch.Tensor:
@@ -162,11 +136,17 @@ class FiLMSirenLayer(nn.Module):
         self.linear = nn.Linear(in_features, out_features)
 
     def forward(
-        self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, out_dtype: torch.dtype = torch.float32
+        self,
+        x: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        out_dtype: torch.dtype = torch.float32,
+        film_sine: FilmSine = recomputed_film_sine,
     ) -> torch.Tensor:
         """(B, N, H) in float32, or in `out_dtype` where that is cheaper: a layer whose output only feeds the next
         layer's matmul may allow that matmul's dtype (the next layer rounds to it anyway). x may be wider than
-        the layer's input by zero columns (see film_sine_function)."""
+        the layer's input by zero columns (an aligned input). `film_sine` computes the layer when it needs
+        gradients."""
         dtype = _compute_dtype(x)
         with _float32_region(x.device):
             weight = self.linear.weight
@@ -174,14 +154,14 @@ class FiLMSirenLayer(nn.Module):
                 weight = F.pad(weight, (0, x.shape[-1] - weight.shape[1]))
             x, weight, bias = x.to(dtype), weight.to(dtype), self.linear.bias
             if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or gamma.requires_grad):
-                override = _film_sine_override()
-                function = override[0] if override else _recomputed_film_sine
-                return function(x, weight, bias, gamma, beta, out_dtype)
+                return film_sine(x, weight, bias, gamma, beta, out_dtype)
             return torch.sin(gamma[:, None, :] * _linear_float_out(x, weight, bias) + beta[:, None, :]).to(out_dtype)
 
 
-class RadianceField(nn.Module):
+class SirenField(RadianceField):
     """pi-GAN's conditioned radiance field with its mapping network (about 1.9 M parameters at z 256, H 256)."""
+
+    field_type = "siren"
 
     def __init__(self, config: Pix2NeRFConfig) -> None:
         super().__init__()
@@ -231,18 +211,77 @@ class RadianceField(nn.Module):
         self, points: torch.Tensor, directions: torch.Tensor, frequencies: torch.Tensor, phase_shifts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb (B, N, 3) in [0, 1] and raw sigma (B, N) at world points (B, N, 3) seen along directions (B, N, 3)."""
+        return self.forward_with(points, directions, frequencies, phase_shifts)
+
+    def forward_with(
+        self,
+        points: torch.Tensor,
+        directions: torch.Tensor,
+        frequencies: torch.Tensor,
+        phase_shifts: torch.Tensor,
+        film_sine: FilmSine = recomputed_film_sine,
+        input_alignment: int = 1,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` with the layers that need gradients computed by `film_sine`, whose inputs are built with zero
+        columns up to a multiple of `input_alignment` (what that function would otherwise pad by a copy)."""
         gammas = (FREQUENCY_SCALE * frequencies.float() + FREQUENCY_OFFSET).split(self.hidden_dim, dim=-1)
         betas = phase_shifts.float().split(self.hidden_dim, dim=-1)
         feature_dtype = _compute_dtype(points)  # what the next matmul rounds a hidden output to anyway
         with _float32_region(points.device):  # the first layer sees raw coordinates: keep it exact
-            h = self.film_layers[0](points.float() * self.input_scale, gammas[0], betas[0], feature_dtype)
+            h = self.film_layers[0](points.float() * self.input_scale, gammas[0], betas[0], feature_dtype, film_sine)
         last = len(self.film_layers) - 1  # its output also feeds the density head: float32
         for index, (layer, gamma, beta) in enumerate(zip(self.film_layers[1:], gammas[1:], betas[1:]), start=1):
-            h = layer(h, gamma, beta, torch.float32 if index == last else feature_dtype)
-        override = _film_sine_override()
-        color_input = _padded_cat([directions.to(h.dtype), h], override[1] if override else 1)
-        color = self.color_film(color_input, gammas[-1], betas[-1])
+            h = layer(h, gamma, beta, torch.float32 if index == last else feature_dtype, film_sine)
+        color_input = _padded_cat([directions.to(h.dtype), h], input_alignment)
+        color = self.color_film(color_input, gammas[-1], betas[-1], torch.float32, film_sine)
         with _float32_region(points.device):
             sigma = self.density_head(h.float()).squeeze(-1)
             rgb = torch.sigmoid(self.color_head(color.float()))
+        return rgb, sigma
+
+    def point_function(self, codes: Sequence[torch.Tensor], view_direction: Sequence[float]) -> PointFunction:
+        """The field of one latent seen along one direction, with each FiLM-SIREN layer sin(gamma * (W h + c) + beta)
+        folded into sin(W' h + c') (W' = gamma W, c' = gamma c + beta) and the direction's part of the colour layer
+        into its bias: the values of `forward` (within float32 rounding) in fewer passes over memory."""
+        return FoldedSiren(self, *codes, view_direction=view_direction)
+
+
+class FoldedSiren:
+    """A SirenField with one latent's FiLM folded into its weights and the view direction fixed (a PointFunction)."""
+
+    def __init__(
+        self, field: SirenField, frequencies: torch.Tensor, phase_shifts: torch.Tensor, view_direction: Sequence[float]
+    ) -> None:
+        if frequencies.shape[0] != 1 or phase_shifts.shape[0] != 1:
+            raise ValueError(f"point_function takes the codes of one latent, got a batch of {frequencies.shape[0]}")
+        hidden = field.hidden_dim
+        gammas = (FREQUENCY_SCALE * frequencies[0] + FREQUENCY_OFFSET).float().split(hidden)
+        betas = phase_shifts[0].float().split(hidden)
+        with torch.no_grad():
+            self.input_scale = field.input_scale
+            self.trunk = [
+                (g[:, None] * layer.linear.weight).t().contiguous() for layer, g in zip(field.film_layers, gammas)
+            ]
+            self.trunk_bias = [g * layer.linear.bias + b for layer, g, b in zip(field.film_layers, gammas, betas)]
+            color_weight, color_bias = field.color_film.linear.weight, field.color_film.linear.bias
+            direction = torch.tensor(view_direction, dtype=color_weight.dtype, device=color_weight.device)
+            self.color = (gammas[-1][:, None] * color_weight[:, 3:]).t().contiguous()
+            self.color_bias = gammas[-1] * (color_bias + color_weight[:, :3] @ direction) + betas[-1]
+            self.density_head = field.density_head.weight.t().contiguous()
+            self.density_head_bias = field.density_head.bias
+            self.color_head = field.color_head.weight.t().contiguous()
+            self.color_head_bias = field.color_head.bias
+
+    @torch.no_grad()
+    def __call__(self, points: torch.Tensor, chunk: int = POINT_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+        """rgb (N, 3) in [0, 1] and raw sigma (N,) at world points (N, 3), evaluated in chunks of `chunk` points."""
+        rgb = torch.empty(points.shape[0], 3, device=points.device)
+        sigma = torch.empty(points.shape[0], device=points.device)
+        for start in range(0, points.shape[0], chunk):
+            h = points[start : start + chunk] * self.input_scale
+            for weight, bias in zip(self.trunk, self.trunk_bias):
+                h = torch.addmm(bias, h, weight).sin_()
+            sigma[start : start + chunk] = torch.addmm(self.density_head_bias, h, self.density_head)[:, 0]
+            color = torch.addmm(self.color_bias, h, self.color).sin_()
+            rgb[start : start + chunk] = torch.addmm(self.color_head_bias, color, self.color_head).sigmoid_()
         return rgb, sigma

@@ -1,6 +1,6 @@
 """The radiance field's inference pass fused into one Triton kernel: points in, rgb and sigma out.
 
-Each program takes BLOCK_M points of one latent through every layer of pix2nerf.fields.siren.RadianceField without
+Each program takes BLOCK_M points of one latent through every layer of pix2nerf.fields.siren.SirenField without
 writing activations to memory: the first FiLM-SIREN layer (3 -> H) in float32, the hidden ones as float16
 tensor-core matmuls with float32 accumulators, then the FiLM and the sine in float32, the colour layer, and the
 density and colour heads in float32. These are the numerics of the fp16 autocast path (`fp16` precision; only the
@@ -18,7 +18,8 @@ import torch
 import triton
 import triton.language as tl
 
-from pix2nerf.fields.siren import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
+from pix2nerf.fields.base import RadianceField
+from pix2nerf.fields.siren import FREQUENCY_OFFSET, FREQUENCY_SCALE, SirenField
 from pix2nerf.kernels.triton_math import FAST, sine
 
 BLOCK_M = 128  # points per program (benchmarks/gpu_fused_field.py swept 32-256 and 4 or 8 warps on an H100)
@@ -27,7 +28,10 @@ NUM_STAGES = 1  # weight loads not software-pipelined: at 2 stages the first ver
 
 
 def supports(field: RadianceField) -> bool:
-    """Whether the kernel handles this field's width (power of two, 16..256: a tile of H x H weights per layer)."""
+    """Whether the kernel handles this field: a SirenField whose width is a power of two in 16..256 (a tile of H x H
+    weights per layer)."""
+    if not isinstance(field, SirenField):
+        return False
     hidden = field.hidden_dim
     return 16 <= hidden <= 256 and hidden & (hidden - 1) == 0
 
@@ -136,12 +140,12 @@ def _radiance_field_kernel(
     tl.store(rgb_ptr + point + 2, tl.sigmoid(blue), mask=valid)
 
 
-class FusedRadianceField:
-    """Calls the kernel for one RadianceField, with its weights packed once (and again after they change)."""
+class FusedSirenField:
+    """Calls the kernel for one SirenField, with its weights packed once (and again after they change)."""
 
     def __init__(
         self,
-        field: RadianceField,
+        field: SirenField,
         block_m: int = BLOCK_M,
         num_warps: int = NUM_WARPS,
         num_stages: int = NUM_STAGES,
@@ -167,7 +171,7 @@ class FusedRadianceField:
     def __call__(
         self, points: torch.Tensor, directions: torch.Tensor, frequencies: torch.Tensor, phase_shifts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """rgb (B, N, 3) in [0, 1] and raw sigma (B, N), float32, as RadianceField.forward under fp16 autocast."""
+        """rgb (B, N, 3) in [0, 1] and raw sigma (B, N), float32, as SirenField.forward under fp16 autocast."""
         field, w = self.field, self._weights()
         batch, num_points = points.shape[:2]
         if points.numel() >= 2**31:
@@ -212,7 +216,7 @@ class FusedRadianceField:
 
 
 @torch.no_grad()
-def _pack(field: RadianceField) -> dict[str, torch.Tensor | float]:
+def _pack(field: SirenField) -> dict[str, torch.Tensor | float]:
     """Kernel layout: hidden and colour weights transposed to (in, out) float16, everything else float32."""
     hidden = field.film_layers[1:]
     color = field.color_film.linear

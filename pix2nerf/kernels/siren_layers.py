@@ -272,12 +272,12 @@ ALIGNMENT = 8  # input widths in multiples of this keep cuBLAS's backward produc
 
 class TritonFiLMSine(torch.autograd.Function):
     """sin(gamma * (x W^T + c) + beta) as `out_dtype` by the kernels above; stores x only and recomputes the
-    product in the backward pass (as field._RecomputedFiLMSine, whose signature it shares).
+    product in the backward pass (as pix2nerf.fields.siren.recomputed_film_sine, whose signature it shares).
 
     x (B, N, K), weight (H, K) in the matmul dtype; bias (H), gamma and beta (B, H) float32. Any K works; a K of 16
     or more that is not a multiple of ALIGNMENT leaves the backward products on slow unaligned kernels (the colour
     layer's 259 took 20 ms of a 32 px generator step), so the field builds that input 264 wide
-    (field.film_sine_function's input_alignment).
+    (`SirenField.forward_with`'s input_alignment).
     """
 
     @staticmethod

@@ -1,6 +1,6 @@
 """Fast novel views of one latent on a CPU: the radiance field baked onto a grid once, then ray-marched cheaply.
 
-Data flow: latent -> `LatentField` (the field of that latent, FiLM folded into the weights, view locked) ->
+Data flow: latent -> the field's `point_function` (the field of that latent, view locked) ->
 `bake` (a coarse lattice everywhere, the fine lattice only where there is visible density) -> `BakedField`
 (rgb and raw sigma on a regular lattice, read trilinearly) -> `BakedField.render` (the model's own coarse +
 importance sampler and integration, `pix2nerf.rendering.volume.render_rays`, reading the grid instead of the network)
@@ -18,15 +18,14 @@ times faster than its 3D trilinear one: a trilinear read is two bilinear reads i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from pix2nerf.config import Pix2NeRFConfig
-from pix2nerf.fields.siren import FREQUENCY_OFFSET, FREQUENCY_SCALE, RadianceField
-from pix2nerf.model import LOCKED_VIEW_DIRECTION, MAX_POINTS_PER_CHUNK, Latent, Pix2NeRF, RenderOutput
+from pix2nerf.fields.base import PointFunction
+from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF, RenderOutput
 from pix2nerf.rendering.cameras import degrees_tensor, world_rays
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
@@ -39,61 +38,6 @@ DETAIL_COLOR = 0.02  # ... or a colour channel times the cell's opacity is off b
 REFINE_DENSITY = 1.0  # cells with a corner above this raw sigma get refined
 HIDDEN_OPTICAL_DEPTH = 8.0  # cells behind this optical depth from every side (transmittance < e^-8) are not refined
 MAX_POINTS_PER_RENDER_CHUNK = 2**21  # grid reads per ray chunk in BakedField.render (bounded memory)
-
-
-class LatentField:
-    """The radiance field of one latent with the view direction locked, as a plain function of position.
-
-    Each FiLM-SIREN layer sin(gamma * (W h + c) + beta) is folded into sin(W' h + c') with W' = gamma W and
-    c' = gamma c + beta, and the locked direction's part of the colour layer into its bias; this computes the same
-    values as `RadianceField.forward` (within float32 rounding) with fewer passes over memory.
-    """
-
-    def __init__(
-        self,
-        field: RadianceField,
-        frequencies: torch.Tensor,
-        phase_shifts: torch.Tensor,
-        view_direction: Sequence[float] = LOCKED_VIEW_DIRECTION,
-    ) -> None:
-        if frequencies.shape[0] != 1 or phase_shifts.shape[0] != 1:
-            raise ValueError(f"LatentField takes the codes of one latent, got a batch of {frequencies.shape[0]}")
-        hidden = field.hidden_dim
-        gammas = (FREQUENCY_SCALE * frequencies[0] + FREQUENCY_OFFSET).float().split(hidden)
-        betas = phase_shifts[0].float().split(hidden)
-        with torch.no_grad():
-            self.input_scale = field.input_scale
-            self.trunk = [
-                (gamma[:, None] * layer.linear.weight).t().contiguous()
-                for layer, gamma in zip(field.film_layers, gammas)
-            ]
-            self.trunk_bias = [
-                gamma * layer.linear.bias + beta for layer, gamma, beta in zip(field.film_layers, gammas, betas)
-            ]
-            color_weight, color_bias = field.color_film.linear.weight, field.color_film.linear.bias
-            direction = torch.tensor(view_direction, dtype=color_weight.dtype, device=color_weight.device)
-            self.color = (gammas[-1][:, None] * color_weight[:, 3:]).t().contiguous()
-            self.color_bias = gammas[-1] * (color_bias + color_weight[:, :3] @ direction) + betas[-1]
-            self.density_head = field.density_head.weight.t().contiguous()
-            self.density_head_bias = field.density_head.bias
-            self.color_head = field.color_head.weight.t().contiguous()
-            self.color_head_bias = field.color_head.bias
-
-    @torch.no_grad()
-    def __call__(
-        self, points: torch.Tensor, chunk: int = MAX_POINTS_PER_CHUNK["cpu"]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """rgb (N, 3) in [0, 1] and raw sigma (N,) at world points (N, 3), evaluated in chunks of `chunk` points."""
-        rgb = torch.empty(points.shape[0], 3, device=points.device)
-        sigma = torch.empty(points.shape[0], device=points.device)
-        for start in range(0, points.shape[0], chunk):
-            h = points[start : start + chunk] * self.input_scale
-            for weight, bias in zip(self.trunk, self.trunk_bias):
-                h = torch.addmm(bias, h, weight).sin_()
-            sigma[start : start + chunk] = torch.addmm(self.density_head_bias, h, self.density_head)[:, 0]
-            color = torch.addmm(self.color_bias, h, self.color).sin_()
-            rgb[start : start + chunk] = torch.addmm(self.color_head_bias, color, self.color_head).sigmoid_()
-        return rgb, sigma
 
 
 def default_half_size(config: Pix2NeRFConfig) -> float:
@@ -323,7 +267,7 @@ def _hidden_cells(corner_min: torch.Tensor, cell_size: float) -> torch.Tensor:
 
 
 def _poorly_interpolated(
-    field: LatentField, lattice: torch.Tensor, cells: torch.Tensor, axis: torch.Tensor
+    field: PointFunction, lattice: torch.Tensor, cells: torch.Tensor, axis: torch.Tensor
 ) -> torch.Tensor:
     """Cells among `cells` (C, C, C) whose centre the lattice (4, C + 1, C + 1, C + 1) predicts badly: the
     optical depth across the cell off by more than DETAIL_OPTICAL_DEPTH, or, where the cell is not transparent,
@@ -375,7 +319,7 @@ def bake(
             f"{DEFAULT_BAKE_RESOLUTION} with brick {DEFAULT_BRICK}"
         )
     z, latent = _single_latent(model, latent_or_z)
-    field = LatentField(model.field, *model.field.latent_codes(z, psi))
+    field = model.field.point_function(model.field.latent_codes(z, psi), LOCKED_VIEW_DIRECTION)
     half = default_half_size(model.config) if half_size is None else float(half_size)
     if not half > 0:
         raise ValueError(f"half_size must be positive world units, got {half_size}")

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pix2nerf.evaluation.metrics import ssim
-from pix2nerf.kernels.dispatch import autocast, compile_available, fast_field
+from pix2nerf.kernels.precision import autocast
+from pix2nerf.kernels.runner import FieldRunner, triton_available
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.networks import Discriminator
 from pix2nerf.rendering.cameras import degrees_to_official, official_to_degrees, wrap_degrees
@@ -52,11 +53,11 @@ class Pix2NeRFTrainer:
         compile_field: bool | None = None,
         field_kernels: str = "auto",
     ) -> None:
-        """compile_field: the fast field on CUDA (default: where Triton is); field_kernels: the field with gradients
-        under fp16 on CUDA, "triton" (pix2nerf.kernels.siren_layers: a 32 px generator step in 108.0 ms and 24.2 GB,
-        gpu_h100_run13_kernels.json), "compile" (torch.compile: 136.1 ms, 35.9 GB, gpu_h100_run13_compile_gstep32.json)
-        or "auto": triton
-        where it can run (the fast field, fp16), else compile. `self.field_kernels` says which was taken."""
+        """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
+        reference maths; field_kernels: the field with gradients under fp16 on CUDA, "triton" (the field's Triton
+        layer kernels, pix2nerf.kernels.siren_layers), "compile" (torch.compile) or "auto": triton where the field
+        has such kernels and training is fp16, else compile. `self.field_kernels` says which was taken (see the
+        README's Performance section for their speed)."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
@@ -75,20 +76,10 @@ class Pix2NeRFTrainer:
         }
         use_scaler = self.precision == "fp16" and self.device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
-        if field_kernels not in ("auto", "compile", "triton"):
-            raise ValueError(f"field_kernels must be 'auto', 'compile' or 'triton', got {field_kernels!r}")
-        if compile_field is None:
-            compile_field = compile_available(self.device)
-        self.field_fn = fast_field(model.field) if compile_field else model.field
-        kernels_can_run = compile_field and self.precision == "fp16" and self.field_fn.film_sine is not None
-        if field_kernels == "triton" and not kernels_can_run:
-            raise ValueError(
-                'field_kernels="triton" needs CUDA, Triton, mixed_precision "fp16" and the fast field (leave '
-                "compile_field on: no --disable_compile)"
-            )
-        self.field_kernels = "triton" if kernels_can_run and field_kernels != "compile" else "compile"
-        if kernels_can_run:
-            self.field_fn.training_kernels = self.field_kernels == "triton"
+        self.field_runner = FieldRunner(
+            model.field, _training_kernels(field_kernels, compile_field, self.precision, model), training_kernels=True
+        )
+        self.field_kernels = "triton" if self.field_runner.training_kernels else self.field_runner.kernels
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
 
@@ -110,7 +101,7 @@ class Pix2NeRFTrainer:
         """Differentiable training render, images (B, 3, R, R) in [-1, 1]."""
         with self.autocast():
             codes = self.model.field.latent_codes(z)
-            out = self.model.render_codes(*codes, yaw, pitch, resolution, settings, field=self.field_fn)
+            out = self.model.render_codes(codes, yaw, pitch, resolution, settings, field=self.field_runner)
         return out.rgb * 2 - 1
 
     def _apply(self, scaler_name: str, loss: torch.Tensor, modules: dict[str, nn.Module]) -> None:
@@ -282,6 +273,20 @@ class Pix2NeRFTrainer:
             optimizer.load_state_dict(saved)
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
+
+
+def _training_kernels(field_kernels: str, compile_field: bool | None, precision: str, model: Pix2NeRF) -> str:
+    """The FieldRunner kernels of a training run ("auto" leaves the choice to the runner)."""
+    if field_kernels not in ("auto", "compile", "triton"):
+        raise ValueError(f"field_kernels must be 'auto', 'compile' or 'triton', got {str(field_kernels)[:40]!r}")
+    if compile_field is None:
+        compile_field = triton_available(model.device)
+    if field_kernels == "triton" and not (compile_field and precision == "fp16"):
+        raise ValueError(
+            'field_kernels="triton" needs CUDA, Triton, mixed_precision "fp16" and the fast field (leave '
+            "compile_field on: no --disable_compile)"
+        )
+    return field_kernels if compile_field else "reference"
 
 
 def _without_first_moment(optimizer_state: dict) -> dict:

@@ -1,0 +1,117 @@
+"""FieldRunner: a radiance field run with an explicit choice of kernels, owned by whoever runs the field (a model's
+renders, a trainer's steps); no process-wide switch.
+
+kernels:
+- "reference": the field's own PyTorch maths (pix2nerf.fields), on any device.
+- "compile": the field's forward through torch.compile (CUDA with Triton).
+- "triton": the field's Triton kernels where they apply, torch.compile elsewhere. For the SIREN: the fused inference
+  kernel (pix2nerf.kernels.fused_siren: every layer per tile of points, no gradients, fp16), the training layer
+  kernels (pix2nerf.kernels.siren_layers: product, FiLM and sine in one kernel each way, with gradients, fp16) when
+  `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs`).
+- "auto": "triton" where the field has Triton kernels and CUDA and Triton are there, else "compile" on CUDA with
+  Triton, else "reference".
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pix2nerf.fields.base import RadianceField
+from pix2nerf.kernels.precision import fp16_on_cuda
+from pix2nerf.kernels.render_graphs import RenderGraphs
+
+KERNELS = ("auto", "reference", "compile", "triton")
+
+
+def triton_available(device: torch.device) -> bool:
+    """torch.compile's GPU backend and the Triton kernels need CUDA and Triton."""
+    if device.type != "cuda":
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def has_triton_kernels(field: RadianceField) -> bool:
+    """Whether the field has Triton kernels (needs Triton importable)."""
+    from pix2nerf.kernels.fused_siren import supports
+
+    return supports(field)
+
+
+def resolve_kernels(kernels: str, field: RadianceField, device: torch.device) -> str:
+    """The kernel set that `kernels` means for `field` on `device` ("auto" resolved); refuses what cannot run."""
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, got {str(kernels)[:40]!r}")
+    gpu = triton_available(device)
+    if kernels == "auto":
+        return ("triton" if has_triton_kernels(field) else "compile") if gpu else "reference"
+    if kernels != "reference" and not gpu:
+        raise ValueError(f'kernels="{kernels}" needs CUDA and Triton; on {device.type} use "reference" or "auto"')
+    if kernels == "triton" and not has_triton_kernels(field):
+        raise ValueError(f'kernels="triton": the {field.field_type} field has no Triton kernels; use "compile"')
+    return kernels
+
+
+class FieldRunner:
+    """Calls `field` (same signature and results, within fp16 rounding) through the kernels chosen at construction.
+
+    training_kernels: take the Triton layer kernels for calls with gradients under fp16 (kernels "triton").
+    graphs: let fixed-shape renders on the fused kernel replay CUDA graphs (`render_graph_key`).
+    """
+
+    def __init__(
+        self, field: RadianceField, kernels: str = "auto", *, training_kernels: bool = False, graphs: bool = True
+    ) -> None:
+        self.field = field
+        self.kernels = resolve_kernels(kernels, field, field.device)
+        self.training_kernels = training_kernels and self.kernels == "triton"
+        self.compiled = torch.compile(field.forward, dynamic=True) if self.kernels != "reference" else None
+        self.fused = self.film_sine = None
+        self.film_sine_alignment = 1
+        if self.kernels == "triton":
+            from pix2nerf.kernels.fused_siren import FusedSirenField
+            from pix2nerf.kernels.siren_layers import ALIGNMENT, TritonFiLMSine
+
+            self.fused, self.film_sine, self.film_sine_alignment = (
+                FusedSirenField(field),
+                TritonFiLMSine.apply,
+                ALIGNMENT,
+            )
+        self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed) if graphs and self.fused else None
+
+    def __repr__(self) -> str:
+        return (
+            f"FieldRunner({type(self.field).__name__}, kernels={self.kernels!r}, "
+            f"training_kernels={self.training_kernels}, graphs={self.graphs is not None})"
+        )
+
+    def fused_applies(self, points: torch.Tensor) -> bool:
+        """Whether a call on `points` now takes the fused kernel: CUDA, no gradients, fp16 autocast."""
+        return self.fused is not None and not torch.is_grad_enabled() and fp16_on_cuda(points)
+
+    def training_kernels_apply(self, points: torch.Tensor) -> bool:
+        """Whether a call on `points` now runs the field's layers on Triton kernels: asked for, gradients, fp16."""
+        return self.training_kernels and torch.is_grad_enabled() and fp16_on_cuda(points)
+
+    def render_graph_key(self, like: torch.Tensor, shapes: tuple) -> tuple | None:
+        """The RenderGraphs key of a fixed-shape render (`shapes`: everything that sets its shapes and settings;
+        `like`: a tensor on its device) whose field calls take the fused kernel, or None where graphs do not apply."""
+        if self.graphs is None or not self.fused_applies(like):
+            return None
+        return shapes + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
+
+    def __call__(
+        self, points: torch.Tensor, directions: torch.Tensor, *codes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fused_applies(points):
+            return self.fused(points, directions, *codes)
+        if self.training_kernels_apply(points):
+            return self.field.forward_with(
+                points, directions, *codes, film_sine=self.film_sine, input_alignment=self.film_sine_alignment
+            )
+        if self.compiled is not None:
+            return self.compiled(points, directions, *codes)
+        return self.field(points, directions, *codes)
