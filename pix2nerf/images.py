@@ -109,6 +109,16 @@ def preprocess_batch(sources: Sequence[ImageSource], resolution: int, background
     return torch.stack(tensors)
 
 
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (the networks' range) -> [0, 1] (renders, metrics, display)."""
+    return images.add(1).div(2)
+
+
+def to_signed_range(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1]."""
+    return images * 2 - 1
+
+
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float32 tensor (3, H, W) in [-1, 1]."""
     if image.mode != "RGB":

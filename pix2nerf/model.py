@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pix2nerf.fields.base import sample_latents
 from pix2nerf.kernels.precision import autocast, resolve_precision
 from pix2nerf.kernels.runner import FieldRunner
 from pix2nerf.networks import CCSEncoder
+from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, MAX_POINTS_PER_CHUNK, Latent, RenderOutput, check_latents
 from pix2nerf.rendering.cameras import (
     constant_vectors,
     degrees_tensor,
@@ -39,30 +39,6 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "pix2nerf-synth
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
-# field evaluations per chunk in inference renders: bounded memory (a 128x128 render at 96 per ray stays < 2 GB on
-# CPU); on CPUs small chunks keep activations in cache (a 64 px render with 36 + 36 samples: 2.4 s at 2**13 points,
-# 5.7 s at 2**17 on 2 cores)
-MAX_POINTS_PER_CHUNK = {"cpu": 2**13, "cuda": 2**22}
-LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
-
-
-@dataclass
-class Latent:
-    """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees."""
-
-    z: torch.Tensor
-    yaw: torch.Tensor
-    pitch: torch.Tensor
-
-
-@dataclass
-class RenderOutput:
-    """rgb (B, 3, H, W) in [0, 1]; depth (B, H, W), the expected ray termination distance sum(w * t) from the
-    camera (background pixels tend to 0; None unless asked for); opacity (B, H, W), the rays' accumulated alpha."""
-
-    rgb: torch.Tensor
-    depth: torch.Tensor | None
-    opacity: torch.Tensor
 
 
 class Pix2NeRF(
@@ -268,7 +244,6 @@ class Pix2NeRF(
         field less where the image is background (inference; see pix2nerf.rendering.empty_space).
         """
         field = self.field if field is None else field
-        batch = yaw.shape[0]
         with torch.autocast(yaw.device.type, enabled=False):  # cameras and depths stay float32 under autocast
             origins, directions = world_rays(yaw.float(), pitch.float(), resolution, self.config.fov)
         view = None
@@ -286,12 +261,7 @@ class Pix2NeRF(
             rgb, depth, opacity = render_rays_in_chunks(
                 field_fn, origins, directions, settings, view, generator, max_points_per_chunk
             )
-        shape = (batch, resolution, resolution)
-        return RenderOutput(
-            rgb=rgb.reshape(*shape, 3).permute(0, 3, 1, 2).contiguous(),
-            depth=depth.reshape(shape),
-            opacity=opacity.reshape(shape),
-        )
+        return RenderOutput.from_rays(rgb, depth, opacity, resolution)
 
     @torch.no_grad()
     def render(
@@ -323,11 +293,7 @@ class Pix2NeRF(
         kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
         choice, `use_kernels`).
         """
-        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
-            raise ValueError(f"z must be a tensor of shape (B, {self.config.z_dim})")
-        if not torch.isfinite(z).all():
-            raise ValueError("z contains NaN or infinite values")
+        z = check_latents(latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z, self.config.z_dim)
         if isinstance(latent_or_z, Latent):
             yaw = latent_or_z.yaw if yaw is None else yaw
             pitch = latent_or_z.pitch if pitch is None else pitch
@@ -342,13 +308,8 @@ class Pix2NeRF(
         yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
         pitch_t = self._angles("pitch", pitch, batch)
         codes = self.field.latent_codes(z.to(self.device, torch.float32), psi)
-        settings = RaySamplingSettings(
-            near=self.config.ray_start,
-            far=self.config.ray_end,
-            num_steps=steps,
-            hierarchical=hierarchical,
-            deterministic=deterministic,
-            background=self.config.background,
+        settings = RaySamplingSettings.from_config(
+            self.config, num_steps=steps, hierarchical=hierarchical, deterministic=deterministic
         )
         runner = self.field_runner(kernels)
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-from pix2nerf.model import RenderOutput
+from pix2nerf.outputs import RenderOutput
 from pix2nerf.serving import service as serving
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

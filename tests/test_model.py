@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.config import PRESETS
-from pix2nerf.model import Latent, RenderOutput
+from pix2nerf.outputs import Latent, RenderOutput
 from pix2nerf.rendering.cameras import wrap_degrees
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

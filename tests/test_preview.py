@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-from pix2nerf.model import LOCKED_VIEW_DIRECTION
+from pix2nerf.outputs import LOCKED_VIEW_DIRECTION
 from pix2nerf.preview.animation import orbit_poses, render_orbit, save_animation
 from pix2nerf.preview.baked_field import bake
 from pix2nerf.rendering.cameras import world_rays

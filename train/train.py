@@ -281,7 +281,9 @@ def validation_grids(model: Pix2NeRF, inputs: list, resolution: int) -> dict[str
     if inputs:
         latent = model.encode(inputs)
         truth = [
-            image_utils.tensor_to_pil(image_utils.preprocess(i, resolution, model.background_color).add(1).div(2))
+            image_utils.tensor_to_pil(
+                image_utils.to_unit_range(image_utils.preprocess(i, resolution, model.background_color))
+            )
             for i in inputs
         ]
         recon = model.render(latent, **options).rgb

@@ -30,12 +30,11 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.evaluation.metrics import psnr, ssim
-from pix2nerf.rendering.cameras import wrap_degrees
+from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 
 REQUIRED_COLUMNS = ("object_id", "view_id", "yaw", "pitch")
 PROTOCOLS = ("relative_pose", "predicted_pose")
 BASELINES = ("input_image", "blank_background")
-GAUSSIAN_PITCH_SPREADS = 3.0  # a gaussian pose prior's pitch range for the clamp: mean +- 3 sd
 
 
 @dataclass
@@ -108,12 +107,6 @@ def _decode(cell, object_id: str, view_id) -> Image.Image:
 
 def _natural_key(text: str) -> tuple:
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
-
-
-def pitch_range(config) -> tuple[float, float]:
-    """Pitches (degrees) the generator was trained on: the prior's band, or mean +- 3 sd for a gaussian prior."""
-    spread = config.pitch_spread * (GAUSSIAN_PITCH_SPREADS if config.pose_distribution == "gaussian" else 1.0)
-    return max(-90.0, config.pitch_mean - spread), min(90.0, config.pitch_mean + spread)
 
 
 def fit_yaw_offset(differences: torch.Tensor, step_deg: float = 0.1) -> float:
@@ -247,7 +240,7 @@ def evaluate(
 
     _check_evaluable(model, objects)
     background = model.background_color
-    low, high = pitch_range(model.config)
+    _, (low, high) = prior_ranges(model.config)
     render_options = dict(
         resolution=resolution,
         num_steps=num_steps,
@@ -279,8 +272,8 @@ def evaluate(
         pitch_errors.append(pitch_error)
         true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
         pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
-        truth = (
-            torch.stack([image_utils.preprocess(image, resolution, background) for image in obj.images]).add(1).div(2)
+        truth = image_utils.to_unit_range(
+            torch.stack([image_utils.preprocess(image, resolution, background) for image in obj.images])
         )
         targets = truth[1:]
         count = len(targets)

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 
 from pix2nerf.images import tensor_to_pil
-from pix2nerf.model import Latent, Pix2NeRF
+from pix2nerf.model import Pix2NeRF
+from pix2nerf.outputs import Latent
 from pix2nerf.preview.baked_field import BakedField, bake
 
 DEFAULT_ORBIT_PITCH = 20.0  # degrees, when neither the caller nor the latent gives one

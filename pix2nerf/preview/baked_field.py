@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.base import PointFunction
-from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF, RenderOutput
+from pix2nerf.model import Pix2NeRF
+from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, Latent, RenderOutput, check_latents
 from pix2nerf.rendering.cameras import degrees_tensor, world_rays
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
@@ -215,24 +216,15 @@ class BakedField:
             settings,
             max_points_per_chunk=MAX_POINTS_PER_RENDER_CHUNK,
         )
-        shape = (directions.shape[0], int(resolution), int(resolution))
-        return RenderOutput(
-            rgb=rgb.reshape(*shape, 3).permute(0, 3, 1, 2).clamp(0, 1).contiguous(),
-            depth=depth.reshape(shape),
-            opacity=opacity.reshape(shape),
-        )
+        out = RenderOutput.from_rays(rgb, depth, opacity, int(resolution))
+        out.rgb = out.rgb.clamp(0, 1)
+        return out
 
 
 def _single_latent(model: Pix2NeRF, latent_or_z: Latent | torch.Tensor) -> tuple[torch.Tensor, Latent | None]:
     """z (1, z_dim) of one latent, and the Latent itself when one was given."""
     latent = latent_or_z if isinstance(latent_or_z, Latent) else None
-    z = latent_or_z.z if latent is not None else latent_or_z
-    if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape != (1, model.config.z_dim):
-        raise ValueError(
-            f"bake takes one latent: z of shape (1, {model.config.z_dim}), got {getattr(z, 'shape', type(z))}"
-        )
-    if not torch.isfinite(z).all():
-        raise ValueError("z contains NaN or infinite values")
+    z = check_latents(latent.z if latent is not None else latent_or_z, model.config.z_dim, batch=1)
     return z.to(model.device, torch.float32), latent
 
 
@@ -377,14 +369,7 @@ def bake(
     tiles = brick_values.permute(4, 0, 2, 1, 3).reshape(4, n, b + 1, (b + 1) ** 2)  # (channel, brick, y, z * x)
     bricks = _slice_atlas(tiles if n else torch.zeros(4, 1, b + 1, (b + 1) ** 2, device=device), brick_columns)
     config = model.config
-    settings = RaySamplingSettings(
-        near=config.ray_start,
-        far=config.ray_end,
-        num_steps=config.num_steps,
-        hierarchical=True,
-        deterministic=True,
-        background=config.background,
-    )
+    settings = RaySamplingSettings.from_config(config)
     return BakedField(
         _slice_atlas(lattice, math.ceil(math.sqrt(side))),
         bricks,

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pix2nerf.model import Latent, Pix2NeRF
+from pix2nerf.model import Pix2NeRF
+from pix2nerf.outputs import Latent
 from pix2nerf.preview.baked_field import DEFAULT_BAKE_RESOLUTION, BakedField, bake
 
 # Raw density sigma (per world unit) at the surface: a ray crossing 0.01 units of it keeps exp(-0.1) = 90% of its

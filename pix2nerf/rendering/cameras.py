@@ -38,9 +38,24 @@ def degrees_tensor(name: str, value: float | torch.Tensor, device: torch.device 
     return angles
 
 
-def wrap_degrees(angle: torch.Tensor) -> torch.Tensor:
-    """Wrap angles in degrees into [-180, 180)."""
-    return torch.remainder(angle + 180.0, 360.0) - 180.0
+def wrap_degrees(angle):
+    """Wrap angles in degrees (a float or a tensor) into [-180, 180)."""
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+GAUSSIAN_PRIOR_SPREADS = 2.0  # a gaussian pose prior's range: mean +- 2 standard deviations (95% of its poses)
+
+
+def prior_ranges(config) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The poses a model's prior covers, in degrees: (yaw_min, yaw_max) in the data's frame (at most the full
+    circle) and (pitch_min, pitch_max) within [-90, 90]. Uniform priors span mean +- spread, gaussian ones mean +-
+    GAUSSIAN_PRIOR_SPREADS spreads."""
+    scale = GAUSSIAN_PRIOR_SPREADS if config.pose_distribution == "gaussian" else 1.0
+    yaw_half = min(scale * config.yaw_spread, 180.0)
+    yaw_mean = -180.0 + yaw_half if yaw_half >= 180.0 else config.yaw_mean - config.yaw_offset
+    pitch_half = scale * config.pitch_spread
+    pitch = (max(config.pitch_mean - pitch_half, -90.0), min(config.pitch_mean + pitch_half, 90.0))
+    return (yaw_mean - yaw_half, yaw_mean + yaw_half), pitch
 
 
 def camera_origins(theta: torch.Tensor, phi: torch.Tensor, radius: float = 1.0) -> torch.Tensor:

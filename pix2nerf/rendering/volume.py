@@ -68,6 +68,13 @@ class RaySamplingSettings:
     noise_std: float = 0.0
     skip_empty_below: float = 0.0  # rays whose coarse opacity is below this get no fine samples; 0 keeps them all
 
+    @classmethod
+    def from_config(cls, config, num_steps: int | None = None, **settings) -> RaySamplingSettings:
+        """A model config's ray range and background, its samples per ray unless `num_steps` is given, and any
+        other field of these settings."""
+        steps = config.num_steps if num_steps is None else num_steps
+        return cls(near=config.ray_start, far=config.ray_end, num_steps=steps, background=config.background, **settings)
+
 
 def render_rays(
     field_fn: FieldFn,

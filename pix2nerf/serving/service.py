@@ -28,10 +28,12 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
-from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Latent, Pix2NeRF, RenderOutput
+from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Pix2NeRF
+from pix2nerf.outputs import Latent, RenderOutput
 from pix2nerf.preview.animation import ProgressFn, render_orbit, save_animation
 from pix2nerf.preview.baked_field import bake
 from pix2nerf.preview.mesh import mesh_from_baked
+from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 
 QUALITIES = ("interactive", "full")  # the baked grid; the model's own hierarchical sampler
 MAX_UPLOAD_BYTES = 32 * 2**20  # larger files are refused before reading
@@ -41,7 +43,6 @@ VIEW_RESOLUTION = 128  # px, novel views and depth maps
 ORBIT_FRAMES = 36
 ORBIT_FPS = 12.0
 MAX_OUTPUT_FILES = 64  # orbit and mesh files kept on disk (oldest deleted)
-GAUSSIAN_POSE_SPREADS = 2.0  # a gaussian pose prior's slider range: mean +- 2 standard deviations
 FOREGROUND_OPACITY = 0.5  # depth-map pixels at least this opaque set the colour range
 
 # turbo colour map, polynomial fit (Mikhailov 2019, Apache-2.0 approximation by R. Du): x in [0, 1] -> rgb
@@ -82,16 +83,8 @@ class PoseRange:
 
     @classmethod
     def from_config(cls, config: Pix2NeRFConfig) -> PoseRange:
-        """Uniform priors span mean +- spread, gaussian ones mean +- 2 spreads; yaw at most 360, pitch within +-90."""
-        scale = 1.0 if config.pose_distribution == "spherical_uniform" else GAUSSIAN_POSE_SPREADS
-        yaw_half = min(scale * config.yaw_spread, 180.0)
-        if yaw_half >= 180.0:
-            yaw_min, yaw_max = -180.0, 180.0
-        else:
-            mean = config.yaw_mean - config.yaw_offset  # the prior's mean yaw in the data's frame
-            yaw_min, yaw_max = mean - yaw_half, mean + yaw_half
-        pitch_min = max(config.pitch_mean - scale * config.pitch_spread, -90.0)
-        pitch_max = min(config.pitch_mean + scale * config.pitch_spread, 90.0)
+        """The prior's ranges (pix2nerf.rendering.cameras.prior_ranges) rounded inwards to whole degrees."""
+        (yaw_min, yaw_max), (pitch_min, pitch_max) = prior_ranges(config)
         return cls(
             float(math.ceil(yaw_min)),
             float(math.floor(yaw_max)),
@@ -102,7 +95,7 @@ class PoseRange:
     def clamp(self, yaw: float, pitch: float) -> tuple[float, float]:
         """The nearest pose in range (yaw wrapped into [-180, 180) first when the range covers the circle)."""
         if self.yaw_max - self.yaw_min >= 359.0:
-            yaw = (yaw + 180.0) % 360.0 - 180.0
+            yaw = wrap_degrees(yaw)
         return min(max(yaw, self.yaw_min), self.yaw_max), min(max(pitch, self.pitch_min), self.pitch_max)
 
     @property
@@ -320,7 +313,9 @@ class Service:
             encoder_input = self.model.preprocess(image)
             latent = self.model.encode(encoder_input)
             baked = bake(self.model, latent, **self.bake_options)
-            return CachedImage(key, image_utils.tensor_to_pil((encoder_input[0].cpu() + 1) / 2), latent, baked)
+            return CachedImage(
+                key, image_utils.tensor_to_pil(image_utils.to_unit_range(encoder_input[0].cpu())), latent, baked
+            )
 
         return self.cache.get_or_create(key, create)
 
@@ -379,4 +374,4 @@ def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
         raise ValueError(f"yaw and pitch must be finite degrees, got {yaw} and {pitch}")
     if not -90.0 <= pitch <= 90.0:
         raise ValueError(f"pitch must be in [-90, 90] degrees, got {pitch:g}")
-    return (yaw + 180.0) % 360.0 - 180.0, pitch
+    return wrap_degrees(yaw), pitch

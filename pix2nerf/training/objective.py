@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pix2nerf.evaluation.metrics import ssim
+from pix2nerf.images import to_signed_range
 from pix2nerf.kernels.precision import autocast
 from pix2nerf.kernels.runner import FieldRunner, triton_available
 from pix2nerf.model import Pix2NeRF
@@ -102,7 +103,7 @@ class Pix2NeRFTrainer:
         with self.autocast():
             codes = self.model.field.latent_codes(z)
             out = self.model.render_codes(codes, yaw, pitch, resolution, settings, field=self.field_runner)
-        return out.rgb * 2 - 1
+        return to_signed_range(out.rgb)
 
     def _apply(self, scaler_name: str, loss: torch.Tensor, modules: dict[str, nn.Module]) -> None:
         """One backward of `loss` through a scaler, then for each (optimizer name, module): average across
@@ -158,14 +159,8 @@ class Pix2NeRFTrainer:
         discriminator.train()
         batch, resolution = real.shape[0], real.shape[-1]
         alpha = self.alpha(step)
-        settings = RaySamplingSettings(
-            near=config.ray_start,
-            far=config.ray_end,
-            num_steps=stage["num_steps"],
-            hierarchical=True,
-            deterministic=False,
-            background=config.background,
-            noise_std=self.density_noise(step),
+        settings = RaySamplingSettings.from_config(
+            config, num_steps=stage["num_steps"], deterministic=False, noise_std=self.density_noise(step)
         )
         logs: dict[str, torch.Tensor] = {}
 
