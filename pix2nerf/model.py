@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -37,6 +37,12 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "pix2nerf-synth
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
+HUB_METADATA = {  # the model cards' front matter (pix2nerf.hub.model_card), also given to PyTorchModelHubMixin
+    "library_name": "pix2nerf",
+    "pipeline_tag": "image-to-3d",
+    "license": "mit",
+    "tags": ("pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"),
+}
 # field evaluations per chunk in inference renders: bounded memory (a 128x128 render at 96 per ray stays < 2 GB on
 # CPU); on CPUs small chunks keep activations in cache (a 64 px render with 36 + 36 samples: 2.4 s at 2**13 points,
 # 5.7 s at 2**17 on 2 cores)
@@ -66,12 +72,12 @@ class RenderOutput:
 class Pix2NeRF(
     nn.Module,
     PyTorchModelHubMixin,
-    library_name="pix2nerf",
-    pipeline_tag="image-to-3d",
     paper_url=PAPER_URL,
     repo_url="https://github.com/pix2nerf/pix2nerf",
-    license="mit",
-    tags=["pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"],
+    library_name=HUB_METADATA["library_name"],
+    pipeline_tag=HUB_METADATA["pipeline_tag"],
+    license=HUB_METADATA["license"],
+    tags=list(HUB_METADATA["tags"]),
 ):
     """The Pix2NeRF model: a CCS encoder E and a pi-GAN radiance field G (the discriminator lives in training).
 
@@ -87,7 +93,6 @@ class Pix2NeRF(
         elif isinstance(config, dict):
             config = Pix2NeRFConfig.from_dict(config)
         self.config = config
-        self._hub_mixin_config = config
         self.field = RadianceField(config)
         self.encoder = CCSEncoder(config.encoder_channels, config.z_dim) if config.has_encoder else None
 
@@ -146,6 +151,37 @@ class Pix2NeRF(
         model = cls(Pix2NeRFConfig.from_json_file(config_path))
         model.load_weights(weights_path)
         return model.to(map_location).eval()
+
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        config: dict | Pix2NeRFConfig | None = None,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """Write config.json, model.safetensors and the project's model card (README.md, unless the folder has one)
+        into `save_directory`; `model_card_kwargs` go to `pix2nerf.hub.model_card.model_card` (model_id: what its
+        usage loads, by default the folder). Other arguments as `PyTorchModelHubMixin.save_pretrained`."""
+        card = {"model_id": str(save_directory), **(model_card_kwargs or {})}
+        return super().save_pretrained(save_directory, config=config or self.config, model_card_kwargs=card, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """Upload config.json, model.safetensors and the project's model card to the hub repo `repo_id` (created if
+        missing; a bare NAME becomes USER/NAME, the id that the card's usage loads). Other arguments as
+        `PyTorchModelHubMixin.push_to_hub`."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=kwargs.get("token"))
+        repo_id = api.create_repo(repo_id, private=kwargs.get("private"), exist_ok=True).repo_id
+        card = {"model_id": repo_id, **(model_card_kwargs or {})}
+        return super().push_to_hub(repo_id, model_card_kwargs=card, **kwargs)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The project's card for this model (`pix2nerf.hub.model_card.model_card` with `kwargs`, e.g. model_id)."""
+        from pix2nerf.hub.model_card import model_card
+
+        return ModelCard(model_card(self.config, **kwargs))
 
     def load_weights(self, path: str | Path) -> None:
         """Load model.safetensors strictly into this model."""
@@ -298,8 +334,8 @@ class Pix2NeRF(
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
         compile: use the fast field on CUDA (pix2nerf.kernels.dispatch: the fused Triton kernel at fp16, torch.compile
         otherwise; default: on CUDA with Triton; the first call compiles).
-        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at 70 dB
-        or more against every sample); False evaluates every sample, as the official sampler does. None (default):
+        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at
+        70 dB or more against every sample); False evaluates every sample, as the official sampler does. None (default):
         every sample where the render can replay a CUDA graph of the fused kernel (faster there), else skip.
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z

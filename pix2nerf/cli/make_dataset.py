@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_dataset(dataset, out, args.format)
     preview_grid(dataset["test"]).save(out / PREVIEW_FILE)
-    (out / "README.md").write_text(dataset_card(dataset, category, settings))
+    (out / "README.md").write_text(dataset_card(dataset, category, settings, out))
     print(json.dumps({"out": str(out), "format": args.format, **{s: len(d) for s, d in dataset.items()}}))
     return 0
 

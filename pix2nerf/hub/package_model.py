@@ -27,7 +27,6 @@ from pix2nerf.evaluation.yaw_calibration import RECORD_NAME
 from pix2nerf.hub.model_card import write_model_card
 from pix2nerf.official.convert import check_output_folder
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 CHECK_POSES = [(0.0, 20.0), (90.0, 10.0), (180.0, 35.0), (-60.0, 60.0)]  # (yaw, pitch) degrees
 CHECK_SEEDS = (0, 1)
@@ -43,7 +42,7 @@ PANEL, MARGIN = (420, 220), 36
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="package_model.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="hub/package_model.py", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="trained model folder (config.json, model.safetensors, training.json)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="hub folder to write")
     parser.add_argument(
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         description = args.description.read_text().strip() if args.description else None
     except (OSError, ValueError) as error:
-        print(f"package_model.py: error: {error}", file=sys.stderr)
+        print(f"hub/package_model.py: error: {error}", file=sys.stderr)
         return 2
     if evaluation is None:
         print(f"warning: no evaluation at {evaluation_path}: the card will have no evaluation table", file=sys.stderr)
@@ -192,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.dtype} weights: check renders {min(scores):.1f}-{max(scores):.1f} dB PSNR against float32")
         if min(scores) < args.min_psnr:
             print(
-                f"package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32",
+                f"hub/package_model.py: error: {args.dtype} storage is below {args.min_psnr:g} dB; use --dtype float32",
                 file=sys.stderr,
             )
             shutil.rmtree(out)

@@ -15,11 +15,9 @@ from pathlib import Path
 
 from pix2nerf.hub.upload import publish
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="push_model.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="hub/push_model.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "folder", metavar="DIR", type=Path, help="a pix2nerf model folder, e.g. from `pix2nerf convert-official`"
     )
@@ -42,11 +40,8 @@ def check_model_folder(folder: Path):
     """Load the folder strictly as a pix2nerf model; returns its config. Raises FileNotFoundError / ValueError."""
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder at {folder}")
-    try:
-        from pix2nerf import Pix2NeRF
-    except ImportError:  # a checkout run without installing the package
-        sys.path.insert(0, str(REPO_ROOT))
-        from pix2nerf import Pix2NeRF
+    from pix2nerf import Pix2NeRF
+
     return Pix2NeRF.from_pretrained(folder).config
 
 
@@ -58,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         validate_repo_id(args.repo_id)
         config = check_model_folder(args.folder)
     except (ValueError, FileNotFoundError) as error:
-        print(f"push_model.py: error: {error}", file=sys.stderr)
+        print(f"hub/push_model.py: error: {error}", file=sys.stderr)
         return 2
     files = files_to_upload(args.folder)
     if "README.md" not in files:

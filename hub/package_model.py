@@ -1,0 +1,8 @@
+"""`python hub/package_model.py --help`: the command line of pix2nerf.hub.package_model."""
+
+import sys
+
+from pix2nerf.hub.package_model import main
+
+if __name__ == "__main__":
+    sys.exit(main())
