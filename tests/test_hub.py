@@ -90,3 +90,19 @@ def test_push_space_dry_run_assembles_the_bundle_offline(tiny_model, tmp_path, c
     assert "is not empty" in capsys.readouterr().err
     assert push_space.main(["--dry-run", "--root", str(tmp_path), "--model-dir", str(tmp_path / "model")]) == 2
     assert "is not a pix2nerf checkout" in capsys.readouterr().err
+
+
+def test_the_shipped_card_loads_the_default_and_indexes_its_evaluation():
+    import json
+
+    from pix2nerf.model import DEFAULT_MODEL_DIR
+
+    card = ModelCard.load(DEFAULT_MODEL_DIR / "README.md")
+    assert 'Pix2NeRF.from_pretrained("default")' in card.text and "--model default" in card.text
+    assert 'from_pretrained("pix2nerf/models' not in card.text
+    evaluation = json.loads((DEFAULT_MODEL_DIR / "eval_results.json").read_text())
+    indexed = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    for protocol, values in evaluation["protocols"].items():
+        for metric in ("psnr", "ssim"):
+            name = f"{metric.upper()} ({protocol.replace('_', ' ')})"
+            assert indexed[name] == pytest.approx(values[metric]["mean"], abs=1e-4)
