@@ -334,8 +334,8 @@ class Pix2NeRF(
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
         compile: use the fast field on CUDA (pix2nerf.kernels.dispatch: the fused Triton kernel at fp16, torch.compile
         otherwise; default: on CUDA with Triton; the first call compiles).
-        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at
-        70 dB or more against every sample); False evaluates every sample, as the official sampler does. None (default):
+        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at 70 dB
+        or more against every sample); False evaluates every sample, as the official sampler does. None (default):
         every sample where the render can replay a CUDA graph of the fused kernel (faster there), else skip.
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
