@@ -28,3 +28,10 @@ def test_mesh_export_without_scikit_image_names_the_app_extra(monkeypatch):
     message = r"the mesh export needs scikit-image, .* pip install 'pix2nerf\[app\]'"
     with pytest.raises(MissingExtraError, match=message):
         mesh_from_density(np.ones((8, 8, 8)), 0.1, -0.4)
+
+
+def test_make_dataset_without_datasets_names_the_train_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    assert cli.main(["make-dataset", "--category", "cars", "--out", str(tmp_path / "cars"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "make-dataset needs datasets, which is not installed: pip install 'pix2nerf[train]'" in error
