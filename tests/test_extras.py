@@ -35,3 +35,19 @@ def test_make_dataset_without_datasets_names_the_train_extra(tmp_path, capsys, m
     assert cli.main(["make-dataset", "--category", "cars", "--out", str(tmp_path / "cars"), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert "make-dataset needs datasets, which is not installed: pip install 'pix2nerf[train]'" in error
+
+
+def test_render_needs_no_extra(tmp_path):
+    """The core install renders: no extra's package is imported on the way (each hidden in a fresh interpreter)."""
+    import subprocess
+    from pathlib import Path
+
+    car = Path(__file__).resolve().parents[1] / "examples" / "car_0.png"
+    hidden = ("datasets", "gradio", "skimage", "accelerate", "tensorboard", "psutil")
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({hidden!r})); from pix2nerf.cli.main import main; "
+        f"sys.exit(main(['render', {str(car)!r}, '--resolution', '16', '-o', {str(tmp_path / 'out.png')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.png").is_file()
