@@ -174,7 +174,7 @@ class Pix2NeRF(
 
         api = HfApi(token=kwargs.get("token"))
         repo_id = api.create_repo(repo_id, private=kwargs.get("private"), exist_ok=True).repo_id
-        card = {"model_id": repo_id, **(model_card_kwargs or {})}
+        card = {**(model_card_kwargs or {}), "model_id": repo_id}
         return super().push_to_hub(repo_id, model_card_kwargs=card, **kwargs)
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:

@@ -25,7 +25,7 @@ def test_save_pretrained_writes_the_project_card(tiny_model, tmp_path):
     assert Pix2NeRF.from_pretrained(tmp_path / "tiny").config == tiny_model.config
 
 
-def test_push_to_hub_uploads_the_project_card_with_the_namespaced_id(tiny_model, monkeypatch):
+def test_push_to_hub_uploads_the_project_card_with_the_namespaced_id(tiny_model, tmp_path, monkeypatch):
     uploaded = {}
 
     def create_repo(self, repo_id, **options):
@@ -44,6 +44,11 @@ def test_push_to_hub_uploads_the_project_card_with_the_namespaced_id(tiny_model,
     card = uploaded["files"]["README.md"].decode()
     assert 'Pix2NeRF.from_pretrained("someone/tiny")' in card and "library_name: pix2nerf" in card
     assert "pix2nerf orbit input.png --model someone/tiny" in card
+
+    uploaded.clear()  # save_pretrained(push_to_hub=True): the local card loads the folder, the pushed one the hub id
+    tiny_model.save_pretrained(tmp_path / "tiny", push_to_hub=True, repo_id="tiny")
+    assert f'from_pretrained("{tmp_path / "tiny"}")' in (tmp_path / "tiny" / "README.md").read_text()
+    assert 'from_pretrained("someone/tiny")' in uploaded["files"]["README.md"].decode()
 
 
 def test_the_space_installs_the_cpu_build_of_torch():
