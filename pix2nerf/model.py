@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -39,17 +39,23 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "pix2nerf-synth
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
+HUB_METADATA = {  # the model cards' front matter (pix2nerf.hub.model_card), also given to PyTorchModelHubMixin
+    "library_name": "pix2nerf",
+    "pipeline_tag": "image-to-3d",
+    "license": "mit",
+    "tags": ("pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"),
+}
 
 
 class Pix2NeRF(
     nn.Module,
     PyTorchModelHubMixin,
-    library_name="pix2nerf",
-    pipeline_tag="image-to-3d",
     paper_url=PAPER_URL,
     repo_url="https://github.com/pix2nerf/pix2nerf",
-    license="mit",
-    tags=["pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"],
+    library_name=HUB_METADATA["library_name"],
+    pipeline_tag=HUB_METADATA["pipeline_tag"],
+    license=HUB_METADATA["license"],
+    tags=list(HUB_METADATA["tags"]),
 ):
     """The Pix2NeRF model: a CCS encoder E and a radiance field G of `config.field_type` (the discriminator lives in
     training). `kernels` picks how renders run the field ("auto", "reference", "compile" or "triton": see
@@ -67,7 +73,6 @@ class Pix2NeRF(
         elif isinstance(config, dict):
             config = Pix2NeRFConfig.from_dict(config)
         self.config = config
-        self._hub_mixin_config = config
         self.field = make_field(config)
         self.encoder = CCSEncoder(config.encoder_channels, config.z_dim) if config.has_encoder else None
         self.use_kernels(kernels)
@@ -144,6 +149,37 @@ class Pix2NeRF(
         model = cls(Pix2NeRFConfig.from_json_file(config_path), kernels=kernels)
         model.load_weights(weights_path)
         return model.to(map_location).eval()
+
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        config: dict | Pix2NeRFConfig | None = None,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """Write config.json, model.safetensors and the project's model card (README.md, unless the folder has one)
+        into `save_directory`; `model_card_kwargs` go to `pix2nerf.hub.model_card.model_card` (model_id: what its
+        usage loads, by default the folder). Other arguments as `PyTorchModelHubMixin.save_pretrained`."""
+        card = {"model_id": str(save_directory), **(model_card_kwargs or {})}
+        return super().save_pretrained(save_directory, config=config or self.config, model_card_kwargs=card, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """Upload config.json, model.safetensors and the project's model card to the hub repo `repo_id` (created if
+        missing; a bare NAME becomes USER/NAME, the id that the card's usage loads). Other arguments as
+        `PyTorchModelHubMixin.push_to_hub`."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=kwargs.get("token"))
+        repo_id = api.create_repo(repo_id, private=kwargs.get("private"), exist_ok=True).repo_id
+        card = {**(model_card_kwargs or {}), "model_id": repo_id}
+        return super().push_to_hub(repo_id, model_card_kwargs=card, **kwargs)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The project's card for this model (`pix2nerf.hub.model_card.model_card` with `kwargs`, e.g. model_id)."""
+        from pix2nerf.hub.model_card import model_card
+
+        return ModelCard(model_card(self.config, **kwargs))
 
     def load_weights(self, path: str | Path) -> None:
         """Load model.safetensors strictly into this model."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import io
 import math
 import os
@@ -24,6 +23,8 @@ from torch import nn
 
 from pix2nerf import Pix2NeRF
 from pix2nerf.cli.convert_official import add_arguments, main
+from pix2nerf.hub import push_model
+from pix2nerf.hub import upload as hub_upload
 from pix2nerf.official.convert import convert_official_checkpoint, save_converted
 from pix2nerf.official.safe_pickle import UnsafePickleError, safe_load
 
@@ -362,7 +363,8 @@ def test_celeba_layout(monkeypatch, tmp_path):
 
     with pytest.raises(
         ValueError,
-        match=r"preset 'carla' is for TALLSIREN generators \(z 256\), but .* holds a SPATIALSIRENBASELINE generator with z 512; use preset 'celeba'",
+        match=r"preset 'carla' is for TALLSIREN generators \(z 256\), but .* holds a SPATIALSIRENBASELINE generator "
+        r"with z 512; use preset 'celeba'",
     ):
         convert_official_checkpoint(tmp_path / "checkpoint_train.pth", "carla")
 
@@ -587,25 +589,28 @@ def test_bad_tensor_records_give_clean_errors(tmp_path, record, message):
         safe_load(path)
 
 
-def fixture_prefix(official_dir: Path, fraction: float) -> bytes:
-    data = (official_dir / CARLA_CHECKPOINT).read_bytes()
+def checkpoint_prefix(tmp_path: Path, fraction: float) -> bytes:
+    """The first `fraction` of a small torch.save checkpoint in the official layout (a generator state dict)."""
+    state = {"generator.pth": {"layer.weight": torch.randn(256, 256), "layer.bias": torch.randn(256)}}
+    torch.save(state, tmp_path / "whole.pth")
+    data = (tmp_path / "whole.pth").read_bytes()
     return data[: int(len(data) * fraction)]
 
 
 @pytest.mark.parametrize(
     "make,message",
     [
-        (lambda d: fixture_prefix(d, 0.5), "not a PyTorch checkpoint .* or it is truncated"),
-        (lambda d: fixture_prefix(d, 0.9999), "not a PyTorch checkpoint .* or it is truncated"),
+        (lambda d: checkpoint_prefix(d, 0.5), "not a PyTorch checkpoint .* or it is truncated"),
+        (lambda d: checkpoint_prefix(d, 0.9999), "not a PyTorch checkpoint .* or it is truncated"),
         (lambda d: random.Random(0).randbytes(4096), "not a PyTorch checkpoint"),
         (lambda d: b"generator.pth: weights\n" * 20, "not a PyTorch checkpoint"),
         (lambda d: b"", "not a PyTorch checkpoint"),
         (lambda d: pickle.dumps({"generator.pth": 1}, protocol=2), "legacy"),
     ],
 )
-def test_truncated_and_non_checkpoint_files(official_dir, tmp_path, make, message):
+def test_truncated_and_non_checkpoint_files(tmp_path, make, message):
     path = tmp_path / "checkpoint_train.pth"
-    path.write_bytes(make(official_dir))
+    path.write_bytes(make(tmp_path))
     with pytest.raises(ValueError, match=message):
         convert_official_checkpoint(path, "carla")
 
@@ -637,33 +642,18 @@ def test_other_content_and_missing_files(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# hub/push_model.py: argument parsing and the dry run only (no network in tests)
-def load_push_model():
-    if str(REPO_ROOT / "hub") not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT / "hub"))  # where the script finds its neighbour `upload` when run
-    spec = importlib.util.spec_from_file_location("push_model", REPO_ROOT / "hub" / "push_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# pix2nerf.hub.push_model (hub/push_model.py): argument parsing and the dry run only (no network in tests)
+def test_push_model_dry_run(tiny_model, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "pix2nerf-tiny"
+    tiny_model.save_pretrained(folder)
+    args = push_model.build_parser().parse_args([str(folder), "--repo-id", "someone/pix2nerf-tiny", "--private"])
+    assert (args.folder, args.repo_id, args.private, args.dry_run) == (folder, "someone/pix2nerf-tiny", True, False)
 
-
-def test_push_model_dry_run(saved_carla, capsys, monkeypatch):
-    push_model = load_push_model()
-    args = push_model.build_parser().parse_args([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--private"])
-    assert (args.folder, args.repo_id, args.private, args.dry_run) == (
-        saved_carla,
-        "someone/pix2nerf-carla",
-        True,
-        False,
-    )
-
-    monkeypatch.setattr(
-        sys.modules["pix2nerf.hub.upload"], "upload", lambda *a, **k: pytest.fail("the dry run must not upload")
-    )
-    assert push_model.main([str(saved_carla), "--repo-id", "someone/pix2nerf-carla", "--dry-run"]) == 0
+    monkeypatch.setattr(hub_upload, "upload", lambda *a, **k: pytest.fail("the dry run must not upload"))
+    assert push_model.main([str(folder), "--repo-id", "someone/pix2nerf-tiny", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     for name in ("README.md", "config.json", "model.safetensors", "dry run: nothing uploaded"):
         assert name in printed
-    assert push_model.main([str(saved_carla), "--repo-id", "not a valid//id", "--dry-run"]) == 2
-    assert push_model.main([str(saved_carla / "missing"), "--repo-id", "a/b", "--dry-run"]) == 2
+    assert push_model.main([str(folder), "--repo-id", "not a valid//id", "--dry-run"]) == 2
+    assert push_model.main([str(folder / "missing"), "--repo-id", "a/b", "--dry-run"]) == 2
     assert "no model folder" in capsys.readouterr().err

@@ -185,6 +185,14 @@ def test_model_card_holds_metadata_training_and_evaluation(data_dir, tiny_model,
     assert card.data.library_name == "pix2nerf" and card.data.pipeline_tag == "image-to-3d"
     assert card.data.datasets == ["user/synthetic-cars"] and card.data.metrics == ["psnr", "ssim"]
     assert "pix2nerf" in card.data.tags and "tiny" in card.data.tags
+    assert card.data.model_name == "pix2nerf-tiny"  # model-index: PSNR and SSIM of both protocols, as evaluated
+    scores = {(r.metric_type, r.metric_name): r.metric_value for r in card.data.eval_results}
+    for protocol in ("relative_pose", "predicted_pose"):
+        for metric in ("psnr", "ssim"):
+            expected = results["protocols"][protocol][metric]["mean"]
+            assert scores[(metric, f"{metric.upper()} ({protocol.replace('_', ' ')})")] == pytest.approx(expected, 1e-3)
+    assert {r.dataset_type for r in card.data.eval_results} == {"user/synthetic-cars"}
+    assert {r.task_type for r in card.data.eval_results} == {"image-to-3d"}
     text = card.text
     assert "# pix2nerf-tiny" in text and 'from_pretrained("user/pix2nerf-tiny")' in text
     assert "baseline: the input image itself" in text and "accelerate launch train/train.py --preset tiny" in text
@@ -192,18 +200,18 @@ def test_model_card_holds_metadata_training_and_evaluation(data_dir, tiny_model,
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# hub/package_model.py: a trained model folder + its evaluation and metrics -> a hub folder with a card
-def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
-    import subprocess
-    import sys
+# pix2nerf.hub.package_model (hub/package_model.py): a trained model folder + its evaluation and metrics -> a hub
+# folder with a card
+def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path, capsys):
+    from types import SimpleNamespace
 
-    from conftest import REPO_ROOT
     from huggingface_hub import ModelCard
     from PIL import Image
     from safetensors import safe_open
 
     from pix2nerf import Pix2NeRF
     from pix2nerf.cli import evaluate as evaluation
+    from pix2nerf.hub import package_model
 
     model_dir = tmp_path / "model"
     tiny_model.save_pretrained(model_dir)
@@ -250,12 +258,10 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     description.write_text("A tiny test model.")
 
     def package(*options):
-        return subprocess.run(
-            [sys.executable, str(REPO_ROOT / "hub" / "package_model.py"), str(model_dir), *options],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        capsys.readouterr()
+        returncode = package_model.main([str(model_dir), *options])
+        printed = capsys.readouterr()
+        return SimpleNamespace(returncode=returncode, stdout=printed.out, stderr=printed.err)
 
     out = tmp_path / "hub-folder"
     done = package(
@@ -293,6 +299,7 @@ def test_package_model_writes_a_hub_folder(data_dir, tiny_model, tmp_path):
     )
     card = ModelCard.load(out / "README.md")
     assert card.data.datasets == ["someone/cars"] and card.data.library_name == "pix2nerf"
+    assert {r.metric_type for r in card.data.eval_results} == {"psnr", "ssim"} and len(card.data.eval_results) == 4
     assert card.text.lstrip().startswith("# hub-folder") and "A tiny test model." in card.text
     assert 'from_pretrained("someone/tiny")' in card.text and "images/training_curves.png" in card.text
     assert "relative" in card.text and "storage_check.json" in card.text

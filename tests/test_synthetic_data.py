@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import numpy as np
@@ -142,57 +140,51 @@ def test_images_are_rgba_with_coverage_alpha_and_white_background():
     assert smooth.min() >= 0 and smooth.max() <= 1
 
 
-def test_make_dataset_command_writes_parquet_with_a_card(tmp_path):
+@pytest.mark.parametrize("layout", ["parquet", "arrow"])
+def test_make_dataset_command_writes_a_folder_that_load_dataset_reads(tmp_path, capsys, monkeypatch, layout):
+    from huggingface_hub import DatasetCard
+
+    from pix2nerf.hub import push_dataset
+
     parser = argparse.ArgumentParser()
     make_dataset_cli.add_arguments(parser)
     out = tmp_path / "cars"
-    args = parser.parse_args(
-        [
-            "--category",
-            "cars",
-            "--train-objects",
-            "2",
-            "--test-objects",
-            "1",
-            "--test-views",
-            "4",
-            "--resolution",
-            "16",
-            "--out",
-            str(out),
-            "--format",
-            "parquet",
-            "--workers",
-            "1",
-            "--quiet",
-        ]
-    )
+    options = ["--category", "cars", "--train-objects", "2", "--test-objects", "1", "--test-views", "4"]
+    options += ["--resolution", "16", "--out", str(out), "--format", layout, "--workers", "1", "--quiet"]
+    args = parser.parse_args(options)
     assert make_dataset_cli.main(args) == 0
-    loaded = datasets.load_dataset("parquet", data_dir=str(out / "data"), cache_dir=str(tmp_path / "cache"))
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))  # as the card's `configs` say
     assert len(loaded["train"]) == 2 and len(loaded["test"]) == 4
     assert loaded["test"].features == features()
-    card = (out / "README.md").read_text()
-    assert card.startswith("---\nlicense:") and "pix2nerf make-dataset --category cars" in card
+    card = DatasetCard.load(out / "README.md")
+    assert card.data.license == "cc-by-4.0" and "pix2nerf make-dataset --category cars" in card.text
+    info = card.data.dataset_info  # complete: features, rows and bytes per split, sizes
+    assert [s["num_examples"] for s in info["splits"]] == [2, 4] and all(s["num_bytes"] > 0 for s in info["splits"])
+    assert info["download_size"] > 0 and info["dataset_size"] == sum(s["num_bytes"] for s in info["splits"])
+    assert [f["name"] for f in info["features"]] == list(features())
     assert (out / "preview.png").is_file()
+    capsys.readouterr()
     assert make_dataset_cli.main(args) == 2  # the folder is no longer empty
 
-    push = subprocess.run(  # hub/push_dataset.py checks the folder and lists what it would upload, offline
-        [
-            sys.executable,
-            str(REPO_ROOT / "hub" / "push_dataset.py"),
-            str(out),
-            "--repo-id",
-            "someone/cars",
-            "--dry-run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    # pix2nerf.hub.push_dataset: the dry run lists what would go, offline; a push goes through DatasetDict.push_to_hub
+    pushed = []
+    monkeypatch.setattr(push_dataset, "upload", lambda folder, repo_id, files, **k: pushed.append(("card", files)))
+    monkeypatch.setattr(
+        datasets.DatasetDict,
+        "push_to_hub",
+        lambda self, repo_id, **k: (
+            pushed.append(("data", repo_id, {s: len(d) for s, d in self.items()}))
+            or SimpleNamespace(commit_url="https://huggingface.co/datasets/someone/cars/commit/0")
+        ),
     )
-    assert push.returncode == 0, push.stderr
-    assert "rows: train 2, test 4" in push.stdout and "dry run: nothing uploaded" in push.stdout
-    assert "README.md" in push.stdout and "data/train-" in push.stdout and ".parquet" in push.stdout
+    assert push_dataset.main([str(out), "--repo-id", "someone/cars", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "rows: train 2, test 4" in printed and "dry run: nothing uploaded" in printed and not pushed
+    assert "README.md" in printed and "data/train-*.parquet" in printed
+    assert push_dataset.main([str(out), "--repo-id", "someone/cars"]) == 0
+    assert pushed == [("card", ["README.md", "preview.png"]), ("data", "someone/cars", {"train": 2, "test": 4})]
+    assert push_dataset.main([str(tmp_path / "cache"), "--repo-id", "someone/cars", "--dry-run"]) == 2
+    assert "has no README.md dataset card" in capsys.readouterr().err
 
 
 def test_arrow_folder_loads_with_load_from_disk(chairs, tmp_path):

@@ -34,5 +34,5 @@ python -m pix2nerf calibrate-yaw "$run/model" --data "$reference" --split test -
 python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
   --device cuda --batch-size 64 -o "$run/model/eval_results.json" --grid "$run/model/eval_grid.png"
 python hub/package_model.py "$run/model" --metrics "$run/logs/metrics.jsonl" --commands train/synthetic_cars.sh \
-  --description train/synthetic_cars_card.md --model-id pix2nerf/models/pix2nerf-synthetic-cars \
+  --description train/synthetic_cars_card.md --model-id default \
   --datasets pix2nerf/synthetic-cars -o "$root/pix2nerf-synthetic-cars" --overwrite

@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+from pix2nerf.extras import MissingExtraError
+
 SUBCOMMANDS = {  # name -> module in pix2nerf.cli
     "render": "render",
     "orbit": "orbit",
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(_module(args.command).main(args) or 0)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, MissingExtraError) as error:
         print(f"pix2nerf {args.command}: error: {error}", file=sys.stderr)
         return 2
 

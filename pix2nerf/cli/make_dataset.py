@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from pix2nerf.extras import require
+
 HELP = "render a synthetic multi-view dataset (cars, chairs)"
 
 
@@ -42,16 +44,11 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         return _fail(f"--out {out} exists and is not an empty folder; pass --overwrite or choose another folder")
-    try:
-        import datasets
+    datasets = require("datasets", "make-dataset")
+    from pix2nerf.data.synthetic.builder import build_dataset, save_dataset
+    from pix2nerf.data.synthetic.card import PREVIEW_FILE, dataset_card, preview_grid
+    from pix2nerf.data.synthetic.categories import get_category
 
-        from pix2nerf.data.synthetic.builder import build_dataset, save_dataset
-        from pix2nerf.data.synthetic.card import PREVIEW_FILE, dataset_card, preview_grid
-        from pix2nerf.data.synthetic.categories import get_category
-    except ImportError as error:
-        return _fail(
-            f"{error}; make-dataset needs the training extras: pip install -e '.[train]' in a pix2nerf checkout"
-        )
     if args.quiet:
         datasets.disable_progress_bars()
     settings = {
@@ -87,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_dataset(dataset, out, args.format)
     preview_grid(dataset["test"]).save(out / PREVIEW_FILE)
-    (out / "README.md").write_text(dataset_card(dataset, category, settings))
+    (out / "README.md").write_text(dataset_card(dataset, category, settings, out))
     print(json.dumps({"out": str(out), "format": args.format, **{s: len(d) for s, d in dataset.items()}}))
     return 0
 

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from pix2nerf import images as image_utils
+from pix2nerf.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def load_split(
     A source of one unnamed split (a parquet file, a saved single `Dataset`) is read as the split `unnamed_as`;
     an image folder without split folders is the "train" split.
     """
-    import datasets
+    datasets = require("datasets", "reading a dataset")
 
     path = Path(source)
     if path.is_dir():
@@ -85,11 +86,12 @@ def image_source(value: Any) -> Any:
 
 def undecoded_column(dataset, image_column: str):
     """`dataset` reduced to `image_column`, whose images stay encoded (decoded later, where failures are caught)."""
-    import datasets
+    datasets = require("datasets", "reading a dataset")
 
     if image_column not in dataset.column_names:
         raise ValueError(
-            f"the dataset has no image column {image_column!r}; its columns are {dataset.column_names} (see --image_column)"
+            f"the dataset has no image column {image_column!r}; its columns are {dataset.column_names} "
+            f"(see --image_column)"
         )
     column = dataset.select_columns([image_column])
     if isinstance(column.features[image_column], datasets.Image):

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCardData
+from huggingface_hub import EvalResult, ModelCardData
 
 from pix2nerf.config import Pix2NeRFConfig
-from pix2nerf.model import PAPER_URL, Pix2NeRF
+from pix2nerf.model import HUB_METADATA, PAPER_URL
 
 CITATION = """@inproceedings{cai2022pix2nerf,
   title     = {Pix2NeRF: Unsupervised Conditional pi-GAN for Single Image to Neural Radiance Fields Translation},
@@ -26,18 +26,48 @@ PROTOCOL_LABELS = {
 }
 
 
-def card_metadata(config: Pix2NeRFConfig, datasets: Sequence[str] = (), evaluated: bool = False) -> ModelCardData:
-    """The card's YAML front matter: library, pipeline tag, license, tags, datasets (hub ids) and metrics."""
-    info = Pix2NeRF._hub_mixin_info.model_card_data
-    tags = sorted({*info.tags, config.preset.replace("_", "-")} - {"model_hub_mixin", "pytorch_model_hub_mixin"})
+def card_metadata(
+    config: Pix2NeRFConfig,
+    datasets: Sequence[str] = (),
+    evaluation: Mapping[str, Any] | None = None,
+    model_name: str = "pix2nerf",
+) -> ModelCardData:
+    """The card's YAML front matter: library, pipeline tag, license, tags, datasets (hub ids), and with an
+    evaluation its metrics and `model-index` (PSNR / SSIM of both protocols)."""
+    tags = sorted({*HUB_METADATA["tags"], config.preset.replace("_", "-")})
     return ModelCardData(
-        library_name=info.library_name,
-        pipeline_tag=info.pipeline_tag,
-        license=info.license,
+        library_name=HUB_METADATA["library_name"],
+        pipeline_tag=HUB_METADATA["pipeline_tag"],
+        license=HUB_METADATA["license"],
         tags=tags,
         datasets=list(datasets) or None,
-        metrics=["psnr", "ssim"] if evaluated else None,
+        metrics=["psnr", "ssim"] if evaluation is not None else None,
+        model_name=model_name if evaluation is not None else None,
+        eval_results=eval_results(evaluation, datasets) if evaluation is not None else None,
     )
+
+
+def eval_results(evaluation: Mapping[str, Any], datasets: Sequence[str] = ()) -> list[EvalResult]:
+    """`model-index` entries: mean PSNR (dB) and SSIM of each protocol of a `pix2nerf eval` result, on the first of
+    `datasets` (a hub id) or else the evaluated data's folder name, split as evaluated."""
+    data = datasets[0] if datasets else str(evaluation.get("data", "synthetic")).rstrip("/").rsplit("/", 1)[-1]
+    common = dict(
+        task_type="image-to-3d",
+        task_name="Novel view synthesis from one image",
+        dataset_type=data,
+        dataset_name=data,
+        dataset_split=evaluation.get("split"),
+    )
+    return [
+        EvalResult(
+            metric_type=metric,
+            metric_name=f"{metric.upper()} ({name.replace('_', ' ')})",
+            metric_value=round(values[metric]["mean"], 4),
+            **common,
+        )
+        for name, values in evaluation["protocols"].items()
+        for metric in ("psnr", "ssim")
+    ]
 
 
 def evaluation_table(results: Mapping[str, Any]) -> str:
@@ -62,8 +92,8 @@ def evaluation_table(results: Mapping[str, Any]) -> str:
         ),
         "",
         f"{counts['objects']} held-out objects, {counts['target_views']} target views; view 0 of each object is the "
-        f"input. Rendered at {settings['resolution']} px with {settings['num_steps']} + {settings['num_steps']} samples "
-        f"per ray ({settings['precision']}); metrics on images in [0, 1] over the "
+        f"input. Rendered at {settings['resolution']} px with {settings['num_steps']} + {settings['num_steps']} "
+        f"samples per ray ({settings['precision']}); metrics on images in [0, 1] over the "
         f"{'white' if tuple(settings['background']) == (255, 255, 255) else 'black'} background.",
     ]
     where = [f"{k}: {results[k]}" for k in ("data", "split", "date") if k in results]
@@ -87,20 +117,21 @@ def model_card(
 ) -> str:
     """The card's Markdown text with YAML front matter.
 
-    model_id: the folder or hub id that `from_pretrained` takes (its last part is the default title). training: settings of the run (see
-    `train/train.py`'s training.json). evaluation: results of `pix2nerf.evaluation.benchmark.evaluate` / `pix2nerf eval`.
+    model_id: the hub id (or folder, or "default") that `from_pretrained` takes; its last part is the default title.
+    training: settings of the run (see `train/train.py`'s training.json). evaluation: results of
+    `pix2nerf.evaluation.benchmark.evaluate` / `pix2nerf eval`.
     images: (caption, path relative to the card). commands: {title: shell commands} to reproduce the model.
     datasets: hub dataset ids for the metadata.
     """
-    metadata = card_metadata(config, datasets, evaluation is not None)
     title = title or model_id.rstrip("/").rsplit("/", 1)[-1]
+    metadata = card_metadata(config, datasets, evaluation, title)
     parts = [
         f"---\n{metadata.to_yaml()}\n---",
         f"# {title}",
         description
         or (
-            f"A [Pix2NeRF]({PAPER_URL}) model (preset `{config.preset}`): one image in, a radiance field out that renders "
-            f"the object from any yaw and pitch. Trained with the `pix2nerf` package."
+            f"A [Pix2NeRF]({PAPER_URL}) model (preset `{config.preset}`): one image in, a radiance field out that "
+            f"renders the object from any yaw and pitch. Trained with the `pix2nerf` package."
         ),
         "## Usage",
         "```python\nfrom PIL import Image\nfrom pix2nerf import Pix2NeRF\n\n"
@@ -150,9 +181,8 @@ def _training_section(config: Pix2NeRFConfig, training: Mapping[str, Any]) -> st
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in config.training_stages:
-        stages.append(
-            f"| {s['start_step']} | {s['resolution']} | {s['batch_size']} | {s['num_steps']} | {s['lr_g']:g} | {s['lr_d']:g} | {s['lr_e']:g} |"
-        )
+        rates = f"{s['lr_g']:g} | {s['lr_d']:g} | {s['lr_e']:g}"
+        stages.append(f"| {s['start_step']} | {s['resolution']} | {s['batch_size']} | {s['num_steps']} | {rates} |")
     text = [
         "\n".join(rows),
         "",

@@ -36,9 +36,9 @@ def upload(
     from huggingface_hub import HfApi
 
     api = HfApi()
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_options)
+    repo = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_options)
     info = api.upload_folder(
-        repo_id=repo_id,
+        repo_id=repo.repo_id,  # namespaced: a bare NAME becomes USER/NAME
         repo_type=repo_type,
         folder_path=folder,
         allow_patterns=files,

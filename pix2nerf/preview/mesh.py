@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pix2nerf.extras import require
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import Latent
 from pix2nerf.preview.baked_field import DEFAULT_BAKE_RESOLUTION, BakedField, bake
@@ -162,8 +163,7 @@ def mesh_from_density(
     The lattice is padded with empty space, so the mesh is closed even where density touches its border.
     threshold: raw sigma at the surface; None takes `surface_threshold` of the lattice's peak.
     Raises ValueError when the field has no surface at this threshold."""
-    from skimage.measure import marching_cubes
-
+    marching_cubes = require("skimage.measure", "the mesh export").marching_cubes
     volume = density.detach().cpu().numpy() if isinstance(density, torch.Tensor) else np.asarray(density)
     volume = volume.astype(np.float32, copy=False)
     if volume.ndim != 3 or min(volume.shape) < 2:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import shlex
+from pathlib import Path
 
 import datasets
 import numpy as np
 import torch
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCardData
 from PIL import Image
 
 from pix2nerf.data.synthetic.categories import Category
@@ -49,45 +52,51 @@ def make_dataset_command(settings: dict) -> str:
     return shlex.join(parts + ["--out", "DIR"])
 
 
-def dataset_card(dataset: datasets.DatasetDict, category: Category, settings: dict) -> str:
-    """README.md text for a dataset built with `settings`: category, train_objects, test_objects, test_views,
-    resolution, seed, supersample, format, device."""
+DATA_FILES = {"arrow": "{split}/data-*.arrow", "parquet": "data/{split}-*.parquet"}  # as save_dataset writes them
+
+
+def card_data(dataset: datasets.DatasetDict, category: Category, settings: dict, folder: Path) -> DatasetCardData:
+    """The card's YAML metadata: licence, tags, `configs` naming the data files of `settings["format"]` in `folder`
+    (so that `datasets.load_dataset(folder)` reads them) and a complete `dataset_info` (features, splits with rows
+    and bytes, download and dataset sizes)."""
+    pattern = DATA_FILES[settings["format"]]
+    files = [path for split in dataset for path in folder.glob(pattern.format(split=split))]
+    splits = datasets.SplitDict()
+    for split, ds in dataset.items():
+        splits.add(datasets.SplitInfo(name=split, num_bytes=ds.data.nbytes, num_examples=len(ds)))
+    info = datasets.DatasetInfo(
+        features=next(iter(dataset.values())).features,
+        splits=splits,
+        download_size=sum(path.stat().st_size for path in files),
+        dataset_size=sum(split.num_bytes for split in splits.values()),
+    )
+    data = DatasetCardData(
+        license=LICENSE,
+        pretty_name=f"Pix2NeRF synthetic {category.name}",
+        task_categories=["image-to-3d"],
+        tags=["synthetic", "procedural", "3d", "multi-view", "novel-view-synthesis", "nerf", "pix2nerf", category.name],
+        size_categories=[_size_category(sum(len(split) for split in dataset.values()))],
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": split, "path": pattern.format(split=split)} for split in dataset],
+            }
+        ],
+    )
+    DatasetInfosDict({"default": info}).to_dataset_card_data(data)
+    return data
+
+
+def dataset_card(dataset: datasets.DatasetDict, category: Category, settings: dict, folder: str | Path) -> str:
+    """README.md text for a dataset built with `settings` (category, train_objects, test_objects, test_views,
+    resolution, seed, supersample, format, device) and saved in `folder` by `save_dataset`."""
     config = category.config()
-    rows = sum(len(split) for split in dataset.values())
     pitch_low = config.pitch_mean - config.pitch_spread
     pitch_high = config.pitch_mean + config.pitch_spread
     name = category.name
-    feature_yaml = "\n".join(
-        f"  - name: {column}\n    dtype: {'image' if isinstance(f, datasets.Image) else f.dtype}"
-        for column, f in next(iter(dataset.values())).features.items()
-    )
-    split_yaml = "\n".join(f"  - name: {split}\n    num_examples: {len(ds)}" for split, ds in dataset.items())
-    files_yaml = "\n".join(f"  - split: {split}\n    path: data/{split}-*" for split in dataset)
+    metadata = card_data(dataset, category, settings, Path(folder))
     return f"""---
-license: {LICENSE}
-pretty_name: Pix2NeRF synthetic {name}
-task_categories:
-- image-to-3d
-tags:
-- synthetic
-- procedural
-- 3d
-- multi-view
-- novel-view-synthesis
-- nerf
-- pix2nerf
-- {name}
-size_categories:
-- {_size_category(rows)}
-configs:
-- config_name: default
-  data_files:
-{files_yaml}
-dataset_info:
-  features:
-{feature_yaml}
-  splits:
-{split_yaml}
+{metadata.to_yaml()}
 ---
 
 # Pix2NeRF synthetic {name}
@@ -164,9 +173,9 @@ The same command gives the same bytes on the same kind of device with the same t
 
 ```python
 import numpy as np
-from datasets import load_dataset, load_from_disk
+from datasets import load_dataset
 
-ds = load_from_disk("DIR")  # a --format arrow folder; parquet: load_dataset("parquet", data_dir="DIR/data")
+ds = load_dataset("DIR")  # the folder (either --format) or the hub id
 row = ds["test"][0]
 rgba = np.asarray(row["image"], dtype=np.float32) / 255
 rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])  # over white, as in training
