@@ -114,7 +114,7 @@ class Pix2NeRFConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"config.{name} must be a positive integer, got {getattr(self, name)!r}")
         if isinstance(self.r1_interval, bool) or not isinstance(self.r1_interval, int) or self.r1_interval < 1:
-            raise ValueError(f"config.r1_interval must be an integer >= 1, got {str(self.r1_interval)[:40]!r}")
+            raise ValueError(f"config.r1_interval must be an integer >= 1, got {repr(self.r1_interval)[:40]}")
         if self.num_siren_layers < 2:
             raise ValueError("config.num_siren_layers must be at least 2")
         if not 0 < self.fov < 180:

@@ -114,11 +114,11 @@ def prune(output_dir: str | Path, keep: int) -> list[Path]:
 def check_checkpoint(folder: str | Path) -> int:
     """The step of a usable checkpoint folder (its name and trainer.json agree); ValueError saying what is wrong."""
     folder = Path(folder)
+    step = checkpoint_step(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"{folder} is not a folder; give a checkpoint-<step> folder, '{LATEST}' or '{LATEST_OR_NEW}'"
         )
-    step = checkpoint_step(folder)
     if not (folder / SKELETON_NAME).is_file():
         raise ValueError(f"{folder} is not a complete training checkpoint: {SKELETON_NAME} is missing")
     saved = read_progress(folder)["step"]
