@@ -170,8 +170,12 @@ def resume_rng_state(folder: str | Path, process_index: int) -> bool:
     folder = Path(folder)
     if load_rng_state(folder, process_index):
         return True
-    marker = folder / COMPLETE_NAME
-    saved = json.loads(marker.read_text()).get("num_processes", 1) if marker.is_file() else 1
+    marker, saved = folder / COMPLETE_NAME, 1
+    if marker.is_file():
+        try:
+            saved = int(json.loads(marker.read_text())["num_processes"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{marker} is malformed ({type(error).__name__}); expected num_processes") from None
     if process_index < saved:
         raise ValueError(
             f"{folder} has no {RNG_STATE_STEM.format(process_index)}.json although {saved} process(es) wrote it: "
