@@ -67,6 +67,7 @@ class Pix2NeRFConfig:
     yaw_offset: float = 0.0
     # training objective (identical weights for all official datasets)
     r1_gamma: float = 10.0
+    r1_interval: int = 1  # lazy R1: the penalty on every k-th D step with gamma * k (StyleGAN2); 1 = every step
     pose_loss_weight: float = 15.0
     reconstruction_weight: float = 5.0
     grad_clip: float = 1.0
@@ -115,6 +116,8 @@ class Pix2NeRFConfig:
         for name in ("z_dim", "hidden_dim", "num_siren_layers", "mapping_hidden_dim", "num_steps", "render_resolution"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"config.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if isinstance(self.r1_interval, bool) or not isinstance(self.r1_interval, int) or self.r1_interval < 1:
+            raise ValueError(f"config.r1_interval must be an integer >= 1, got {repr(self.r1_interval)[:40]}")
         if self.num_siren_layers < 2:
             raise ValueError("config.num_siren_layers must be at least 2")
         if not 0 < self.fov < 180:
@@ -234,8 +237,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
     },
     # The project's shipped model: CARLA cameras on the synthetic cars, a short single-GPU schedule (the shipped
-    # model stopped at step 8550, 35 minutes of steps on an H100 in two resumed runs) with a narrower encoder / discriminator (256 wide
-    # instead of 400), 24 + 24 samples per ray in training and the 64 px stage from step 1800.
+    # model stopped at step 8550, 35 minutes of steps on an H100 in two resumed runs) with a narrower encoder /
+    # discriminator (256 wide instead of 400), 24 + 24 samples per ray in training and the 64 px stage from step 1800.
     "synthetic_cars": {
         "encoder_channels": [32, 64, 128, 256, 256, 256, 256, 256],
         "discriminator_channels": [16, 32, 64, 128, 256, 256, 256, 256, 256],

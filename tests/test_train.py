@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +20,18 @@ from tiny_datasets import CORRUPT_PNG, disc_png, multiview_split, write_multivie
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "train" / "train.py"
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
-COMMON = ["--preset", "tiny", "--checkpointing_steps", "3", "--logging_steps", "1", "--dataloader_num_workers", "0"]
+COMMON = ["--checkpointing_steps", "3", "--logging_steps", "1", "--dataloader_num_workers", "0"]
 RUN_TIMEOUT_S = 240
 
 
 def run_training(
-    args: list[str], launcher: list[str] | None = None, env: dict | None = None
+    args: list[str],
+    launcher: list[str] | None = None,
+    env: dict | None = None,
+    returncode: int = 0,
+    preset: list[str] = ("--preset", "tiny"),
 ) -> subprocess.CompletedProcess:
-    command = (launcher or [sys.executable]) + [str(TRAIN_SCRIPT)] + COMMON + args
+    command = (launcher or [sys.executable]) + [str(TRAIN_SCRIPT)] + COMMON + list(preset) + args
     environment = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
@@ -37,7 +42,9 @@ def run_training(
     result = subprocess.run(
         command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
     )
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    assert result.returncode == returncode, (
+        f"{' '.join(command)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    )
     return result
 
 
@@ -114,9 +121,10 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_r
         "100",
         "--report_to",
         "none",
-        "--resume_from_checkpoint",
-        "latest",
     ]
+    refused = run_training(common + ["--resume_from_checkpoint", "latest", "--max_train_steps", "3"], returncode=1)
+    assert "holds no checkpoint-<step> folder; give 'latest_or_new'" in refused.stderr and not output.exists()
+    common += ["--resume_from_checkpoint", "latest_or_new"]
     first = run_training(common + ["--max_train_steps", "3"])
     assert "starting a new run" in first.stderr
     assert (output / "checkpoint-3").is_dir()
@@ -214,6 +222,58 @@ def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_pro
     assert progress["step"] == 8 and info["num_processes"] == 2 and info["steps"] == 8
     state = load_file(str(output / "checkpoint-8" / "trainer.safetensors"))
     assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+
+
+def test_lazy_r1_trains_and_resumes_exactly(data_dir, tmp_path):
+    """r1_interval 4: R1 on the D steps 0 and 4 only; stopped at step 3 and resumed, bit-identical to a run of 6."""
+    common = ["--train_data_dir", str(data_dir), "--validation_steps", "100", "--report_to", "none"]
+    common += ["--config_overrides", '{"r1_interval": 4}', "--resume_from_checkpoint", "latest_or_new"]
+    run_training(common + ["--output_dir", str(tmp_path / "whole"), "--max_train_steps", "6"])
+    run_training(common + ["--output_dir", str(tmp_path / "resumed"), "--max_train_steps", "3"])
+    second = run_training(common + ["--output_dir", str(tmp_path / "resumed"), "--max_train_steps", "6"])
+    assert "checkpoint-3 at step 3" in second.stderr
+    expected = load_file(str(tmp_path / "whole" / "checkpoint-6" / "trainer.safetensors"))
+    resumed = load_file(str(tmp_path / "resumed" / "checkpoint-6" / "trainer.safetensors"))
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        torch.testing.assert_close(resumed[key], expected[key], rtol=0, atol=0, msg=key)
+    records = [json.loads(line) for line in (tmp_path / "whole" / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "train/r1" in r] == [1, 5]  # logged after the steps 0 and 4
+
+
+def test_a_checkpoint_left_in_tmp_by_a_crash_is_completed_and_resumed_without_saving_again(
+    uninterrupted_run, data_dir, tmp_path
+):
+    output = tmp_path / "crashed"
+    output.mkdir()
+    shutil.copytree(uninterrupted_run / "checkpoint-6", output / "checkpoint-6.tmp")  # killed before the rename
+    (output / "checkpoint-7.tmp").mkdir()  # and a later save that never finished
+    args = ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--max_train_steps", "6"]
+    result = run_training(args + ["--report_to", "none", "--resume_from_checkpoint", "latest"])
+    assert "completed checkpoint-6 from the checkpoint-6.tmp" in result.stderr
+    assert "removed checkpoint-7.tmp, an incomplete save" in result.stderr
+    assert "checkpoint-6 at step 6" in result.stderr and "Saving current state" not in result.stderr
+    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-6"]
+    saved = (uninterrupted_run / "checkpoint-6" / "trainer.safetensors").read_bytes()
+    assert (output / "checkpoint-6" / "trainer.safetensors").read_bytes() == saved
+
+
+def test_fine_tuning_a_pretrained_model_with_the_vgg_term(data_dir, tmp_path, tiny_model):
+    from test_training_parts import vgg_file
+
+    tiny_model.save_pretrained(tmp_path / "pretrained")
+    output = tmp_path / "tuned"
+    args = ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--max_train_steps", "2"]
+    args += ["--pretrained_model_name_or_path", str(tmp_path / "pretrained"), "--validation_steps", "100"]
+    vgg = str(vgg_file(tmp_path / "vgg.safetensors"))
+    result = run_training(args + ["--report_to", "none", "--vgg_weights", vgg], preset=())
+    assert f"fine-tuning {tmp_path / 'pretrained'}" in result.stderr
+    records = [json.loads(line) for line in (output / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert records[1]["step"] == 2 and records[1]["train/recon_vgg"] > 0  # the odd step 1 reconstructs
+    info = json.loads((output / "model" / "training.json").read_text())
+    assert info["vgg_term"] and info["steps"] == 2
+    refused = run_training(args, returncode=2)
+    assert "give either --preset or --pretrained_model_name_or_path" in refused.stderr
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 """Train Pix2NeRF (G, D and E with the full objective and the preset's schedule) with Hugging Face Accelerate.
 
     accelerate launch train/train.py --train_data_dir data/synthetic-cars --preset synthetic_cars \\
-        --output_dir runs/synthetic-cars --checkpointing_steps 500 --resume_from_checkpoint latest
+        --output_dir runs/synthetic-cars --checkpointing_steps 500 --resume_from_checkpoint latest_or_new
+    accelerate launch train/train.py --pretrained_model_name_or_path default --train_data_dir my_cars ...  # fine-tune
     accelerate launch --multi_gpu --num_processes 2 train/train.py ...     # the global batch is split across GPUs
 
 Data: --dataset_name (a hub id) or --train_data_dir (a save_to_disk folder, parquet, or a folder of images); only the
 train split is trained on. Checkpoints (`<output_dir>/checkpoint-<step>`) hold the trainer (networks, EMAs,
-optimizers, grad scalers, data position) and each process's RNG states as safetensors + JSON, no pickles; the EMA model is
-exported to `<output_dir>/model` (save_pretrained + model card) at every checkpoint and at the end.
+optimizers, grad scalers, data position) and each process's RNG states as safetensors + JSON, no pickles; the EMA
+model is exported to `<output_dir>/model` (save_pretrained + model card) at every checkpoint and at the end. The
+logic lives in pix2nerf.training; this script parses the arguments and runs the loop.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import logging
-import os
-import re
 import shlex
 import shutil
 import statistics
@@ -33,38 +34,35 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
-from PIL import Image
+from accelerate.utils import LoggerType, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
-from pix2nerf import images as image_utils
+from pix2nerf import __version__
 from pix2nerf.config import PRESETS
-from pix2nerf.data.reading import PreprocessedImages, TrainingBatches, load_split, pil_from_cell, undecoded_column
-from pix2nerf.evaluation.benchmark import evaluate, load_objects, sample_diversity
-from pix2nerf.hub.model_card import write_model_card
+from pix2nerf.data.reading import PreprocessedImages, TrainingBatches, load_split
 from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
-from pix2nerf.training.checkpoint import (
-    SKELETON_NAME,
-    load_rng_state,
-    load_training_state,
-    save_rng_state,
-    save_training_state,
+from pix2nerf.training.checkpoint import load_trainer, save_rng_state, save_training_state
+from pix2nerf.training.checkpoint_folders import (
+    LATEST,
+    LATEST_OR_NEW,
+    prune,
+    publish,
+    recover,
+    resolve_resume,
+    resume_rng_state,
+    staging_folder,
 )
+from pix2nerf.training.export import export_model
+from pix2nerf.training.initial_model import initial_model, parse_overrides
 from pix2nerf.training.interval_means import IntervalMeans
+from pix2nerf.training.precision import PRECISIONS, choose_mixed_precision
+from pix2nerf.training.validation import load_held_out, validation_grids, validation_metrics
 
 logger = get_logger(__name__)
-CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 MODEL_DIR = "model"
-TRAINING_INFO_NAME = "training.json"
 METRICS_LOG_NAME = "metrics.jsonl"
-CARD_IMAGES = (
-    ("Generated samples (fixed seeds, EMA model)", "images/samples.png"),
-    ("Held-out inputs (left) and novel views around them", "images/novel_views.png"),
-)
-NUM_HELD_OUT_IMAGES = 8
-NOVEL_VIEW_YAWS = (0.0, 60.0, 120.0, 180.0, 240.0, 300.0)  # degrees added to the encoder's yaw of the input
+REPORT_TO = [*LoggerType.list(), "none"]  # every tracker accelerate knows, "all" of the installed ones, or none
 DEADLINE_CHECK_STEPS = 10  # --max_train_minutes is checked every this many steps
 
 
@@ -94,7 +92,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     data.add_argument("--validation_split", default="test")
     model = parser.add_argument_group("model and schedule")
-    model.add_argument("--preset", default="synthetic_cars", choices=sorted(PRESETS))
+    model.add_argument(
+        "--pretrained_model_name_or_path",
+        default=None,
+        help='fine-tune a trained model: a local folder, a hub id or "default" (the shipped model); its config '
+        "replaces --preset, the discriminator starts fresh unless a checkpoint is resumed",
+    )
+    model.add_argument("--preset", default=None, choices=sorted(PRESETS), help="default: synthetic_cars")
     model.add_argument(
         "--config_overrides", default=None, help="JSON object of Pix2NeRFConfig fields, e.g. '{\"hidden_dim\": 128}'"
     )
@@ -113,12 +117,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     model.add_argument(
         "--mixed_precision",
-        choices=["no", "fp16", "bf16"],
+        choices=PRECISIONS,
         default=None,
-        help="default: fp16 on CUDA (fp32 FiLM and sine), no on the CPU",
+        help="default: what `accelerate launch --mixed_precision` (or its config) set, else fp16 on CUDA (fp32 FiLM "
+        "and sine) and no on the CPU; given here, it wins over the launcher's, with a warning when they differ",
     )
     model.add_argument(
-        "--vgg_weights", default=None, help="VGG16 safetensors (local or hub) to enable the perceptual term"
+        "--vgg_weights",
+        default=None,
+        help="enables the VGG16 perceptual term: a safetensors file, a folder or a hub id holding model.safetensors "
+        "with torchvision's VGG16 names features.{0,2,5,7,10,12,14}.weight/.bias (up to relu3_3)",
     )
     model.add_argument(
         "--disable_compile",
@@ -130,8 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["auto", "compile", "triton"],
         default="auto",
         help="the field with gradients under fp16 on CUDA: Triton kernels for each layer's product, FiLM and sine "
-        "(a generator step 21%% faster than torch.compile, in a third less memory), torch.compile, or auto: triton where "
-        "it can run",
+        "(faster than torch.compile and in less memory: see the README's Performance section), torch.compile, or "
+        "auto: triton where it can run",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
@@ -141,16 +149,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument(
         "--resume_from_checkpoint",
         default=None,
-        help='"latest" (a fresh start when there is none) or a checkpoint folder',
+        help=f'"{LATEST}" (the newest usable checkpoint in --output_dir; an error when there is none), '
+        f'"{LATEST_OR_NEW}" (the same, or a new run when --output_dir holds no checkpoint) or a checkpoint-<step> '
+        "folder",
     )
-    run.add_argument("--report_to", default="tensorboard", choices=["tensorboard", "none"])
+    run.add_argument(
+        "--report_to",
+        default="tensorboard",
+        choices=REPORT_TO,
+        help='the tracker accelerate logs to, "all" for every installed one, or none; image grids go to tensorboard',
+    )
     run.add_argument("--logging_dir", default="logs", help="relative to --output_dir")
     run.add_argument("--logging_steps", type=int, default=10)
     run.add_argument("--validation_steps", type=int, default=500, help="image grids and held-out metrics every N steps")
     run.add_argument("--validation_num_objects", type=int, default=16)
     run.add_argument("--validation_resolution", type=int, default=None, help="default: the largest stage resolution")
-    run.add_argument("--push_to_hub", action="store_true", help="upload <output_dir>/model at the end")
-    run.add_argument("--hub_model_id", default=None)
+    run.add_argument(
+        "--push_to_hub",
+        action="store_true",
+        help="create the hub repo when the run starts and upload <output_dir>/model to it at the end",
+    )
+    run.add_argument("--hub_model_id", default=None, help="default: the name of --output_dir, in your namespace")
     run.add_argument("--hub_token", default=None)
     args = parser.parse_args(argv)
     if (args.dataset_name is None) == (args.train_data_dir is None):
@@ -169,49 +188,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be a positive integer")
     if args.dataloader_num_workers < 0:
         parser.error("--dataloader_num_workers must be >= 0")
-    return args
-
-
-def build_config(args: argparse.Namespace) -> Pix2NeRFConfig:
-    overrides = {}
-    if args.config_overrides:
-        try:
-            overrides = json.loads(args.config_overrides)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"--config_overrides is not valid JSON ({error}); give a JSON object of config fields"
-            ) from None
-        if not isinstance(overrides, dict):
-            raise ValueError("--config_overrides must be a JSON object of config fields")
-    return Pix2NeRFConfig.from_preset(args.preset, **overrides)
-
-
-# -------------------------------------------------------------------------------------------------------------------
-# checkpoints
-def list_checkpoints(output_dir: Path) -> list[Path]:
-    """Complete checkpoint-<step> folders in `output_dir`, oldest first."""
-    if not output_dir.is_dir():
-        return []
-    found = [
-        (int(m.group(1)), p)
-        for p in output_dir.iterdir()
-        if (m := CHECKPOINT_PATTERN.match(p.name)) and (p / SKELETON_NAME).is_file()
-    ]
-    return [p for _, p in sorted(found)]
-
-
-def resolve_resume(args: argparse.Namespace, output_dir: Path) -> Path | None:
-    if args.resume_from_checkpoint is None:
-        return None
-    if args.resume_from_checkpoint == "latest":
-        checkpoints = list_checkpoints(output_dir)
-        return checkpoints[-1] if checkpoints else None
-    path = Path(args.resume_from_checkpoint)
-    if not (path / SKELETON_NAME).is_file():
-        raise FileNotFoundError(
-            f"{path} is not a training checkpoint folder (no {SKELETON_NAME}); give one or 'latest'"
+    if args.preset is not None and args.pretrained_model_name_or_path is not None:
+        parser.error(
+            "give either --preset or --pretrained_model_name_or_path: a pretrained model brings its own config "
+            "(change its fields with --config_overrides)"
         )
-    return path
+    try:
+        args.config_overrides = parse_overrides(args.config_overrides)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 @contextlib.contextmanager
@@ -223,130 +209,12 @@ def untouched_rng(device: torch.device):
 
 
 # -------------------------------------------------------------------------------------------------------------------
-# held-out images, validation and export
-def load_held_out(args: argparse.Namespace, source: str, train_dataset) -> tuple[list, list, str]:
-    """(multi-view objects for the metrics, fixed input images for the grids, what they are)."""
-    held_source = args.validation_data_dir or source
-    if args.validation_data_dir:  # one unnamed split (a parquet file, a saved Dataset) is the held-out split
-        split = load_split(
-            held_source, args.validation_split, cache_dir=args.cache_dir, unnamed_as=args.validation_split
-        )
-    else:
-        try:
-            split = load_split(
-                source, args.validation_split, config_name=args.dataset_config_name, cache_dir=args.cache_dir
-            )
-        except (ValueError, FileNotFoundError):
-            split = None
-    if split is not None and {"object_id", "view_id", "yaw", "pitch"} <= set(split.column_names):
-        with contextlib.suppress(ValueError):  # e.g. no object with two views: grids only
-            objects = load_objects(
-                held_source,
-                args.validation_split,
-                num_objects=args.validation_num_objects,
-                image_column=args.image_column,
-            )
-            return (
-                objects,
-                [o.images[0] for o in objects[:NUM_HELD_OUT_IMAGES]],
-                f"held-out {args.validation_split} split",
-            )
-    rows, what = (
-        (split, f"held-out {args.validation_split} split")
-        if split is not None
-        else (train_dataset, "training images (no held-out split)")
-    )
-    column = undecoded_column(rows, args.image_column)
-    inputs = []
-    for index in range(len(column)):
-        if len(inputs) == NUM_HELD_OUT_IMAGES:
-            break
-        with contextlib.suppress(ValueError, TypeError, OSError):
-            inputs.append(pil_from_cell(column[index][args.image_column]))
-    return [], inputs, what
-
-
-@torch.no_grad()
-def validation_grids(model: Pix2NeRF, inputs: list, resolution: int) -> dict[str, Image.Image]:
-    """Image grids: fixed-seed samples, reconstructions of the held-out inputs, novel views around them."""
-    options = dict(resolution=resolution, lock_view_dependence=False, return_depth=False, kernels="reference")
-    generator = torch.Generator(device=model.device).manual_seed(0)
-    z = model.sample_latents(8, generator)
-    yaw, pitch = model.sample_poses(8, generator)
-    grids = {
-        "samples": image_utils.image_grid(
-            [image_utils.tensor_to_pil(t) for t in model.render(z, yaw, pitch, **options).rgb], 8
-        )
-    }
-    if inputs:
-        latent = model.encode(inputs)
-        truth = [
-            image_utils.tensor_to_pil(
-                image_utils.to_unit_range(image_utils.preprocess(i, resolution, model.background_color))
-            )
-            for i in inputs
-        ]
-        recon = model.render(latent, **options).rgb
-        grids["reconstructions"] = image_utils.image_grid(
-            truth + [image_utils.tensor_to_pil(t) for t in recon], len(inputs)
-        )
-        tiles = []
-        for i in range(min(4, len(inputs))):
-            yaws = latent.yaw[i] + torch.tensor(NOVEL_VIEW_YAWS, device=model.device)
-            views = model.render(latent.z[i : i + 1].expand(len(yaws), -1), yaws, latent.pitch[i], **options).rgb
-            tiles += [truth[i]] + [image_utils.tensor_to_pil(t) for t in views]
-        grids["novel_views"] = image_utils.image_grid(tiles, 1 + len(NOVEL_VIEW_YAWS))
-    return grids
-
-
-def export_model(
-    trainer: Pix2NeRFTrainer, model_dir: Path, grids: dict, training: dict, evaluation: dict | None, args
-) -> None:
-    """save_pretrained the EMA model into `model_dir` (written aside, then moved in), with its card and images."""
-    staging = model_dir.with_name(model_dir.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    trainer.ema_model().save_pretrained(staging)
-    (staging / "images").mkdir()
-    images = []
-    for caption, path in CARD_IMAGES:
-        name = Path(path).stem
-        if name in grids:
-            grids[name].save(staging / path)
-            images.append((caption, path))
-    (staging / TRAINING_INFO_NAME).write_text(json.dumps(training, indent=2) + "\n")
-    note = None
-    if evaluation is not None:
-        note = (
-            f"Validation during training at step {evaluation['step']} on the first {evaluation['counts']['objects']} "
-            f"objects of the held-out split; `pix2nerf eval` on the whole split gives the reference figures."
-        )
-    write_model_card(
-        staging,
-        model_id=args.hub_model_id or str(model_dir),
-        title=(args.hub_model_id or model_dir.parent.name).split("/")[-1],
-        training=training,
-        evaluation=evaluation,
-        evaluation_note=note,
-        images=images,
-        datasets=[args.dataset_name] if args.dataset_name and not Path(args.dataset_name).exists() else [],
-    )
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for old in model_dir.iterdir():
-        if old.is_file():
-            old.unlink()
-    shutil.rmtree(model_dir / "images", ignore_errors=True)
-    for item in staging.iterdir():
-        os.replace(item, model_dir / item.name)
-    staging.rmdir()
-
-
-# -------------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     started = psutil.Process().create_time()  # --max_train_minutes counts from the process start, imports included
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
-        mixed_precision="no",  # the trainer runs its own autocast and grad scalers
+        mixed_precision="no",  # the trainer runs its own autocast and grad scalers, at choose_mixed_precision's choice
         log_with=None if args.report_to == "none" else args.report_to,
         project_config=ProjectConfiguration(
             project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
@@ -358,8 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)
     device, is_main = accelerator.device, accelerator.is_main_process
-    mixed_precision = args.mixed_precision or ("fp16" if device.type == "cuda" else "no")
-    config = build_config(args)
+    mixed_precision, warning = choose_mixed_precision(args.mixed_precision, device.type)
+    if warning:
+        logger.warning(warning, main_process_only=True)
+    if args.push_to_hub and is_main:  # created first, so that a missing login fails before training
+        from pix2nerf.training.hub_repo import create_model_repo, push_model
+
+        repo_id = create_model_repo(args.hub_model_id, output_dir, token=args.hub_token)
+        logger.info(f"uploads go to the hub repo {repo_id}")
+    model_id = repo_id if args.push_to_hub and is_main else args.hub_model_id or str(output_dir / MODEL_DIR)
+
+    # the same initial weights in every process, then per-process random streams (each draws its own fakes)
+    set_seed(args.seed)
+    model = initial_model(args.preset, args.config_overrides, args.pretrained_model_name_or_path).to(device)
+    config = model.config
+    discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
     max_steps = args.max_train_steps or config.max_train_steps
     stage_resolutions = [s["resolution"] for s in config.training_stages]
     data_resolution = args.resolution or max(stage_resolutions)
@@ -372,15 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"across {accelerator.num_processes} processes; set --train_batch_size to a multiple of it"
             )
 
-    # the same initial weights in every process, then per-process random streams (each draws its own fakes)
-    set_seed(args.seed)
-    model = Pix2NeRF(config).to(device)
-    discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
     vgg = None
     if args.vgg_weights:
         from pix2nerf.training.vgg import load_vgg16_features
 
-        vgg = load_vgg16_features(args.vgg_weights).to(device).eval().requires_grad_(False)
+        vgg = load_vgg16_features(args.vgg_weights).to(device)
     trainer = Pix2NeRFTrainer(
         model,
         discriminator,
@@ -397,13 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         images = PreprocessedImages(train_dataset, args.image_column, data_resolution, model.background_color)
     held_out_objects, held_out_inputs, held_out_what = [], [], ""
     if is_main:
-        held_out_objects, held_out_inputs, held_out_what = load_held_out(args, source, train_dataset)
+        held_out_objects, held_out_inputs, held_out_what = load_held_out(
+            source,
+            train_dataset,
+            validation_data_dir=args.validation_data_dir,
+            split_name=args.validation_split,
+            config_name=args.dataset_config_name,
+            cache_dir=args.cache_dir,
+            num_objects=args.validation_num_objects,
+            image_column=args.image_column,
+        )
     logger.info(
         f"{len(images)} training images from {source} at {data_resolution} px; validation on {held_out_what or '-'}; "
         f"{accelerator.num_processes} process(es) on {device}, {mixed_precision} precision; "
         f"parameters {model.num_parameters()} + discriminator {sum(p.numel() for p in discriminator.parameters())}",
         main_process_only=True,
     )
+    if args.pretrained_model_name_or_path:
+        logger.info(f"fine-tuning {args.pretrained_model_name_or_path}", main_process_only=True)
 
     # trainer and RNG states in safetensors + JSON inside Accelerate's checkpoint folders (no pickles)
     progress = {
@@ -420,19 +308,25 @@ def main(argv: list[str] | None = None) -> int:
             save_training_state(folder, trainer.state_dict(), progress)
 
     def load_hook(models, folder):
-        state, saved = load_training_state(folder)
-        trainer.load_state_dict(state)
-        progress.update(saved)
+        progress.update(load_trainer(trainer, folder))
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
-    resume = resolve_resume(args, output_dir)
+    if is_main:  # finish or undo the checkpoint save a crash interrupted, before choosing one
+        for message in recover(output_dir):
+            logger.warning(message)
+    accelerator.wait_for_everyone()
+    state = {"evaluation": None, "grids": {}, "last_checkpoint": None}
+    resume = resolve_resume(
+        args.resume_from_checkpoint, output_dir, warn=functools.partial(logger.warning, main_process_only=True)
+    )
     if resume is not None:
         accelerator.load_state(str(resume))
-        if not load_rng_state(resume, accelerator.process_index):  # saved by fewer processes
+        if not resume_rng_state(resume, accelerator.process_index):  # saved by fewer processes
             set_seed(args.seed + accelerator.process_index + 1_000_003 * progress["step"])
+        state["last_checkpoint"] = progress["step"]
         logger.info(f"resumed from {resume} at step {progress['step']}", main_process_only=True)
-    elif args.resume_from_checkpoint == "latest":
+    elif args.resume_from_checkpoint == LATEST_OR_NEW:
         logger.info(f"no checkpoint in {output_dir}: starting a new run", main_process_only=True)
 
     metrics_log = output_dir / args.logging_dir / METRICS_LOG_NAME  # the logged scalars, one JSON line each
@@ -441,8 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_to != "none":
         hparams = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers("pix2nerf", config=hparams)
+        if is_main and args.report_to != "all" and not accelerator.trackers:
+            logger.warning(f"--report_to {args.report_to}: its package is not installed, nothing is logged to it")
+    tensorboard = next((t.tracker for t in accelerator.trackers if t.name == "tensorboard"), None) if is_main else None
     command = "accelerate launch train/train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    state = {"evaluation": None, "grids": {}, "last_checkpoint": None}
 
     def training_info() -> dict:
         return {
@@ -477,38 +373,20 @@ def main(argv: list[str] | None = None) -> int:
             with untouched_rng(device):
                 ema = trainer.ema_model()
                 state["grids"] = validation_grids(ema, held_out_inputs, validation_resolution)
-                metrics = {"eval/sample_diversity": sample_diversity(ema)}
-                if held_out_objects:
-                    results, _ = evaluate(ema, held_out_objects, resolution=validation_resolution, progress=False)
-                    results.pop("per_object")
-                    state["evaluation"] = {
-                        "step": step,
-                        "data": args.validation_data_dir or source,
-                        "split": args.validation_split,
-                        **results,
-                    }
-                    metrics.update(
-                        {
-                            f"eval/{p}_{m}": v[m]["mean"]
-                            for group in ("protocols", "baselines")
-                            for p, v in results[group].items()
-                            for m in ("psnr", "ssim")
-                        }
-                    )
-                    metrics.update(
-                        {f"eval/pose_error_{k}_median_deg": v["median"] for k, v in results["pose_error_deg"].items()}
-                    )
+                metrics, results = validation_metrics(ema, held_out_objects, validation_resolution)
+                if results is not None:
+                    data = args.validation_data_dir or source
+                    state["evaluation"] = {"step": step, "data": data, "split": args.validation_split, **results}
                 log_scalars(metrics, step)
                 logger.info(f"step {step}: validation " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items()))
-            writer = accelerator.get_tracker("tensorboard", unwrap=True) if args.report_to == "tensorboard" else None
-            if writer is not None:
+            if tensorboard is not None:
                 for name, grid in state["grids"].items():
-                    writer.add_image(f"validation/{name}", torch.from_numpy(np.asarray(grid)), step, dataformats="HWC")
+                    grid = torch.from_numpy(np.asarray(grid))
+                    tensorboard.add_image(f"validation/{name}", grid, step, dataformats="HWC")
         accelerator.wait_for_everyone()
 
     def checkpoint(step: int) -> None:
-        final = output_dir / f"checkpoint-{step}"
-        staging = output_dir / f"checkpoint-{step}.tmp"
+        staging = staging_folder(output_dir, step)
         if is_main:
             shutil.rmtree(staging, ignore_errors=True)
         accelerator.wait_for_everyone()
@@ -516,14 +394,19 @@ def main(argv: list[str] | None = None) -> int:
         save_rng_state(staging, accelerator.process_index)
         accelerator.wait_for_everyone()
         if is_main:
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(staging, final)
+            final = publish(staging, {"step": step, "num_processes": accelerator.num_processes})
             if args.checkpoints_total_limit:
-                for old in list_checkpoints(output_dir)[: -args.checkpoints_total_limit]:
-                    shutil.rmtree(old)
+                prune(output_dir, args.checkpoints_total_limit)
             with untouched_rng(device):
                 export_model(
-                    trainer, output_dir / MODEL_DIR, state["grids"], training_info(), state["evaluation"], args
+                    trainer.ema_model(),
+                    output_dir / MODEL_DIR,
+                    grids=state["grids"],
+                    training=training_info(),
+                    evaluation=state["evaluation"],
+                    model_id=model_id,
+                    title=model_id.split("/")[-1] if args.push_to_hub or args.hub_model_id else output_dir.name,
+                    datasets=[args.dataset_name] if args.dataset_name and not Path(args.dataset_name).exists() else [],
                 )
             logger.info(f"saved {final} and exported the EMA model to {output_dir / MODEL_DIR}")
         state["last_checkpoint"] = step
@@ -632,17 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     accelerator.end_training()
     if args.push_to_hub and is_main:
-        from huggingface_hub import create_repo, upload_folder
-
-        repo_id = args.hub_model_id or output_dir.name
-        create_repo(repo_id, exist_ok=True, token=args.hub_token)
-        upload_folder(
-            repo_id=repo_id,
-            folder_path=str(output_dir / MODEL_DIR),
-            token=args.hub_token,
-            commit_message=f"pix2nerf training, step {step}",
-        )
-        logger.info(f"pushed {output_dir / MODEL_DIR} to {repo_id}")
+        url = push_model(repo_id, output_dir / MODEL_DIR, step, token=args.hub_token)
+        logger.info(f"pushed {output_dir / MODEL_DIR} to {repo_id}: {url}")
     speed = f"; median {statistics.median(speeds[1:] or speeds):.1f} images/s after the first log" if speeds else ""
     logger.info(f"done at step {step}: {output_dir / MODEL_DIR}{speed}", main_process_only=True)
     return 0

@@ -80,15 +80,32 @@ def _write(folder: Path, stem: str, document: dict, state: Any) -> None:
 
 def _read(folder: Path, stem: str) -> tuple[Any, dict]:
     """(state, document) written by `_write`; tensors on the CPU, nothing unpickled."""
+    document = _read_document(folder, stem)
+    try:
+        tensors = load_file(str(folder / f"{stem}.safetensors"))
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"the training checkpoint in {folder} is unreadable ({error})") from None
+    try:
+        state = unflatten_state(document.pop("state"), tensors)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{folder / f'{stem}.json'} does not match {stem}.safetensors ({type(error).__name__}: {str(error)[:80]})"
+        ) from None
+    return state, document
+
+
+def _read_document(folder: Path, stem: str) -> dict:
+    """The JSON document of `stem` in `folder`, checked to be an object with a "state" entry."""
     for name in (f"{stem}.safetensors", f"{stem}.json"):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder} is not a pix2nerf training checkpoint: {name} is missing")
     try:
-        tensors = load_file(str(folder / f"{stem}.safetensors"))
         document = json.loads((folder / f"{stem}.json").read_text())
-    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"the training checkpoint in {folder} is unreadable ({error})") from None
-    return unflatten_state(document.pop("state"), tensors), document
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{folder / f'{stem}.json'} is unreadable ({str(error)[:80]})") from None
+    if not isinstance(document, dict) or "state" not in document:
+        raise ValueError(f"{folder / f'{stem}.json'} is malformed: expected a JSON object with a 'state' entry")
+    return document
 
 
 def save_training_state(folder: str | Path, state: dict, progress: dict[str, Any]) -> None:
@@ -98,8 +115,40 @@ def save_training_state(folder: str | Path, state: dict, progress: dict[str, Any
 
 def load_training_state(folder: str | Path) -> tuple[dict, dict[str, Any]]:
     """(state, progress) written by `save_training_state`; tensors on the CPU, nothing unpickled."""
-    state, document = _read(Path(folder), TRAINER_STEM)
-    return state, document["progress"]
+    folder = Path(folder)
+    progress = read_progress(folder)
+    state, _ = _read(folder, TRAINER_STEM)
+    return state, progress
+
+
+def load_trainer(trainer: Any, folder: str | Path) -> dict[str, Any]:
+    """Load the state `save_training_state` wrote into `trainer` (anything with `load_state_dict`); returns the
+    progress. ValueError when the state does not fit the trainer (another config, a damaged file)."""
+    state, progress = load_training_state(folder)
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, TypeError, IndexError, ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"{Path(folder) / SKELETON_NAME} does not fit this trainer ({type(error).__name__}: {str(error)[:120]}); "
+            "was it written with another preset or config?"
+        ) from None
+    return progress
+
+
+def read_progress(folder: str | Path) -> dict[str, Any]:
+    """The progress in `folder`'s trainer.json (without reading the tensors); ValueError naming a malformed entry."""
+    folder = Path(folder)
+    path = folder / SKELETON_NAME
+    progress = _read_document(folder, TRAINER_STEM).get("progress")
+    if not isinstance(progress, dict):
+        raise ValueError(f"{path} is malformed: 'progress' must be a JSON object, got {str(progress)[:40]!r}")
+    for key, value in progress.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{path} is malformed: progress.{key} must be a number >= 0, got {str(value)[:40]!r}")
+    step = progress.get("step")
+    if not isinstance(step, int):
+        raise ValueError(f"{path} is malformed: progress.step must be an integer >= 0, got {str(step)[:40]!r}")
+    return progress
 
 
 def save_rng_state(folder: str | Path, process_index: int) -> None:

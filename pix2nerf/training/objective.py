@@ -170,13 +170,17 @@ class Pix2NeRFTrainer:
         pose = official_pose(yaw, pitch)
         with torch.no_grad():
             fake = self._render(z, yaw, pitch, resolution, settings)
-        real = real.detach().requires_grad_(True)
+        with_r1 = step % config.r1_interval == 0  # lazy R1: every r1_interval-th D step, gamma scaled to match
+        real = real.detach().requires_grad_(with_r1)
         with self.autocast():
             real_logits, _ = discriminator(real, alpha)
             fake_logits, fake_pose = discriminator(fake, alpha)
-        scale = self.scalers["d"].scale(torch.ones((), device=real.device))  # a tensor (1 when disabled): no sync
-        (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
-        r1 = 0.5 * config.r1_gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
+        r1 = 0.0
+        if with_r1:
+            scale = self.scalers["d"].scale(torch.ones((), device=real.device))  # a tensor (1 when disabled): no sync
+            (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
+            gamma = config.r1_gamma * config.r1_interval
+            logs["r1"] = r1 = 0.5 * gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
         d_pose = F.mse_loss(fake_pose.float(), pose)
         d_loss = (
             F.softplus(fake_logits.float()).mean()
@@ -185,7 +189,7 @@ class Pix2NeRFTrainer:
             + config.pose_loss_weight * d_pose
         )
         self._apply("d", d_loss, {"d": discriminator})
-        logs.update(d_loss=d_loss, r1=r1, d_pose=d_pose, d_real=real_logits.mean(), d_fake=fake_logits.mean())
+        logs.update(d_loss=d_loss, d_pose=d_pose, d_real=real_logits.mean(), d_fake=fake_logits.mean())
         real = real.detach()
 
         # E: inversion of the same fakes

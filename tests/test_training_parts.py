@@ -1,0 +1,179 @@
+"""The parts of pix2nerf.training that train/train.py calls: the VGG16 perceptual stack, the initial model, the
+mixed precision choice, the hub repo, lazy R1 and the model export (CPU, tiny preset)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from pix2nerf.networks import Discriminator
+
+
+def vgg_file(path, **changes):
+    """Randomly initialised VGG16 relu3_3 weights with torchvision's names, plus a later layer, as safetensors."""
+    from pix2nerf.training.vgg import VGG16Features
+
+    torch.manual_seed(0)
+    tensors = {**VGG16Features().state_dict(), "features.17.weight": torch.zeros(512, 256, 3, 3)}
+    for key, value in changes.items():
+        if value is None:
+            tensors.pop(key)
+        else:
+            tensors[key] = value
+    save_file(tensors, str(path))
+    return path
+
+
+def trainer_for(model, **options):
+    from pix2nerf.training import Pix2NeRFTrainer
+
+    config = model.config
+    return Pix2NeRFTrainer(model, Discriminator(config.discriminator_channels, config.discriminator_type), **options)
+
+
+def test_vgg_stack_loads_from_safetensors_and_trains_one_step_of_the_tiny_preset(tmp_path, tiny_model):
+    from pix2nerf.training.vgg import load_vgg16_features
+
+    vgg = load_vgg16_features(vgg_file(tmp_path / "vgg16.safetensors"))
+    assert not vgg.training and not any(p.requires_grad for p in vgg.parameters())
+    assert vgg(torch.zeros(2, 3, 16, 16)).shape == (2, 256, 4, 4)
+    trainer = trainer_for(tiny_model, vgg=vgg)
+    before = [p.detach().clone() for p in tiny_model.field.parameters()]
+    torch.manual_seed(1)
+    logs = trainer.train_step(torch.rand(2, 3, 8, 8) * 2 - 1, 1)  # an odd step: the reconstruction terms
+    assert torch.isfinite(logs["recon_vgg"]) and logs["recon_vgg"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, tiny_model.field.parameters()))
+
+
+def test_vgg_weights_name_the_missing_and_mis_shaped_keys(tmp_path):
+    from pix2nerf.training.vgg import load_vgg16_features
+
+    path = vgg_file(tmp_path / "bad.safetensors", **{"features.5.bias": None, "features.7.weight": torch.zeros(3)})
+    with pytest.raises(ValueError, match=r"missing features\.5\.bias; mis-shaped features\.7\.weight \(3,\)"):
+        load_vgg16_features(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_vgg16_features(tmp_path / "nothing.safetensors")
+    (tmp_path / "text.safetensors").write_text("not safetensors")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_vgg16_features(tmp_path / "text.safetensors")
+
+
+def test_vgg_hub_ids_read_the_cache_offline(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from pix2nerf.training.vgg import load_vgg16_features
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="from the local hub cache"):
+        load_vgg16_features("nobody/no-such-vgg16")
+    calls = []
+    path = vgg_file(tmp_path / "model.safetensors")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name: calls.append((repo, name)) or path)
+    assert load_vgg16_features("timm/vgg16.tv_in1k") is not None and calls == [
+        ("timm/vgg16.tv_in1k", "model.safetensors")
+    ]
+
+
+def test_initial_model_fine_tunes_a_folder_or_the_default_model(tmp_path, tiny_model):
+    from pix2nerf.training.initial_model import initial_model, parse_overrides
+
+    tiny_model.save_pretrained(tmp_path / "tiny")
+    model = initial_model(None, {}, str(tmp_path / "tiny"))
+    assert model.config == tiny_model.config and model.training
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), tiny_model.parameters()))
+    tuned = initial_model(None, parse_overrides('{"r1_interval": 4, "max_train_steps": 2}'), str(tmp_path / "tiny"))
+    assert tuned.config.r1_interval == 4 and torch.equal(
+        tuned.field.state_dict()[k := next(iter(tuned.field.state_dict()))], tiny_model.field.state_dict()[k]
+    )
+    with pytest.raises(ValueError, match=r"--config_overrides \['hidden_dim'\] cannot apply.*mis-shaped"):
+        initial_model(None, {"hidden_dim": 8}, str(tmp_path / "tiny"))
+    with pytest.raises(ValueError, match="either --preset or --pretrained_model_name_or_path"):
+        initial_model("tiny", {}, str(tmp_path / "tiny"))
+    default = initial_model(None, {}, "default")
+    assert default.config.preset == "synthetic_cars" and next(default.parameters()).dtype == torch.float32
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        parse_overrides("[1]")
+
+
+def test_mixed_precision_takes_the_flag_else_the_launcher_and_warns_when_they_differ():
+    from pix2nerf.training.precision import choose_mixed_precision
+
+    launcher = {"ACCELERATE_MIXED_PRECISION": "bf16"}
+    assert choose_mixed_precision(None, "cuda", {}) == ("fp16", None)
+    assert choose_mixed_precision(None, "cpu", {}) == ("no", None)
+    assert choose_mixed_precision(None, "cuda", launcher) == ("bf16", None)
+    assert choose_mixed_precision("bf16", "cuda", launcher) == ("bf16", None)
+    precision, warning = choose_mixed_precision("no", "cuda", launcher)
+    assert precision == "no" and "--mixed_precision no overrides the launcher's mixed precision bf16" in warning
+    with pytest.raises(ValueError, match="ACCELERATE_MIXED_PRECISION='fp8' is not one of no, fp16, bf16"):
+        choose_mixed_precision(None, "cuda", {"ACCELERATE_MIXED_PRECISION": "fp8"})
+
+
+def test_the_hub_repo_is_created_first_and_its_namespaced_id_takes_every_upload(tmp_path, monkeypatch):
+    from pix2nerf.training import hub_repo
+
+    calls = []
+
+    def create_repo(name, **options):
+        calls.append(("create", name, options))
+        return SimpleNamespace(repo_id=f"someone/{name.split('/')[-1]}")
+
+    def upload_folder(**options):
+        calls.append(("upload", options["repo_id"], options["folder_path"]))
+        return SimpleNamespace(commit_url="https://huggingface.co/someone/cars/commit/1")
+
+    monkeypatch.setattr(hub_repo, "create_repo", create_repo)
+    monkeypatch.setattr(hub_repo, "upload_folder", upload_folder)
+    repo_id = hub_repo.create_model_repo(None, tmp_path / "cars", token="t")
+    assert repo_id == "someone/cars"
+    assert calls == [("create", "cars", {"repo_type": "model", "exist_ok": True, "token": "t"})]
+    hub_repo.push_model(repo_id, tmp_path / "cars" / "model", 6, token="t")
+    assert calls[-1] == ("upload", "someone/cars", str(tmp_path / "cars" / "model"))
+
+
+def test_lazy_r1_penalises_every_kth_d_step_with_gamma_times_k(tiny_model):
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    real = torch.rand(2, 3, 8, 8) * 2 - 1
+    r1 = {}
+    for interval in (1, 4):
+        torch.manual_seed(0)
+        model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny", r1_interval=interval))
+        trainer = trainer_for(model)
+        r1[interval] = [trainer.train_step(real, step).get("r1") for step in range(5)]
+    assert all(v is not None for v in r1[1])
+    assert [v is not None for v in r1[4]] == [True, False, False, False, True]
+    torch.testing.assert_close(r1[4][0], 4 * r1[1][0])  # the same first D step, gamma scaled by 4
+    with pytest.raises(ValueError, match="config.r1_interval must be an integer >= 1, got 0"):
+        Pix2NeRFConfig.from_preset("tiny", r1_interval=0)
+
+
+def test_export_writes_the_model_card_grids_and_training_record(tmp_path, tiny_model):
+    from PIL import Image
+
+    from pix2nerf import Pix2NeRF
+    from pix2nerf.training.export import export_model
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "stale.txt").write_text("old")
+    grid = Image.new("RGB", (8, 8))
+    export_model(
+        tiny_model,
+        tmp_path / "model",
+        grids={"samples": grid, "reconstructions": grid},
+        training={"steps": 3},
+        evaluation=None,
+        model_id="someone/cars",
+        title="cars",
+        datasets=[],
+    )
+    names = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert names == ["README.md", "config.json", "images", "model.safetensors", "training.json"]
+    assert [p.name for p in (tmp_path / "model" / "images").iterdir()] == ["samples.png"]
+    assert "someone/cars" in (tmp_path / "model" / "README.md").read_text()
+    assert json.loads((tmp_path / "model" / "training.json").read_text()) == {"steps": 3}
+    Pix2NeRF.from_pretrained(tmp_path / "model")
