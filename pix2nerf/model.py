@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.siren import RadianceField, sample_latents
 from pix2nerf.kernels.dispatch import autocast, compile_available, fast_field, resolve_precision
+from pix2nerf.limits import check_degrees, check_float, check_int, shorten
+from pix2nerf.limits import current as current_limits
 from pix2nerf.networks import CCSEncoder
 from pix2nerf.rendering.cameras import (
     constant_vectors,
@@ -196,6 +199,7 @@ class Pix2NeRF(
                 )
         else:
             sources = list(images) if isinstance(images, (list, tuple)) else [images]
+            check_int("the number of images", len(sources), 1, current_limits().batch_size)
             batch = image_utils.preprocess_batch(sources, resolution, self.background_color)
         return batch.to(self.device, torch.float32)
 
@@ -298,25 +302,13 @@ class Pix2NeRF(
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
         compile: use the fast field on CUDA (pix2nerf.kernels.dispatch: the fused Triton kernel at fp16, torch.compile
         otherwise; default: on CUDA with Triton; the first call compiles).
-        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at 70 dB
-        or more against every sample); False evaluates every sample, as the official sampler does. None (default):
+        skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space; measured at
+        70 dB or more against every sample); False evaluates every sample, as the official sampler does. None (default):
         every sample where the render can replay a CUDA graph of the fused kernel (faster there), else skip.
         """
-        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
-            raise ValueError(f"z must be a tensor of shape (B, {self.config.z_dim})")
-        if not torch.isfinite(z).all():
-            raise ValueError("z contains NaN or infinite values")
-        if isinstance(latent_or_z, Latent):
-            yaw = latent_or_z.yaw if yaw is None else yaw
-            pitch = latent_or_z.pitch if pitch is None else pitch
-        if yaw is None or pitch is None:
-            raise ValueError("yaw and pitch (degrees) are needed to render a plain z")
-        if int(resolution) < 2:
-            raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
-        steps = self.config.num_steps if num_steps is None else int(num_steps)
-        if steps < 3:
-            raise ValueError(f"num_steps must be at least 3 (hierarchical sampling needs inner bins), got {steps}")
+        z, yaw, pitch, resolution, steps, psi = self._check_render_arguments(
+            latent_or_z, yaw, pitch, resolution, num_steps, psi
+        )
         batch = z.shape[0]
         yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
         pitch_t = self._angles("pitch", pitch, batch)
@@ -353,6 +345,28 @@ class Pix2NeRF(
             )
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 
+    def _check_render_arguments(
+        self, latent_or_z: Any, yaw: Any, pitch: Any, resolution: Any, num_steps: Any, psi: Any
+    ) -> tuple[torch.Tensor, Any, Any, int, int, float]:
+        """`render`'s arguments checked against pix2nerf.limits: (z, yaw, pitch, resolution, steps, psi)."""
+        limits = current_limits()
+        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
+            raise ValueError(f"z must be a tensor of shape (B, {self.config.z_dim}), got {shorten(z)}")
+        check_int("the batch of z", z.shape[0], 1, limits.batch_size)
+        if not torch.isfinite(z).all():
+            raise ValueError("z contains NaN or infinite values")
+        if isinstance(latent_or_z, Latent):
+            yaw = latent_or_z.yaw if yaw is None else yaw
+            pitch = latent_or_z.pitch if pitch is None else pitch
+        if yaw is None or pitch is None:
+            raise ValueError("yaw and pitch (degrees) are needed to render a plain z")
+        resolution = check_int("resolution", resolution, 2, limits.resolution)
+        # at least 3: hierarchical sampling needs inner bins
+        steps = self.config.num_steps if num_steps is None else check_int("num_steps", num_steps, 3, limits.num_steps)
+        psi = check_float("psi", psi, -limits.psi, limits.psi)
+        return z, check_degrees("yaw", yaw, limits), check_degrees("pitch", pitch, limits), resolution, steps, psi
+
     def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
         angles = degrees_tensor(name, value, self.device)
         if angles.numel() == 1:
@@ -367,8 +381,15 @@ class Pix2NeRF(
         self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any
     ) -> list:
         """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
-        yaws = [float(y) for y in yaws]
-        pitches = [float(pitches)] * len(yaws) if isinstance(pitches, (int, float)) else [float(p) for p in pitches]
+        limits = current_limits()
+        if not isinstance(yaws, Sequence) or isinstance(yaws, str):
+            raise ValueError(f"yaws must be a list of degrees, got {shorten(yaws)}")
+        check_int("the number of yaws", len(yaws), 1, limits.batch_size)
+        yaws = [check_degrees(f"yaws[{i}]", y, limits) for i, y in enumerate(yaws)]
+        if isinstance(pitches, Sequence) and not isinstance(pitches, str):
+            pitches = [check_degrees(f"pitches[{i}]", p, limits) for i, p in enumerate(pitches)]
+        else:
+            pitches = [check_degrees("pitch", pitches, limits)] * len(yaws)
         if len(pitches) != len(yaws):
             raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
         latent = self.encode(image)
@@ -384,7 +405,8 @@ class Pix2NeRF(
         **render_kwargs: Any,
     ) -> RenderOutput:
         """Unconditional GAN samples: a seed (one latent from the prior) or latents z (B, z_dim)."""
-        if isinstance(seed_or_z, int):
+        if isinstance(seed_or_z, Integral) and not isinstance(seed_or_z, bool):
+            check_int("seed", seed_or_z, 0, 2**63 - 1)
             z = self.sample_latents(1, torch.Generator(device=self.device).manual_seed(seed_or_z))
         else:
             z = seed_or_z
