@@ -21,6 +21,7 @@ LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
 BACKGROUNDS = ("white", "last_sample", "none")
 POSE_DISTRIBUTIONS = ("gaussian", "spherical_uniform")
 DISCRIMINATOR_TYPES = ("progressive", "ccs")
+MAX_CONFIG_BYTES = 2**20  # a config.json is a few kB
 SPATIAL_INPUT_SCALE = 2 / 0.24  # SPATIALSIRENBASELINE's UniformBoxWarp(0.24)
 
 
@@ -188,10 +189,15 @@ class Pix2NeRFConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no config.json at {path}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ValueError(
+                f"{path} is {path.stat().st_size:,} bytes; a config.json holds at most {MAX_CONFIG_BYTES:,}"
+            )
         try:
             values = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); expected a pix2nerf config.json") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            reason = shorten(str(error), 80)
+            raise ValueError(f"{path} is not valid JSON ({reason}); expected a pix2nerf config.json") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path} must hold a JSON object of config fields")
         return cls.from_dict(values)

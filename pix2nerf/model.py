@@ -159,7 +159,7 @@ class Pix2NeRF(
         self.load_state_dict_strict(state, source=str(path))
 
     def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
-        """Load weights, refusing any missing, unexpected or mis-shaped tensor with an error that names it."""
+        """Load weights, refusing any missing, unexpected, mis-shaped or non-finite tensor (the error names it)."""
         expected = self.state_dict()
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
@@ -175,6 +175,9 @@ class Pix2NeRF(
         ]
         if problems:
             raise ValueError(f"{source} does not match this model's config ({'; '.join(problems)})")
+        for name, tensor in state.items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise ValueError(f"{source} holds NaN or infinite values in the weight {name}")
         self.load_state_dict(state, strict=True)
 
     # ----------------------------------------------------------------------------------------------------------
