@@ -91,7 +91,11 @@ def shorten(value: Any, length: int = SHORT_VALUE, *, from_end: bool = False) ->
         return f"an integer of {value.bit_length()} bits"
     if isinstance(value, (str, bytes, bytearray)) and len(value) > length:
         value = value[-length - 1 :] if from_end else value[: length + 1]
-    text = value if isinstance(value, str) and from_end else repr(value)
+    return clip(value if isinstance(value, str) and from_end else repr(value), length, from_end=from_end)
+
+
+def clip(text: str, length: int = SHORT_VALUE, *, from_end: bool = False) -> str:
+    """`text` as it is, cut to `length` characters (its last ones with `from_end`)."""
     if len(text) <= length:
         return text
     return "..." + text[3 - length :] if from_end else text[: length - 3] + "..."
