@@ -14,7 +14,6 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse
-import base64
 import functools
 import sys
 from collections.abc import Callable
@@ -23,14 +22,16 @@ from typing import Any
 
 import gradio as gr
 from PIL import Image
+from starlette.middleware import Middleware
 
+from pix2nerf.limits import current as current_limits
 from pix2nerf.serving import service as serving
+from pix2nerf.serving.request_limit import BodySizeLimit
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 CONCURRENCY_LIMIT = 2  # events run at once (novel views); orbits and meshes run one at a time
 QUEUE_SIZE = 64
 ENCODER_DISPLAY_SIZE = 256  # px: the encoder's input is shown enlarged, pixels kept sharp
-MAX_FILE_SIZE = f"{serving.MAX_UPLOAD_BYTES // 2**20}mb"
 DELETE_CACHE = (600, 1800)  # every 10 minutes, delete Gradio's cached files older than 30 minutes
 TITLE = "pix2nerf: one photo in, a 3D object out"
 INTRO = """# pix2nerf
@@ -49,13 +50,13 @@ def load_service(model: str | None = None, **service_options: Any) -> serving.Se
 
 
 def _user_errors(function: Callable) -> Callable:
-    """Show bad input (ValueError, FileNotFoundError, TypeError from the package) as a gr.Error, not a crash."""
+    """Show bad input (ValueError, FileNotFoundError from the package) as a gr.Error, not a crash."""
 
     @functools.wraps(function)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (ValueError, FileNotFoundError, TypeError) as error:
+        except (ValueError, FileNotFoundError) as error:
             raise gr.Error(str(error), print_exception=False) from None
 
     return wrapped
@@ -69,9 +70,9 @@ def _upload(payload: Any) -> str | bytes:
     if isinstance(payload, dict):
         if payload.get("path"):
             return payload["path"]
-        url = payload.get("url") or ""
-        if url.startswith("data:") and "," in url:
-            return base64.b64decode(url.split(",", 1)[1])
+        url = payload.get("url")
+        if isinstance(url, str) and url.startswith("data:"):
+            return url  # decoded by the service, its size checked first
     raise ValueError("the image did not arrive as a file; upload a PNG, JPEG or WebP")
 
 
@@ -207,7 +208,12 @@ def build_demo(service: serving.Service) -> gr.Blocks:
 
 def launch_options() -> dict[str, Any]:
     """Keyword arguments of `Blocks.launch` that every launch of this app uses."""
-    return dict(max_file_size=MAX_FILE_SIZE, allowed_paths=[str(EXAMPLES_DIR)], footer_links=["api", "gradio"])
+    return dict(
+        max_file_size=current_limits().image_bytes,
+        app_kwargs={"middleware": [Middleware(BodySizeLimit)]},  # JSON bodies (data: URLs) under the same limit
+        allowed_paths=[str(EXAMPLES_DIR)],
+        footer_links=["api", "gradio"],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

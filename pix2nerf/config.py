@@ -13,12 +13,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pix2nerf.limits import Limits, check_bool, check_choice, check_float, check_int, shorten
+from pix2nerf.limits import current as current_limits
+
 FIELD_TYPES = ("siren",)  # pix2nerf.fields.FIELD_CLASSES holds their classes
 SIREN_VARIANTS = ("tallsiren", "spatial")
 LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
 BACKGROUNDS = ("white", "last_sample", "none")
 POSE_DISTRIBUTIONS = ("gaussian", "spherical_uniform")
 DISCRIMINATOR_TYPES = ("progressive", "ccs")
+MAX_CONFIG_BYTES = 2**20  # a config.json is a few kB
 SPATIAL_INPUT_SCALE = 2 / 0.24  # SPATIALSIRENBASELINE's UniformBoxWarp(0.24)
 
 
@@ -106,32 +110,49 @@ class Pix2NeRFConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field that holds an unusable value."""
-        _choice("field_type", self.field_type, FIELD_TYPES)
-        _choice("siren_variant", self.siren_variant, SIREN_VARIANTS)
-        _choice("latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
-        _choice("background", self.background, BACKGROUNDS)
-        _choice("pose_distribution", self.pose_distribution, POSE_DISTRIBUTIONS)
-        _choice("discriminator_type", self.discriminator_type, DISCRIMINATOR_TYPES)
-        for name in ("z_dim", "hidden_dim", "num_siren_layers", "mapping_hidden_dim", "num_steps", "render_resolution"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"config.{name} must be a positive integer, got {getattr(self, name)!r}")
-        if isinstance(self.r1_interval, bool) or not isinstance(self.r1_interval, int) or self.r1_interval < 1:
-            raise ValueError(f"config.r1_interval must be an integer >= 1, got {repr(self.r1_interval)[:40]}")
-        if self.num_siren_layers < 2:
-            raise ValueError("config.num_siren_layers must be at least 2")
-        if not 0 < self.fov < 180:
-            raise ValueError(f"config.fov must be in (0, 180) degrees, got {self.fov}")
-        if not 0 <= self.ray_start < self.ray_end:
-            raise ValueError(f"config needs 0 <= ray_start < ray_end, got {self.ray_start}, {self.ray_end}")
+        """Raise ValueError naming the first field that holds an unusable value: a wrong type, NaN or infinity, or a
+        number outside its range (sizes within pix2nerf.limits)."""
+        limits = current_limits()
+        check_int_fields = {
+            "z_dim": (1, limits.width),
+            "hidden_dim": (1, limits.width),
+            "num_siren_layers": (2, limits.layers),
+            "mapping_hidden_dim": (1, limits.width),
+            "mapping_num_layers": (1, limits.layers),
+            "encoder_resolution": (4, limits.resolution),
+            "num_steps": (3, limits.num_steps),
+            "render_resolution": (2, limits.resolution),
+            "warmup_steps": (0, limits.train_steps),
+            "density_noise_steps": (0, limits.train_steps),
+            "fade_steps": (0, limits.train_steps),
+            "topk_interval": (1, limits.train_steps),
+            "max_train_steps": (0, limits.train_steps),
+            "r1_interval": (1, limits.train_steps),
+        }
+        for name, (low, high) in check_int_fields.items():
+            check_int(f"config.{name}", getattr(self, name), low, high)
+        for name, (low, high) in _FLOAT_FIELDS.items():
+            check_float(f"config.{name}", getattr(self, name), low, high)
+        if not isinstance(self.preset, str) or len(self.preset) > 100:
+            raise ValueError(f"config.preset must be a name of at most 100 characters, got {shorten(self.preset)}")
+        check_choice("config.field_type", self.field_type, FIELD_TYPES)
+        check_choice("config.siren_variant", self.siren_variant, SIREN_VARIANTS)
+        check_choice("config.latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
+        check_choice("config.background", self.background, BACKGROUNDS)
+        check_choice("config.pose_distribution", self.pose_distribution, POSE_DISTRIBUTIONS)
+        check_choice("config.discriminator_type", self.discriminator_type, DISCRIMINATOR_TYPES)
+        check_bool("config.has_encoder", self.has_encoder)
+        for name in ("encoder_channels", "discriminator_channels"):
+            _check_widths(f"config.{name}", getattr(self, name), limits)
+        if not self.ray_start < self.ray_end:
+            raise ValueError(f"config needs ray_start < ray_end, got {self.ray_start:g} and {self.ray_end:g}")
         max_res = 2 ** len(self.encoder_channels)
         if self.encoder_resolution & (self.encoder_resolution - 1) or not 4 <= self.encoder_resolution <= max_res:
             raise ValueError(
                 f"config.encoder_resolution must be a power of two in [4, {max_res}] for "
                 f"{len(self.encoder_channels)} encoder widths, got {self.encoder_resolution}"
             )
-        if not self.training_stages or self.training_stages[0].get("start_step") != 0:
-            raise ValueError("config.training_stages must start with a stage at start_step 0")
+        _check_stages(self.training_stages, limits)
 
     @property
     def num_mapping_outputs(self) -> int:
@@ -156,10 +177,13 @@ class Pix2NeRFConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Pix2NeRFConfig:
+        """A validated config from its fields (ValueError naming the first unknown or unusable one)."""
+        if not isinstance(values, dict):
+            raise ValueError(f"a config must be a dict of fields, got {shorten(values)}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(map(str, set(values) - known))
         if unknown:
-            raise ValueError(f"unknown config fields {unknown}; known fields: {sorted(known)}")
+            raise ValueError(f"unknown config fields {shorten(unknown, 200)}; known fields: {sorted(known)}")
         return cls(**values)
 
     def to_json_file(self, path: str | Path) -> None:
@@ -170,10 +194,15 @@ class Pix2NeRFConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no config.json at {path}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ValueError(
+                f"{path} is {path.stat().st_size:,} bytes; a config.json holds at most {MAX_CONFIG_BYTES:,}"
+            )
         try:
             values = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); expected a pix2nerf config.json") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            reason = shorten(str(error), 80)
+            raise ValueError(f"{path} is not valid JSON ({reason}); expected a pix2nerf config.json") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path} must hold a JSON object of config fields")
         return cls.from_dict(values)
@@ -186,9 +215,52 @@ class Pix2NeRFConfig:
         return cls.from_dict({**PRESETS[name], "preset": name, **overrides})
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"config.{name} must be one of {allowed}, got {value!r}")
+_FLOAT_FIELDS = {  # name -> (low, high)
+    "fov": (1.0, 179.0),
+    "ray_start": (0.0, 1e3),
+    "ray_end": (0.0, 1e3),
+    "yaw_mean": (-360.0, 360.0),
+    "yaw_spread": (0.0, 360.0),
+    "pitch_mean": (-90.0, 90.0),
+    "pitch_spread": (0.0, 180.0),
+    "yaw_offset": (-360.0, 360.0),
+    "r1_gamma": (0.0, 1e6),
+    "pose_loss_weight": (0.0, 1e6),
+    "reconstruction_weight": (0.0, 1e6),
+    "grad_clip": (0.0, 1e6),
+    "ema_decay": (0.0, 1.0),
+    "topk_floor": (0.0, 1.0),
+}
+STAGE_KEYS = ("start_step", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "lr_e")
+
+
+def _check_widths(name: str, widths: Any, limits: Limits) -> None:
+    if not isinstance(widths, list) or not 2 <= len(widths) <= limits.layers:
+        raise ValueError(f"{name} must be a list of 2 to {limits.layers} widths, got {shorten(widths)}")
+    for index, width in enumerate(widths):
+        check_int(f"{name}[{index}]", width, 1, limits.width)
+
+
+def _check_stages(stages: Any, limits: Limits) -> None:
+    """Training stages: a list of dicts with STAGE_KEYS, the first at step 0, start steps increasing."""
+    if not isinstance(stages, list) or not 1 <= len(stages) <= limits.layers:
+        raise ValueError(f"config.training_stages must be a list of 1 to {limits.layers} stages, got {shorten(stages)}")
+    previous = -1
+    for index, stage in enumerate(stages):
+        name = f"config.training_stages[{index}]"
+        if not isinstance(stage, dict) or set(stage) != set(STAGE_KEYS):
+            raise ValueError(f"{name} must be a dict with the keys {', '.join(STAGE_KEYS)}, got {shorten(stage)}")
+        start = check_int(
+            f"{name}.start_step", stage["start_step"], 0 if index == 0 else previous + 1, limits.train_steps
+        )
+        if index == 0 and start != 0:
+            raise ValueError(f"config.training_stages must start with a stage at start_step 0, got {start}")
+        previous = start
+        check_int(f"{name}.resolution", stage["resolution"], 4, limits.resolution)
+        check_int(f"{name}.batch_size", stage["batch_size"], 1, limits.batch_size * 16)
+        check_int(f"{name}.num_steps", stage["num_steps"], 3, limits.num_steps)
+        for key in ("lr_g", "lr_d", "lr_e"):
+            check_float(f"{name}.{key}", stage[key], 0.0, 1.0, open_low=True)
 
 
 _CHAIRS_PITCH = _area_uniform_pitch_band(0.5)

@@ -13,53 +13,78 @@ import warnings
 from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
-Color = Union[tuple[int, int, int], None]
+from pix2nerf.limits import Limits, check_int, shorten
+from pix2nerf.limits import current as current_limits
+
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
+Color = tuple[int, int, int] | None
 
 MIN_SIDE = 8  # px: smaller images carry no usable content
-MAX_PIXELS = 40_000_000  # default cap on width * height, checked from the header before decoding
 # Decoders tried on files and bytes; others (EPS runs Ghostscript, TGA matches any bytes) are refused.
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 RANGE_TOLERANCE = 0.01  # slack on the value range of float arrays ([0, 1]) and input tensors ([-1, 1])
 REDUCING_GAP = 3.0  # PIL's box pre-reduction before Lanczos; 3 is visually indistinguishable from none
 WHITE = (255, 255, 255)
+PATH_CHARS = 200  # characters of a path echoed in an error message (its end)
 _ACCEPTED_ARRAYS = "HxW, HxWx1, HxWx3 or HxWx4 arrays (channels last) of uint8, uint16 or float in [0, 1]"
 
 
-def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(source: ImageSource, *, max_pixels: int | None = None) -> Image.Image:
     """Decode `source` into a new PIL image of mode "RGB" or "RGBA" (alpha kept), EXIF orientation applied.
 
     source: a path, encoded bytes, a binary file object, a PIL image, or a numpy array (H, W), (H, W, 1|3|4)
     of uint8, uint16 or float in [0, 1].
     Only the first frame of animations is read. 16-bit and float data are scaled to 8 bits.
     Raises ValueError for anything that is not a decodable image of at least MIN_SIDE x MIN_SIDE and at most
-    `max_pixels` pixels (and PIL's own `Image.MAX_IMAGE_PIXELS`), FileNotFoundError for a missing path and
-    TypeError for an unsupported source type.
+    `max_pixels` pixels (default: pix2nerf.limits' image_pixels, checked from the header before decoding), for
+    encoded data over the limits' image_bytes (checked before reading), and for an unsupported source type;
+    FileNotFoundError for a missing path.
     """
+    limits = current_limits()
+    max_pixels = limits.image_pixels if max_pixels is None else check_int("max_pixels", max_pixels, 1)
     if isinstance(source, np.ndarray):
         return _from_array(source, "array", max_pixels)
     if isinstance(source, Image.Image):
         return _decode(source, "image", max_pixels)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        with open(path, "rb") as file:  # FileNotFoundError / IsADirectoryError name the path
-            return _open(file, f"image {path}", max_pixels)
+        name = shorten(str(path), PATH_CHARS, from_end=True)
+        try:
+            file = open(path, "rb")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no image file at {name}") from None
+        except OSError as error:  # a folder, no permission, a name too long
+            raise ValueError(f"cannot open image {name} ({error.strerror or type(error).__name__})") from None
+        with file:
+            check_image_bytes(os.fstat(file.fileno()).st_size, limits)
+            return _open(file, f"image {name}", max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
+        check_image_bytes(len(source), limits)
         return _open(io.BytesIO(source), "image", max_pixels)
     if isinstance(source, io.TextIOBase):
-        raise TypeError("image files must be opened in binary mode ('rb'), not text mode")
+        raise ValueError("image files must be opened in binary mode ('rb'), not text mode")
     if hasattr(source, "read"):
-        return _open(source, f"image {getattr(source, 'name', '')}".rstrip(), max_pixels)
-    raise TypeError(
+        return _open(source, f"image {shorten(str(getattr(source, 'name', '')))}".rstrip(), max_pixels)
+    raise ValueError(
         f"cannot load an image from {type(source).__name__}; accepted: a path, bytes, a binary file object, "
         f"a PIL image or a numpy array"
     )
+
+
+def check_image_bytes(size: int, limits: Limits | None = None) -> None:
+    """Refuse encoded image data of `size` bytes over the limits' image_bytes (before reading it)."""
+    limit = (limits or current_limits()).image_bytes
+    if size > limit:
+        raise ValueError(
+            f"the image is {size / 2**20:.1f} MiB; at most {limit / 2**20:.1f} MiB is accepted "
+            f"(raise PIX2NERF_LIMIT_IMAGE_BYTES to allow more)"
+        )
 
 
 def to_rgb(image: Image.Image, background: Color = WHITE) -> Image.Image:
@@ -81,7 +106,7 @@ def center_crop_square(image: Image.Image) -> Image.Image:
 
 def resize(image: Image.Image, size: int) -> Image.Image:
     """Antialiased (Lanczos) resize to size x size pixels; the aspect ratio is not kept, so crop first."""
-    _check_positive_int(size, "size")
+    check_int("size", size, 1, current_limits().resolution)
     return image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
@@ -90,7 +115,7 @@ def preprocess(source: ImageSource, resolution: int, background: Color = WHITE) 
 
     load_image -> alpha composited over `background` -> centre square crop -> Lanczos resize.
     """
-    _check_positive_int(resolution, "resolution")
+    check_int("resolution", resolution, 1, current_limits().resolution)
     return pil_to_tensor(resize(center_crop_square(to_rgb(load_image(source), background)), resolution))
 
 
@@ -151,9 +176,8 @@ def image_grid(images: Sequence[Image.Image], columns: int, padding: int = 2, ba
     """
     if len(images) == 0:
         raise ValueError("image_grid needs at least one image")
-    _check_positive_int(columns, "columns")
-    if not isinstance(padding, Integral) or padding < 0:
-        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    check_int("columns", columns, 1)
+    check_int("padding", padding, 0, current_limits().resolution)
     tiles = [to_rgb(image, background) for image in images]
     cell_w, cell_h = max(t.width for t in tiles), max(t.height for t in tiles)
     columns = min(columns, len(tiles))
@@ -174,7 +198,7 @@ def validate_tensor_images(x: torch.Tensor) -> torch.Tensor:
     Returns a float32 (B, 3, S, S) tensor clamped to [-1, 1] (values may overshoot by RANGE_TOLERANCE).
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+        raise ValueError(f"expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise ValueError(f"images must be a float tensor in [-1, 1], got dtype {x.dtype}")
     batch = x.unsqueeze(0) if x.ndim == 3 else x
@@ -184,6 +208,7 @@ def validate_tensor_images(x: torch.Tensor) -> torch.Tensor:
             f"images must be a (B, 3, S, S) or (3, S, S) tensor with B >= 1 and S >= {MIN_SIDE}, "
             f"got shape {tuple(x.shape)}"
         )
+    check_int("the number of images", batch.shape[0], 1, current_limits().batch_size)
     if not torch.isfinite(batch).all():
         raise ValueError("images contain NaN or infinite values")
     peak = batch.abs().max().item()
@@ -205,17 +230,21 @@ def _decoders() -> tuple[str, ...]:
 
 def _open(file: BinaryIO, name: str, max_pixels: int) -> Image.Image:
     """Identify an encoded image from its header (lazy: no pixels decoded yet), then `_decode` it."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's guard at the same limit: it fails at twice, `_decode` checks it
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # `_check_size` gives the clear error
             image = Image.open(file, formats=_decoders())
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValueError(f"{name} is too large to decode safely ({str(exc).rstrip('.')})") from exc
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{name} is too large to decode: at most {max_pixels:,} pixels are accepted (raise "
+            f"PIX2NERF_LIMIT_IMAGE_PIXELS to allow more)"
+        ) from exc
     except Image.UnidentifiedImageError as exc:
         formats = ", ".join(_decoders())
         raise ValueError(f"cannot read {name}: not an image file of an accepted format ({formats})") from exc
     except Exception as exc:  # untrusted bytes: any parser failure means a bad file
-        raise ValueError(f"{name} is corrupt ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{name} is corrupt ({type(exc).__name__}: {shorten(str(exc), 80)})") from exc
     return _decode(image, name, max_pixels)
 
 
@@ -226,7 +255,7 @@ def _decode(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
         image.load()  # a full decode: truncated data raises here (PIL's LOAD_TRUNCATED_IMAGES must stay False)
         image = ImageOps.exif_transpose(image)  # always a new image, detached from any file
     except Exception as exc:  # untrusted bytes: any decoder failure means a bad file
-        raise ValueError(f"{name} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{name} is truncated or corrupt ({type(exc).__name__}: {shorten(str(exc), 80)})") from exc
     return _normalise_mode(image, name)
 
 
@@ -278,7 +307,10 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
     if min(width, height) < MIN_SIDE:
         raise ValueError(f"{name} is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     if width * height > max_pixels:
-        raise ValueError(f"{name} is {width}x{height} pixels; at most {max_pixels:,} pixels in all are accepted")
+        raise ValueError(
+            f"{name} is {width}x{height} pixels; at most {max_pixels:,} pixels in all are accepted (raise "
+            f"PIX2NERF_LIMIT_IMAGE_PIXELS to allow more)"
+        )
 
 
 def _check_color(background: Any) -> tuple[int, int, int]:
@@ -291,9 +323,6 @@ def _check_color(background: Any) -> tuple[int, int, int]:
         and all(isinstance(c, Integral) and not isinstance(c, bool) and 0 <= c <= 255 for c in background)
     ):
         return tuple(int(c) for c in background)
-    raise ValueError(f"background must be None (black) or an (R, G, B) tuple of ints in 0-255, got {background!r}")
-
-
-def _check_positive_int(value: Any, what: str) -> None:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    raise ValueError(
+        f"background must be None (black) or an (R, G, B) tuple of ints in 0-255, got {shorten(background)}"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from pix2nerf.fields import make_field
 from pix2nerf.fields.base import sample_latents
 from pix2nerf.kernels.precision import autocast, resolve_precision
 from pix2nerf.kernels.runner import FieldRunner
+from pix2nerf.limits import check_degrees, check_float, check_int, shorten
+from pix2nerf.limits import current as current_limits
 from pix2nerf.networks import CCSEncoder
 from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, MAX_POINTS_PER_CHUNK, Latent, RenderOutput, check_latents
 from pix2nerf.rendering.cameras import (
@@ -190,7 +193,7 @@ class Pix2NeRF(
         self.load_state_dict_strict(state, source=str(path))
 
     def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
-        """Load weights, refusing any missing, unexpected or mis-shaped tensor with an error that names it."""
+        """Load weights, refusing any missing, unexpected, mis-shaped or non-finite tensor (the error names it)."""
         expected = self.state_dict()
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
@@ -206,6 +209,9 @@ class Pix2NeRF(
         ]
         if problems:
             raise ValueError(f"{source} does not match this model's config ({'; '.join(problems)})")
+        for name, tensor in state.items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise ValueError(f"{source} holds NaN or infinite values in the weight {name}")
         self.load_state_dict(state, strict=True)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -230,6 +236,7 @@ class Pix2NeRF(
                 )
         else:
             sources = list(images) if isinstance(images, (list, tuple)) else [images]
+            check_int("the number of images", len(sources), 1, current_limits().batch_size)
             batch = image_utils.preprocess_batch(sources, resolution, self.background_color)
         return batch.to(self.device, torch.float32)
 
@@ -329,17 +336,9 @@ class Pix2NeRF(
         kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
         choice, `use_kernels`).
         """
-        z = check_latents(latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z, self.config.z_dim)
-        if isinstance(latent_or_z, Latent):
-            yaw = latent_or_z.yaw if yaw is None else yaw
-            pitch = latent_or_z.pitch if pitch is None else pitch
-        if yaw is None or pitch is None:
-            raise ValueError("yaw and pitch (degrees) are needed to render a plain z")
-        if int(resolution) < 2:
-            raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
-        steps = self.config.num_steps if num_steps is None else int(num_steps)
-        if steps < 3:
-            raise ValueError(f"num_steps must be at least 3 (hierarchical sampling needs inner bins), got {steps}")
+        z, yaw, pitch, resolution, steps, psi = self._check_render_arguments(
+            latent_or_z, yaw, pitch, resolution, num_steps, psi
+        )
         batch = z.shape[0]
         yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
         pitch_t = self._angles("pitch", pitch, batch)
@@ -379,6 +378,24 @@ class Pix2NeRF(
             )
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 
+    def _check_render_arguments(
+        self, latent_or_z: Any, yaw: Any, pitch: Any, resolution: Any, num_steps: Any, psi: Any
+    ) -> tuple[torch.Tensor, Any, Any, int, int, float]:
+        """`render`'s arguments checked against pix2nerf.limits: (z, yaw, pitch, resolution, steps, psi)."""
+        limits = current_limits()
+        z = check_latents(latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z, self.config.z_dim)
+        check_int("the batch of z", z.shape[0], 1, limits.batch_size)
+        if isinstance(latent_or_z, Latent):
+            yaw = latent_or_z.yaw if yaw is None else yaw
+            pitch = latent_or_z.pitch if pitch is None else pitch
+        if yaw is None or pitch is None:
+            raise ValueError("yaw and pitch (degrees) are needed to render a plain z")
+        resolution = check_int("resolution", resolution, 2, limits.resolution)
+        # at least 3: hierarchical sampling needs inner bins
+        steps = self.config.num_steps if num_steps is None else check_int("num_steps", num_steps, 3, limits.num_steps)
+        psi = check_float("psi", psi, -limits.psi, limits.psi)
+        return z, check_degrees("yaw", yaw, limits), check_degrees("pitch", pitch, limits), resolution, steps, psi
+
     def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
         angles = degrees_tensor(name, value, self.device)
         if angles.numel() == 1:
@@ -393,8 +410,15 @@ class Pix2NeRF(
         self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any
     ) -> list:
         """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
-        yaws = [float(y) for y in yaws]
-        pitches = [float(pitches)] * len(yaws) if isinstance(pitches, (int, float)) else [float(p) for p in pitches]
+        limits = current_limits()
+        if not isinstance(yaws, Sequence) or isinstance(yaws, str):
+            raise ValueError(f"yaws must be a list of degrees, got {shorten(yaws)}")
+        check_int("the number of yaws", len(yaws), 1, limits.batch_size)
+        yaws = [check_degrees(f"yaws[{i}]", y, limits) for i, y in enumerate(yaws)]
+        if isinstance(pitches, Sequence) and not isinstance(pitches, str):
+            pitches = [check_degrees(f"pitches[{i}]", p, limits) for i, p in enumerate(pitches)]
+        else:
+            pitches = [check_degrees("pitch", pitches, limits)] * len(yaws)
         if len(pitches) != len(yaws):
             raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
         latent = self.encode(image)
@@ -410,7 +434,8 @@ class Pix2NeRF(
         **render_kwargs: Any,
     ) -> RenderOutput:
         """Unconditional GAN samples: a seed (one latent from the prior) or latents z (B, z_dim)."""
-        if isinstance(seed_or_z, int):
+        if isinstance(seed_or_z, Integral) and not isinstance(seed_or_z, bool):
+            check_int("seed", seed_or_z, 0, 2**63 - 1)
             z = self.sample_latents(1, torch.Generator(device=self.device).manual_seed(seed_or_z))
         else:
             z = seed_or_z

@@ -41,7 +41,7 @@ def reference(official_dir):
 @pytest.fixture(scope="session")
 def official_checkpoint(official_dir):
     from pix2nerf.official.convert import OFFICIAL_MODULE_PREFIXES
-    from pix2nerf.official.safe_pickle import safe_load
+    from pix2nerf.official.safe_load import safe_load
 
     return safe_load(official_dir / "carla_checkpoint_train.pth", OFFICIAL_MODULE_PREFIXES)
 

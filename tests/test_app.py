@@ -312,7 +312,7 @@ def test_lru_cache_computes_a_missing_value_once_for_concurrent_callers():
     assert len(calls) == 1 and cache.hits == 5
 
 
-def test_read_upload_keys_by_content_and_refuses_big_files_before_reading(tmp_path):
+def test_read_upload_keys_by_content_and_refuses_big_files_before_reading(tmp_path, monkeypatch):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     first.write_bytes(png_bytes(pattern(0)))
     second.write_bytes(first.read_bytes())
@@ -320,8 +320,9 @@ def test_read_upload_keys_by_content_and_refuses_big_files_before_reading(tmp_pa
     assert (
         serving.read_upload(pattern(0))[0] == serving.read_upload(pattern(0))[0] != serving.read_upload(pattern(1))[0]
     )
+    monkeypatch.setenv("PIX2NERF_LIMIT_IMAGE_BYTES", "10")
     with pytest.raises(ValueError, match="MiB"):
-        serving.read_upload(first, max_bytes=10)
+        serving.read_upload(first)
     with pytest.raises(FileNotFoundError):
         serving.read_upload(tmp_path / "missing.png")
 
@@ -337,9 +338,16 @@ def test_pose_ranges_follow_the_config_prior():
 
 
 def test_check_angles_wraps_yaw_and_refuses_bad_pitch():
-    assert serving.check_angles("190", 5) == (-170.0, 5.0)
-    for yaw, pitch in ((0, 91), (float("nan"), 0), ("left", 0)):
-        with pytest.raises(ValueError):
+    assert serving.check_angles(190, 5) == (-170.0, 5.0)
+    for yaw, pitch, message in (
+        (0, 91, r"pitch must be a finite number in \[-90, 90\], got 91"),
+        (float("nan"), 0, "yaw must be a finite number in .*, got nan"),
+        ("left", 0, "yaw must be a finite number in .*, got 'left'"),
+        ("190", 5, "yaw must be"),
+        (10**400, 0, "got an integer of 1329 bits"),
+        (1e7, 0, r"yaw must be a finite number in \[-1e\+06, 1e\+06\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
             serving.check_angles(yaw, pitch)
 
 

@@ -11,6 +11,7 @@ import math
 import os
 import pickle
 import random
+import re
 import sys
 import types
 import zipfile
@@ -26,7 +27,7 @@ from pix2nerf.cli.convert_official import add_arguments, main
 from pix2nerf.hub import push_model
 from pix2nerf.hub import upload as hub_upload
 from pix2nerf.official.convert import convert_official_checkpoint, save_converted
-from pix2nerf.official.safe_pickle import UnsafePickleError, safe_load
+from pix2nerf.official.safe_load import UnsafePickleError, safe_load
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARLA_CHECKPOINT = "carla_checkpoint_train.pth"
@@ -363,8 +364,8 @@ def test_celeba_layout(monkeypatch, tmp_path):
 
     with pytest.raises(
         ValueError,
-        match=r"preset 'carla' is for TALLSIREN generators \(z 256\), but .* holds a SPATIALSIRENBASELINE generator "
-        r"with z 512; use preset 'celeba'",
+        match=r"preset 'carla' is for TALLSIREN generators \(z 256\), but .*"
+        r" holds a SPATIALSIRENBASELINE generator with z 512; use preset 'celeba'",
     ):
         convert_official_checkpoint(tmp_path / "checkpoint_train.pth", "carla")
 
@@ -458,6 +459,7 @@ def write_torch_zip(path: Path, payload: bytes, records: dict[str, bytes] | None
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("archive/data.pkl", payload)
         archive.writestr("archive/byteorder", "little")
+        archive.writestr("archive/version", "3\n")
         for key, data in (records or {}).items():
             archive.writestr(f"archive/data/{key}", data)
     return path
@@ -535,11 +537,9 @@ ORDERED_DICT = b"ccollections\nOrderedDict\n"
     [
         (STAND_IN + b")R.", "calls siren.siren_con.TALLSIREN"),  # REDUCE on an allowed class
         (STAND_IN + b"X\x01\x00\x00\x00a\x85\x81.", "constructor arguments"),  # NEWOBJ with arguments
-        (ORDERED_DICT + b")\x81.", "instantiates a function"),  # NEWOBJ of something that is not a stand-in
-        (ORDERED_DICT + b")R}b.", "sets the state of a OrderedDict"),  # BUILD on a non-stand-in
         (STAND_IN + b")\x81}X\x0a\x00\x00\x00state_dictK\x01sb.", "attribute 'state_dict'"),  # BUILD shadowing a method
-        (ORDERED_DICT + b")R(K\x01e.", "appends to a OrderedDict"),  # APPENDS on a non-list
-        (STAND_IN + b")\x81(K\x01K\x02u.", "sets items of a TALLSIREN"),  # SETITEMS on a stand-in
+        (ORDERED_DICT + b")R(K\x01e.", "Can only extend lists"),  # APPENDS on a non-list
+        (STAND_IN + b")\x81(K\x01K\x02u.", "Can only SETITEMS for dict.*TALLSIREN"),  # SETITEMS on a stand-in
         (b"(isiren.siren_con\nTALLSIREN\n.", "INST opcode"),
         (b"\x82\x01.", "EXT1 opcode"),
     ],
@@ -552,35 +552,35 @@ def test_code_running_opcodes_are_refused(tmp_path, payload, message):
         safe_load(path, ("siren",))
 
 
+def test_plain_containers_stay_plain(tmp_path):
+    """NEWOBJ and BUILD on an OrderedDict only build an OrderedDict (torch's unpickler allows it; nothing runs)."""
+    for payload in (ORDERED_DICT + b")\x81.", ORDERED_DICT + b")R}b."):
+        path = write_torch_zip(tmp_path / "plain.pth", b"\x80\x02" + payload)
+        assert safe_load(path) == collections.OrderedDict()
+
+
 @pytest.mark.parametrize(
     "record,message",
     [
         (
             tensor_record(StorageRef("0", numel=4), 0, (10,), (1,)),
-            "reaches element 9, beyond its storage of 4 elements",
+            "malformed tensor record .*storage",
         ),
-        (tensor_record(StorageRef("0", numel=4), 4, (1,), (1,)), "beyond its storage"),
-        (tensor_record(StorageRef("0", numel=4), 0, (2**62,), (1,)), "beyond its storage"),
-        (tensor_record(StorageRef("0", numel=4), 0, (2, 2), (2, 1, 1)), "differ in length"),
-        (tensor_record(StorageRef("0", numel=4), 0, (2,), (-1,)), "expected a non-negative integer"),
-        (tensor_record(StorageRef("0", numel=4), -1, (2,), (1,)), "expected a non-negative integer"),
-        (tensor_record("not a storage", 0, (1,), (1,)), "its storage is a str"),
+        (tensor_record(StorageRef("0", numel=4), 4, (1,), (1,)), "malformed tensor record .*storage"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2**62,), (1,)), "malformed tensor record .*overflowed"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2, 2), (2, 1, 1)), "unequal size length"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2,), (-1,)), "malformed tensor record"),
+        (tensor_record(StorageRef("0", numel=4), -1, (2,), (1,)), "invalid storage offset -1"),
+        (tensor_record("not a storage", 0, (1,), (1,)), "corrupt or truncated .*'str'"),
+        (tensor_record(StorageRef("0", numel=4), 0, (2**31,), (0,)), r"shape \(2147483648,\)"),
+        (tensor_record(StorageRef("0", numel=4), 0, (0, 2**40), (2**40, 2**40)), r"shape \(0, 1099511627776\)"),
+        (tensor_record(StorageRef("9"), 0, (1,), (1,)), "data/9: file not found"),
+        (tensor_record(StorageRef("../data.pkl"), 0, (1,), (1,)), "data/../data.pkl: file not found"),
         (
-            tensor_record(StorageRef("0", numel=4), 0, (2**31,), (0,)),
-            "a view of 2147483648 elements over a storage of 4",
+            tensor_record(StorageRef("1", numel=1, storage_type=torch.DoubleStorage), 0, (1,), (1,)),
+            r"record size \(6 bytes\) does not match",
         ),
-        (tensor_record(StorageRef("9"), 0, (1,), (1,)), "no record archive/data/9"),
-        (tensor_record(StorageRef("../data.pkl"), 0, (1,), (1,)), "malformed storage key"),
-        (
-            tensor_record(StorageRef("1", storage_type=torch.DoubleStorage), 0, (1,), (1,)),
-            "not a whole number of torch.float64",
-        ),
-        (
-            tensor_record(
-                StorageRef("0"), 0, (1,), (1,), collections.OrderedDict([(0, Call(collections.OrderedDict))])
-            ),
-            "backward hooks",
-        ),
+        (tensor_record(StorageRef("0", numel=10**12), 0, (1,), (1,)), r"record size \(16 bytes\) does not match"),
     ],
 )
 def test_bad_tensor_records_give_clean_errors(tmp_path, record, message):
@@ -627,7 +627,7 @@ def test_compressed_records_are_refused(tmp_path):
     path = tmp_path / "deflated.pth"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("archive/data.pkl", craft({"a": 1}))
-    with pytest.raises(ValueError, match="record archive/data.pkl is compressed"):
+    with pytest.raises(ValueError, match="record 'archive/data.pkl' is compressed"):
         safe_load(path)
 
 
@@ -657,3 +657,90 @@ def test_push_model_dry_run(tiny_model, tmp_path, capsys, monkeypatch):
     assert push_model.main([str(folder), "--repo-id", "not a valid//id", "--dry-run"]) == 2
     assert push_model.main([str(folder / "missing"), "--repo-id", "a/b", "--dry-run"]) == 2
     assert "no model folder" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# resource bombs: each small file is refused in a subprocess whose address space is capped, measuring its peak
+BOMB_MEMORY_LIMIT = 1536 * 2**20  # bytes of address space for the refusing process (torch alone maps ~0.6 GB)
+BOMB_PEAK_RSS = 400 * 2**20  # the refusing process's peak resident memory
+
+
+def shared_storage_bomb(path: Path) -> Path:
+    """One 4 MB storage referenced 5,000 times as generator weights (a 20 GB model if copied per reference)."""
+    weight = tensor_record(StorageRef("0", numel=2**20), 0, (1024, 1024), (1024, 1))
+    state = {f"siren.network.{i}.layer.weight": weight for i in range(5000)}
+    return write_torch_zip(path, craft(state), {"0": bytes(4 * 2**20)})
+
+
+def layer_bomb(path: Path) -> Path:
+    """20,000 stand-in layers, each with its own parameters dict."""
+    stand_in = b"csiren.siren_con\nFiLMLayer\n)\x81}X\x0b\x00\x00\x00_parametersccollections\nOrderedDict\n)Rsb"
+    return write_torch_zip(path, b"\x80\x02](" + stand_in * 20000 + b"e.")
+
+
+def empty_tensor_bomb(path: Path) -> Path:
+    """A zero-element tensor whose shape claims 2**40 columns (160 GB once any code sizes a buffer by it)."""
+    return write_torch_zip(path, craft(tensor_record(StorageRef("0", numel=0), 0, (0, 2**40), (1, 1))), {"0": b""})
+
+
+def byteorder_bomb(path: Path) -> Path:
+    """A byte-order record that is not 'little' and is 50 MB long (read in full by a loader that trusts it)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", craft({"a": 1}))
+        archive.writestr("archive/byteorder", bytes(50 * 2**20))
+        archive.writestr("archive/version", "3\n")
+    return path
+
+
+def deflated_bomb(path: Path) -> Path:
+    """A 200 MB record of zeros compressed to a few hundred kB."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", craft({"a": 1}))
+        archive.writestr("archive/data/0", bytes(200 * 2**20))
+        archive.writestr("archive/version", "3\n")
+    return path
+
+
+REFUSE_IN_SUBPROCESS = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+from pix2nerf.official.convert import convert_official_checkpoint
+try:
+    convert_official_checkpoint(sys.argv[1], "carla")
+except ValueError as error:
+    print("refused:", str(error)[:300].replace(chr(10), " "))
+print("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (shared_storage_bomb, "holds a dict, not an official checkpoint"),  # read, its storage once
+        (layer_bomb, "holds a list, not an official checkpoint"),
+        (empty_tensor_bomb, r"shape \(0, 1099511627776\)"),
+        (byteorder_bomb, "not saved little-endian"),
+        (deflated_bomb, "is compressed"),
+    ],
+)
+def test_resource_bombs_are_refused_in_bounded_memory(tmp_path, make, message):
+    import subprocess
+
+    path = make(tmp_path / "checkpoint_train.pth")
+    assert path.stat().st_size < 64 * 2**20
+    script = REFUSE_IN_SUBPROCESS.format(limit=BOMB_MEMORY_LIMIT)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    refused, peak = done.stdout.strip().splitlines()[-2:]
+    assert refused.startswith("refused:") and re.search(message, refused), refused
+    assert int(peak.split()[1]) < BOMB_PEAK_RSS, peak
+
+
+def test_limits_can_be_raised_for_a_large_pickle(tmp_path, monkeypatch):
+    path = write_torch_zip(tmp_path / "big.pth", craft({"a": "x" * 2048}))
+    monkeypatch.setenv("PIX2NERF_LIMIT_PICKLE_BYTES", "1024")
+    with pytest.raises(ValueError, match="at most 1,024 are read"):
+        safe_load(path)
+    monkeypatch.setenv("PIX2NERF_LIMIT_PICKLE_BYTES", "4096")
+    assert safe_load(path) == {"a": "x" * 2048}

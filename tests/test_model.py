@@ -54,7 +54,7 @@ def test_bad_configs_are_one_line_errors(tmp_path):
         Pix2NeRFConfig.from_preset("faces")
     with pytest.raises(ValueError, match="unknown config fields"):
         Pix2NeRFConfig.from_dict({"preset": "tiny", "colour": 3})
-    with pytest.raises(ValueError, match="fov must be in"):
+    with pytest.raises(ValueError, match="fov must be a finite number in"):
         Pix2NeRFConfig.from_preset("tiny", fov=0.0)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -213,11 +213,11 @@ def test_chunked_renders_match_unchunked_and_bound_the_points_per_call(tiny_mode
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(yaw=float("nan"), pitch=0.0), "yaw must be finite degrees"),
-        (dict(yaw=0.0, pitch=float("inf")), "pitch must be finite degrees"),
+        (dict(yaw=float("nan"), pitch=0.0), "yaw must be a finite number"),
+        (dict(yaw=0.0, pitch=float("inf")), "pitch must be a finite number"),
         (dict(yaw=torch.zeros(3), pitch=0.0), "3 values for a batch of 1"),
-        (dict(yaw=0.0, pitch=0.0, resolution=1), "at least 2 pixels"),
-        (dict(yaw=0.0, pitch=0.0, num_steps=2), "num_steps must be at least 3"),
+        (dict(yaw=0.0, pitch=0.0, resolution=1), r"resolution must be an integer in \[2, 1024\], got 1"),
+        (dict(yaw=0.0, pitch=0.0, num_steps=2), r"num_steps must be an integer in \[3, 512\], got 2"),
         (dict(), "yaw and pitch"),
     ],
 )

@@ -94,7 +94,7 @@ def test_bake_rejects_bad_requests(blob):
         bake(model, z.expand(2, -1))
     with pytest.raises(ValueError, match="multiple of brick"):
         bake(model, z, resolution=31, brick=3)
-    with pytest.raises(ValueError, match="finite degrees"):
+    with pytest.raises(ValueError, match="yaw must be a finite number"):
         bake(model, z, resolution=16, brick=1).render(float("nan"), 0.0)
 
 

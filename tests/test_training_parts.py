@@ -148,7 +148,7 @@ def test_lazy_r1_penalises_every_kth_d_step_with_gamma_times_k(tiny_model):
     assert all(v is not None for v in r1[1])
     assert [v is not None for v in r1[4]] == [True, False, False, False, True]
     torch.testing.assert_close(r1[4][0], 4 * r1[1][0])  # the same first D step, gamma scaled by 4
-    with pytest.raises(ValueError, match="config.r1_interval must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"config.r1_interval must be an integer in \[1, "):
         Pix2NeRFConfig.from_preset("tiny", r1_interval=0)
 
 

@@ -1,7 +1,8 @@
 """Convert official Pix2NeRF and pi-GAN checkpoints into pix2nerf models, without executing their pickles.
 
 `convert_official_checkpoint(path, preset, ema_path=None)` reads either release format through
-`pix2nerf.official.safe_pickle` (allow-listed; nothing in the file runs) and returns a float32 CPU model in eval mode:
+`pix2nerf.official.safe_load` (torch.load(weights_only=True) with stand-ins; nothing in the file runs; size limits
+checked first) and returns a float32 CPU model in eval mode:
 
 - Pix2NeRF (primecai/Pix2NeRF) `checkpoint_train.pth`, or a folder holding it: a dict of pickled generator, encoder
   and discriminator modules with torch_ema state dicts (`ema.pth`, `ema_encoder.pth`). The EMA shadow weights are
@@ -44,7 +45,7 @@ import torch
 from pix2nerf.config import SPATIAL_INPUT_SCALE, Pix2NeRFConfig
 from pix2nerf.hub.model_card import CITATION, card_metadata
 from pix2nerf.model import CONFIG_NAME, PAPER_URL, WEIGHTS_NAME, Pix2NeRF
-from pix2nerf.official.safe_pickle import InertModule, safe_load
+from pix2nerf.official.safe_load import InertModule, safe_load
 
 # Where the official files' classes live; they load as inert stand-ins. torch_ema's class is pickled whole in pi-GAN's
 # ema.pth. Spectral-norm hooks appear in discriminators trained with --sn 1.
@@ -92,7 +93,7 @@ def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, str]], what: 
     for key, value in state.items():
         for pattern, replacement in rules:
             if re.match(pattern, key):
-                renamed[re.sub(pattern, replacement, key)] = value.float()
+                renamed[re.sub(pattern, replacement, key)] = value  # converted when loaded into the model
                 break
         else:
             raise ValueError(f"the official {what} has a weight {key!r} that pix2nerf does not know")
@@ -234,7 +235,8 @@ def official_architecture(checkpoint: OfficialCheckpoint) -> dict[str, Any]:
     siren = generator.child("siren")
     if siren is None:
         raise ValueError(
-            f"the generator is a {generator._qualified_name} without a `siren`; expected an official ImplicitGenerator3d"
+            f"the generator is a {generator._qualified_name} without a `siren`; "
+            "expected an official ImplicitGenerator3d"
         )
     variants = {name: variant for variant, name in SIREN_CLASSES.items()}
     if siren.class_name not in variants:
@@ -301,13 +303,26 @@ def _check_preset(preset: str, fields: dict[str, Any], source: Path) -> None:
         )
 
 
+def _check_model_size(config: Pix2NeRFConfig, files: list[Path]) -> None:
+    """Refuse an architecture whose float32 weights outweigh the files that hold them (shared storages can
+    describe a model far larger than the file), measured on the meta device before anything is allocated."""
+    with torch.device("meta"):
+        parameters = sum(t.numel() for t in Pix2NeRF(config).state_dict().values())
+    available = sum(f.stat().st_size for f in files)
+    if 4 * parameters > 2 * available:
+        raise ValueError(
+            f"{files[0]} describes a model of {4 * parameters:,} bytes of weights but holds {available:,} bytes; "
+            "its tensors share storage, which official checkpoints do not"
+        )
+
+
 def convert_official_checkpoint(path: str | Path, preset: str, ema_path: str | Path | None = None) -> Pix2NeRF:
     """An official Pix2NeRF training checkpoint or pi-GAN generator as a pix2nerf model (float32, CPU, eval mode).
 
     path: checkpoint_train.pth, generator.pth, or a folder holding one. preset: carla, srn_chairs or celeba (cameras,
     pose prior, background). ema_path: pi-GAN only, the ema.pth to apply (default: the one beside generator.pth).
     Raises FileNotFoundError, ValueError (not a checkpoint, a preset that contradicts the file, truncated), and
-    safe_pickle.UnsafePickleError (a ValueError) for a file that names anything outside the allow-list.
+    safe_load.UnsafePickleError (a ValueError) for a file that names anything outside the allow-list.
     """
     if preset not in CONVERTIBLE_PRESETS:
         raise ValueError(
@@ -316,7 +331,9 @@ def convert_official_checkpoint(path: str | Path, preset: str, ema_path: str | P
     checkpoint = read_official_checkpoint(path, ema_path)
     fields = official_architecture(checkpoint)
     _check_preset(preset, fields, checkpoint.files[0])
-    model = Pix2NeRF(Pix2NeRFConfig.from_preset(preset, **fields))
+    config = Pix2NeRFConfig.from_preset(preset, **fields)
+    _check_model_size(config, checkpoint.files)
+    model = Pix2NeRF(config)
     state = generator_state_dict(checkpoint.generator, checkpoint.generator_ema)
     if checkpoint.encoder is not None:
         state.update(encoder_state_dict(checkpoint.encoder, checkpoint.encoder_ema))

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 
 from pix2nerf.images import tensor_to_pil
+from pix2nerf.limits import check_degrees, check_float, check_int
+from pix2nerf.limits import current as current_limits
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import Latent
 from pix2nerf.preview.baked_field import BakedField, bake
@@ -23,8 +25,8 @@ def orbit_poses(
     num_frames: int = 36, pitch: float = DEFAULT_ORBIT_PITCH, start_yaw: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Yaws (num_frames,) evenly around 360 degrees from `start_yaw`, and the constant pitch, in degrees."""
-    if int(num_frames) < 1:
-        raise ValueError(f"num_frames must be a positive integer, got {num_frames}")
+    num_frames = check_int("num_frames", num_frames, 1, current_limits().frames)
+    pitch, start_yaw = check_degrees("pitch", pitch), check_degrees("start_yaw", start_yaw)
     yaws = start_yaw + torch.arange(int(num_frames), dtype=torch.float32) * (360.0 / int(num_frames))
     return yaws, torch.full_like(yaws, float(pitch))
 
@@ -42,6 +44,9 @@ def render_orbit(
 ) -> list:
     """Turntable frames (PIL images) of a baked field, or of a model and a latent (baked first, or rendered by
     the model itself when `full_quality`). pitch None: the latent's estimated pitch, else DEFAULT_ORBIT_PITCH."""
+    limits = current_limits()
+    check_int("num_frames", num_frames, 1, limits.frames)
+    check_int("resolution", resolution, 2, limits.resolution)
     if isinstance(source, Pix2NeRF):
         if latent is None:
             raise ValueError("render_orbit needs a latent (or z) to go with a model")
@@ -77,8 +82,8 @@ def save_animation(frames: Sequence[Any], path: str | Path, fps: float = 12.0) -
         raise ValueError(f"cannot write an animation to {path.name!r}: use one of {', '.join(ANIMATION_FORMATS)}")
     if not frames:
         raise ValueError("save_animation needs at least one frame")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    check_float("fps", fps, 0.0, current_limits().fps, open_low=True)
+    check_int("the number of frames", len(frames), 1, current_limits().frames)
     first, *rest = [frame.convert("RGB") for frame in frames]
     options: dict[str, Any] = {"lossless": True, "method": 4} if image_format == "WEBP" else {"optimize": False}
     first.save(

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.base import PointFunction
+from pix2nerf.limits import check_degrees, check_int
+from pix2nerf.limits import current as current_limits
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, Latent, RenderOutput, check_latents
 from pix2nerf.rendering.cameras import degrees_tensor, world_rays
@@ -199,13 +201,16 @@ class BakedField:
     ) -> RenderOutput:
         """Render poses in degrees (floats or (B,) tensors) like `Pix2NeRF.render` with its defaults (hierarchical,
         deterministic, locked view), reading the grid: rgb (B, 3, H, W) in [0, 1], depth (B, H, W), opacity."""
+        limits = current_limits()
+        resolution = check_int("resolution", resolution, 2, limits.resolution)
+        if num_steps is not None:
+            num_steps = check_int("num_steps", num_steps, 3, limits.num_steps)
         device = self.lattice.device
         yaw_t, pitch_t = torch.broadcast_tensors(
-            degrees_tensor("yaw", yaw, device), degrees_tensor("pitch", pitch, device)
+            degrees_tensor("yaw", check_degrees("yaw", yaw, limits), device),
+            degrees_tensor("pitch", check_degrees("pitch", pitch, limits), device),
         )
-        if int(resolution) < 2:
-            raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
-        settings = self.settings if num_steps is None else replace(self.settings, num_steps=int(num_steps))
+        settings = self.settings if num_steps is None else replace(self.settings, num_steps=num_steps)
         origins, directions = world_rays(
             (yaw_t + self.yaw_offset).contiguous(), pitch_t.contiguous(), int(resolution), self.fov
         )

@@ -10,6 +10,8 @@ Angles are degrees (yaw 0 / pitch 0 = front view, positive pitch looks from abov
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import math
 import os
@@ -28,6 +30,9 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.images import check_image_bytes
+from pix2nerf.limits import Limits, check_angle, check_choice, check_float, check_int, shorten
+from pix2nerf.limits import current as current_limits
 from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Pix2NeRF
 from pix2nerf.outputs import Latent, RenderOutput
 from pix2nerf.preview.animation import ProgressFn, render_orbit, save_animation
@@ -36,7 +41,6 @@ from pix2nerf.preview.mesh import mesh_from_baked
 from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 
 QUALITIES = ("interactive", "full")  # the baked grid; the model's own hierarchical sampler
-MAX_UPLOAD_BYTES = 32 * 2**20  # larger files are refused before reading
 DEFAULT_CACHE_ENTRIES = 4  # images kept encoded and baked
 DEFAULT_CACHE_BYTES = 1 << 30  # and at most this many bytes of them
 VIEW_RESOLUTION = 128  # px, novel views and depth maps
@@ -115,23 +119,41 @@ class PoseRange:
 
 # ---------------------------------------------------------------------------------------------------------------
 # uploads and the per-image cache
-def read_upload(source: Any, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[str, Any]:
+def decode_data_url(url: Any, limits: Limits | None = None) -> bytes:
+    """The bytes of a base64 `data:` URL; its decoded size is checked against the image_bytes limit first."""
+    if not isinstance(url, str) or not url.startswith("data:") or "," not in url[:256]:
+        raise ValueError(f"expected a base64 data: URL of an image, got {shorten(url)}")
+    header, encoded = url.split(",", 1)
+    if not header.endswith(";base64"):
+        raise ValueError(f"the data: URL must be base64-encoded, got the header {shorten(header)}")
+    check_image_bytes(len(encoded) * 3 // 4, limits)
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the data: URL holds invalid base64") from None
+
+
+def read_upload(source: Any, limits: Limits | None = None) -> tuple[str, Any]:
     """(content key, decodable source): the sha256 of a file's or bytes' content, or of a PIL image's or array's
-    pixels, and what `images.load_image` then decodes. Files over `max_bytes` are refused before reading."""
+    pixels, and what `images.load_image` then decodes. Files over the image_bytes limit are refused before
+    reading; a `data:` URL string is decoded by `decode_data_url`."""
+    limits = limits or current_limits()
+    if isinstance(source, str) and source.startswith("data:"):
+        source = decode_data_url(source, limits)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"no image file at {path}")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ValueError(f"the upload is {size / 2**20:.1f} MiB; at most {max_bytes / 2**20:.0f} MiB is accepted")
+        name = shorten(str(path), image_utils.PATH_CHARS, from_end=True)
+        try:
+            size = path.stat().st_size if path.is_file() else None
+        except OSError as error:  # a name too long, no permission
+            raise ValueError(f"cannot read image {name} ({error.strerror or type(error).__name__})") from None
+        if size is None:
+            raise FileNotFoundError(f"no image file at {name}")
+        check_image_bytes(size, limits)
         source = path.read_bytes()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        if len(data) > max_bytes:
-            raise ValueError(
-                f"the upload is {len(data) / 2**20:.1f} MiB; at most {max_bytes / 2**20:.0f} MiB is accepted"
-            )
+        check_image_bytes(len(data), limits)
         return hashlib.sha256(data).hexdigest(), data
     if isinstance(source, Image.Image):
         digest = hashlib.sha256(f"{source.mode} {source.size}".encode())
@@ -141,8 +163,9 @@ def read_upload(source: Any, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[str, An
         digest = hashlib.sha256(f"{source.dtype} {source.shape}".encode())
         digest.update(np.ascontiguousarray(source).tobytes())
         return digest.hexdigest(), source
-    raise TypeError(
-        f"cannot read an image from {type(source).__name__}; accepted: a path, bytes, a PIL image or a numpy array"
+    raise ValueError(
+        f"cannot read an image from {type(source).__name__}; accepted: a path, bytes, a data: URL, a PIL image or a "
+        f"numpy array"
     )
 
 
@@ -282,6 +305,16 @@ class OutputFolder:
                 old.unlink(missing_ok=True)
         return self.folder / f"{stem}-{uuid.uuid4().hex[:8]}{suffix}"
 
+    def write(self, stem: str, suffix: str, writer: Callable[[Path], Any]) -> Path:
+        """`writer(path)` on a fresh path; the file is removed when the writer fails (on any exception)."""
+        path = self.new_path(stem, suffix)
+        try:
+            writer(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # the service
@@ -290,7 +323,7 @@ class Service:
     """Requests on images: pose estimates, novel views, orbits and meshes, sharing one bounded per-image cache.
 
     Every method takes an image as a path, bytes, a PIL image or an array, validated by `images.load_image`
-    (ValueError, FileNotFoundError or TypeError with a one-line message for anything unusable).
+    (ValueError or FileNotFoundError with a one-line message for anything unusable).
     """
 
     model: Pix2NeRF
@@ -299,6 +332,11 @@ class Service:
     bake_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of `preview.bake`
     cache: LRUCache = field(default_factory=LRUCache)
     outputs: OutputFolder = field(default_factory=OutputFolder)
+
+    def __post_init__(self) -> None:
+        limits = current_limits()
+        check_int("view_resolution", self.view_resolution, 2, limits.resolution)
+        check_int("orbit_frames", self.orbit_frames, 1, limits.frames)
 
     @property
     def pose_range(self) -> PoseRange:
@@ -326,8 +364,7 @@ class Service:
         quality "interactive" reads the baked grid; "full" runs the model's own hierarchical sampler (slow on CPUs).
         """
         yaw, pitch = check_angles(yaw, pitch)
-        if quality not in QUALITIES:
-            raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
+        check_choice("quality", quality, QUALITIES)
         prepared = source if isinstance(source, CachedImage) else self.prepare(source)
         start = time.perf_counter()
         if quality == "interactive":
@@ -351,7 +388,9 @@ class Service:
             resolution=self.view_resolution,
             progress=progress,
         )
-        return save_animation(frames, self.outputs.new_path(f"orbit-{prepared.key[:12]}", ".webp"), fps=ORBIT_FPS)
+        return self.outputs.write(
+            f"orbit-{prepared.key[:12]}", ".webp", lambda path: save_animation(frames, path, fps=ORBIT_FPS)
+        )
 
     def mesh(self, source: Any) -> Path:
         """A GLB file of the object's surface (marching cubes on the baked density, vertex colours)."""
@@ -359,19 +398,10 @@ class Service:
         if prepared.glb is None:
             prepared.glb = mesh_from_baked(prepared.baked).to_glb_bytes()
             self.cache.put(prepared.key, prepared)  # re-account its bytes
-        path = self.outputs.new_path(f"mesh-{prepared.key[:12]}", ".glb")
-        path.write_bytes(prepared.glb)
-        return path
+        return self.outputs.write(f"mesh-{prepared.key[:12]}", ".glb", lambda path: path.write_bytes(prepared.glb))
 
 
 def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
-    """Finite degrees: yaw wrapped into [-180, 180), pitch in [-90, 90]; ValueError otherwise."""
-    try:
-        yaw, pitch = float(yaw), float(pitch)
-    except (TypeError, ValueError):
-        raise ValueError(f"yaw and pitch must be numbers of degrees, got {yaw!r} and {pitch!r}") from None
-    if not (math.isfinite(yaw) and math.isfinite(pitch)):
-        raise ValueError(f"yaw and pitch must be finite degrees, got {yaw} and {pitch}")
-    if not -90.0 <= pitch <= 90.0:
-        raise ValueError(f"pitch must be in [-90, 90] degrees, got {pitch:g}")
-    return wrap_degrees(yaw), pitch
+    """Degrees (pix2nerf.limits): yaw wrapped into [-180, 180), pitch in [-90, 90]; ValueError otherwise."""
+    yaw = check_angle("yaw", yaw)
+    return wrap_degrees(yaw), check_float("pitch", pitch, -90.0, 90.0)
