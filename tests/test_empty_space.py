@@ -1,5 +1,6 @@
-"""Empty-space skipping (pix2nerf.rendering.empty_space, and the fine-sample skip of rendering.render_rays) against the full
-render: the same image within 40 dB with far fewer field evaluations, per image in a batch, and only where it applies."""
+"""Empty-space skipping (pix2nerf.rendering.empty_space, and the fine-sample skip of rendering.volume.render_rays)
+against the full render: the same image within 40 dB with far fewer field evaluations, per image in a batch, and
+only where it applies."""
 
 from __future__ import annotations
 

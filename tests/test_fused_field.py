@@ -35,7 +35,8 @@ CHECK = textwrap.dedent(
         color = field.color_film.linear
         weight = color.weight.double()
         pre = half(h) @ half(weight[:, 3:]).T + directions.double() @ weight[:, :3].T + color.bias.double()
-        rgb = torch.sigmoid(film(pre, len(gammas) - 1) @ field.color_head.weight.double().T + field.color_head.bias.double())
+        head = field.color_head
+        rgb = torch.sigmoid(film(pre, len(gammas) - 1) @ head.weight.double().T + head.bias.double())
         return rgb, sigma
 
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=os.environ.get("PIX2NERF_MODEL", DEFAULT_MODEL),
-        help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else 'default': the model shipped with pix2nerf)",
+        help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else 'default': the shipped model)",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 

@@ -39,7 +39,7 @@ BASELINES = ("input_image", "blank_background")
 
 @dataclass
 class ObjectViews:
-    """The views of one test object: images (PIL, RGBA or RGB) with their true yaw and pitch in degrees; view 0 first."""
+    """The views of one test object: images (PIL, RGBA or RGB), their true yaw and pitch in degrees; view 0 first."""
 
     object_id: str
     category: str

@@ -24,7 +24,7 @@ def _gaussian_window(channels: int, device: torch.device, dtype: torch.dtype) ->
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Structural similarity per image, (B,), of images (B, C, H, W): 11x11 Gaussian window, sigma 1.5,
-    C1 = (0.01 L)^2, C2 = (0.03 L)^2 with L = data_range, zero padding (the pytorch-ssim form the official code uses)."""
+    C1 = (0.01 L)^2, C2 = (0.03 L)^2 with L = data_range, zero padding (the pytorch-ssim form of the official code)."""
     x, y = x.float(), y.float()
     channels = x.shape[1]
     window = _gaussian_window(channels, x.device, x.dtype)

@@ -1,9 +1,10 @@
-"""Give a trained model the data's yaw origin, (the `pix2nerf calibrate-yaw` command).
+"""Give a trained model the data's yaw origin (the `pix2nerf calibrate-yaw` command).
 
-A GAN trained on unposed images under a full-circle yaw prior picks its own yaw origin (see pix2nerf.evaluation.benchmark).
-Calibration encodes posed views of objects that the evaluation does not use, fits the one global offset between the
-encoder's yaws and theirs, and stores it as config.yaw_offset: `render` and `encode` then speak the data's yaws
-(yaw 0 = the front view). Renders and the relative-pose metrics do not change; only the meaning of yaw does.
+A GAN trained on unposed images under a full-circle yaw prior picks its own yaw origin (see
+pix2nerf.evaluation.benchmark). Calibration encodes posed views of objects that the evaluation does not use, fits the
+one global offset between the encoder's yaws and theirs, and stores it as config.yaw_offset: `render` and `encode` then
+speak the data's yaws (yaw 0 = the front view). Renders and the relative-pose metrics do not change; only the meaning of
+yaw does.
 
     pix2nerf calibrate-yaw runs/synthetic-cars/model --data data/reference-cars --split test --num-objects 100
 """

@@ -2,8 +2,8 @@
 
 On a GPU they are the hardware's approximate instructions: they scale the argument to turns and keep the fraction,
 so their error grows like float32's rounding of the argument itself (the sine measured on an H100 against float64:
-6e-7 for |arg| <= 3.2, 1e-5 at 100, 4e-5 at 300), far under a float16 step. Triton's CPU interpreter (TRITON_INTERPRET=1,
-used by the tests) has no inline PTX and takes tl.sin and tl.cos.
+6e-7 for |arg| <= 3.2, 1e-5 at 100, 4e-5 at 300), far under a float16 step. Triton's CPU interpreter
+(TRITON_INTERPRET=1, used by the tests) has no inline PTX and takes tl.sin and tl.cos.
 """
 
 from __future__ import annotations

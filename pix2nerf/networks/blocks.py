@@ -108,7 +108,8 @@ class ProgressivePyramid(nn.Module):
             or not 2 <= resolution <= self.max_resolution
         ):
             raise ValueError(
-                f"images must be square with a power-of-two side in [2, {self.max_resolution}], got {tuple(images.shape[-2:])}"
+                f"images must be square with a power-of-two side in [2, {self.max_resolution}], "
+                f"got {tuple(images.shape[-2:])}"
             )
         start = len(self.channels) - int(math.log2(resolution))
         x = self.from_rgb[start](images)

@@ -5,11 +5,11 @@ probe whose opacity reached `EMPTY_OPACITY` (one probe of margin in each directi
 the rest are background (opacity 0, depth 0). Inside every rendered ray, `render_rays` also skips the fine samples
 when the coarse opacity stays below the same threshold (`RaySamplingSettings.skip_empty_below`).
 
-A skipped pixel moves by about the opacity the full render would give it: on the shipped model the images stay at
-70 dB or more against every sample, with single pixels off by up to ~0.02 where only the full render's fine samples
-found density. An object thinner than the probe spacing can fall between probes. The probe pass runs from 16 px up, and only for white
-or no background: with the official "last_sample" background every ray takes colour from the field, so only the
-fine-sample skip applies.
+A skipped pixel moves by about the opacity the full render would give it: on the shipped model the images stay at 70 dB
+or more against every sample, with single pixels off by up to ~0.02 where only the full render's fine samples found
+density. An object thinner than the probe spacing can fall between probes. The probe pass runs from 16 px up, and only
+for white or no background: with the official "last_sample" background every ray takes colour from the field, so only
+the fine-sample skip applies.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def render_image_skipping_empty(
     max_points_per_chunk: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Render the rays of B square images (B, resolution**2, in raster order) like `render_rays_in_chunks`, skipping
-    empty space. origins (B, 3) or (B, R, 3), directions and view_directions (B, R, 3); generator: for stratified jitter.
-    Returns rgb (B, R, 3) in [0, 1], depth (B, R) and opacity (B, R)."""
+    empty space. origins (B, 3) or (B, R, 3), directions and view_directions (B, R, 3); generator: for stratified
+    jitter.     Returns rgb (B, R, 3) in [0, 1], depth (B, R) and opacity (B, R)."""
     settings = dataclasses.replace(settings, skip_empty_below=EMPTY_OPACITY)
     batch, num_rays = directions.shape[:2]
     if num_rays != resolution * resolution:

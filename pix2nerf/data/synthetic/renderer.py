@@ -1,7 +1,7 @@
 """A sphere-tracing renderer for `Shapes`: RGBA images in the project's camera convention.
 
-Per view: rays through pixel centres (`pix2nerf.rendering.cameras` convention: pixel centres on linspace(-1, 1) edge to edge,
-y up) are clipped to the object's bounding box and to [near, far], sphere traced (converged and escaped rays leave
+Per view: rays through pixel centres (`pix2nerf.rendering.cameras` convention: pixel centres on linspace(-1, 1) edge to
+edge, y up) are clipped to the object's bounding box and to [near, far], sphere traced (converged and escaped rays leave
 the batch), then shaded with a fixed world-space light: ambient sky light, a diffuse key and fill light and a soft
 Blinn-Phong highlight. Pixels where the primitive seen by neighbouring pixels changes (silhouettes and material
 boundaries) are supersampled with supersample x supersample rays; alpha is the covered fraction of those rays.

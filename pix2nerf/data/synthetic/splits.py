@@ -1,7 +1,8 @@
 """Which objects and camera poses the rows of each split get.
 
-- `train`: object i has one view at a pose drawn from the category's pose prior (`pix2nerf.rendering.cameras.sample_poses`
-  with the preset's fields), the distribution that the model's generator samples poses from.
+- `train`: object i has one view at a pose drawn from the category's pose prior
+  (`pix2nerf.rendering.cameras.sample_poses` with the preset's fields), the distribution that the model's generator
+  samples poses from.
 - `test`: held-out objects with `views` views each. View 0 is drawn from the prior, as a training image would be
   (it is the input); views 1.. orbit the object: yaws evenly spaced over 360 degrees from view 0's yaw, and pitches
   rising through the prior's pitch band (area-uniform strata, sin(pitch) evenly spaced), a spiral.
