@@ -5,8 +5,8 @@ accumulator goes straight into the FiLM and the sine: the forward kernel reads x
 kernel recomputes the product from the saved x, reads dL/dh and writes dL/dy (y = x W^T + c) while it sums dL/dgamma
 and dL/dbeta over its points in registers. Neither y nor any other intermediate of points x H goes through memory;
 dL/dx and dL/dW are then two cuBLAS products of dL/dy. The trainer's default on CUDA under fp16 (field_kernels
-"auto"): a 32 px generator step in 108.0 ms and 24.2 GB against 136.1 ms and 35.9 GB compiled
-(benchmarks/results/gpu_h100_run13_kernels.json, ..._compile_gstep32.json); tiles from gpu_film_sine_kernels_h100.json.
+"auto"); the README's Performance section has their speed against torch.compile, and the tiles come from the sweep in
+benchmarks/gpu_film_sine_kernels.py.
 
 Shapes: x (B, N, K) in the matmul dtype, weight (H, K) in x's dtype, bias (H), gamma and beta (B, H) float32;
 h and dL/dy (B, N, H). A width K under 16 (the first layer's coordinates) is multiplied in float32 without tensor
@@ -275,8 +275,8 @@ class TritonFiLMSine(torch.autograd.Function):
     product in the backward pass (as pix2nerf.fields.siren.recomputed_film_sine, whose signature it shares).
 
     x (B, N, K), weight (H, K) in the matmul dtype; bias (H), gamma and beta (B, H) float32. Any K works; a K of 16
-    or more that is not a multiple of ALIGNMENT leaves the backward products on slow unaligned kernels (the colour
-    layer's 259 took 20 ms of a 32 px generator step), so the field builds that input 264 wide
+    or more that is not a multiple of ALIGNMENT leaves the backward products on slow unaligned kernels (as the colour
+    layer's 259 channels did), so the field builds that input 264 wide
     (`SirenField.forward_with`'s input_alignment).
     """
 
