@@ -9,7 +9,7 @@ import torch
 
 from pix2nerf.rendering import cameras
 from pix2nerf.rendering.sampling import sample_pdf
-from pix2nerf.rendering.volume import integrate
+from pix2nerf.rendering.compositing import integrate
 
 
 def close(actual, expected, tol):
