@@ -221,14 +221,18 @@ def main() -> int:
             row["profile"] = profile_summary(work.pair, device)
         results[field]["train"].setdefault(key, {})[f"{sampler}_sampler"] = row
         print(f"{field} {key} {sampler} sampler: {row['images_per_second']['median']:.1f} images/s", flush=True)
-    for field, trainer in trainers.items():
-        render_key = f"render{args.render_resolution}_{args.render_steps}"
-        results[field][render_key] = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
-        print(field, render_key, {k: v.get("median_ms") for k, v in results[field][render_key].items()}, flush=True)
-
     settings = {
         key: getattr(args, key)
-        for key in ("preset", "mixed_precision", "steps", "rounds", "pairs", "warmup", "render_resolution")
+        for key in (
+            "preset",
+            "mixed_precision",
+            "steps",
+            "rounds",
+            "pairs",
+            "warmup",
+            "render_resolution",
+            "render_steps",
+        )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}
     payload = {
@@ -237,6 +241,11 @@ def main() -> int:
         "settings": settings,
         "results": results,
     }
+    write_json(args.out, payload)  # the training figures, should the renders not finish
+    for field, trainer in trainers.items():
+        render_key = f"render{args.render_resolution}_{args.render_steps}"
+        results[field][render_key] = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
+        print(field, render_key, {k: v.get("median_ms") for k, v in results[field][render_key].items()}, flush=True)
     write_json(args.out, payload)
     return 0
 
