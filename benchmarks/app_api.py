@@ -1,5 +1,5 @@
-"""The app's speed and memory on this machine's CPU, in-process (pix2nerf.serving.service) and through the API (gradio_client
-against the Gradio app launched in this process on a free local port).
+"""The app's speed and memory on this machine's CPU, in-process (pix2nerf.serving.service) and through the API
+(gradio_client against the Gradio app launched in this process on a free local port).
 
     python benchmarks/app_api.py [--model DIR_OR_ID] [--memory-requests 200] [--output benchmarks/results/app_api.json]
 

@@ -29,7 +29,8 @@ def environment(device: torch.device) -> dict:
 
 
 def time_it(fn: Callable[[], object], device: torch.device, warmup: int = 3, repeats: int = 10) -> dict:
-    """Median/min/max milliseconds of fn() after warm-up, and peak memory in GB (CUDA) during the timed runs."""
+    """Median/min/max milliseconds of fn() after warm-up, each call's time (times_ms), and peak memory in GB (CUDA)
+    during the timed runs."""
     for _ in range(warmup):
         fn()
     if device.type == "cuda":
@@ -48,7 +49,13 @@ def time_it(fn: Callable[[], object], device: torch.device, warmup: int = 3, rep
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1000)
-    result = {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "repeats": repeats}
+    result = {
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "max_ms": max(times),
+        "repeats": repeats,
+        "times_ms": times,
+    }
     if device.type == "cuda":
         result["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
     return result

@@ -3,7 +3,8 @@ first view, then slider views from the baked grid (timed, and scored in PSNR aga
 same pose with the model's own sampler), an orbit and a mesh; and the full-quality 64x64 render with 36 + 36 samples
 (the default render, which skips empty space, timed and scored against the same render with every sample evaluated).
 
-    python benchmarks/cpu_views.py [--model DIR_OR_ID] [--images 4] [--views 12] [--out benchmarks/results/cpu_views.json]
+    python benchmarks/cpu_views.py [--model DIR_OR_ID] [--images 4] [--views 12] \\
+        [--out benchmarks/results/cpu_views.json]
 
 Targets (2-core CPU): first view <= 3 s; further 128x128 views <= 150 ms median at >= 30 dB PSNR against the full
 render; orbit of 36 frames <= 15 s; mesh <= 10 s; full-quality 64x64 (36 + 36 samples) <= 1.5 s.

@@ -1,6 +1,6 @@
 """Empty-space skipping on a GPU with a trained model: 128x128 renders of the example cars with 48 + 48 samples,
-on each fast path (the fused kernel, torch.compile alone, neither), with every sample or with empty space skipped,
-each scored in PSNR against the float32 render with every sample.
+on each kernel choice (the fused kernel "triton", "compile", "reference"), with every sample or with empty space
+skipped, each scored in PSNR against the float32 render with every sample.
 
     python benchmarks/gpu_empty_space.py --out benchmarks/results/gpu_empty_space_h100.json
 """
@@ -18,25 +18,25 @@ from PIL import Image
 
 from pix2nerf import Pix2NeRF
 from pix2nerf.evaluation.metrics import psnr
-from pix2nerf.kernels.dispatch import fast_paths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PATHS = {  # name -> render options; "fast": the default on CUDA (fp16, the fused kernel, graphs where shapes are fixed)
-    "fp32_every_sample": dict(precision="fp32", compile=False, skip_empty=False),
-    "default": dict(),  # render's defaults: on CUDA, the fast path, skip_empty=None
-    "fast_every_sample": dict(compile=True, skip_empty=False),
-    "fast_skip_empty": dict(compile=True, skip_empty=True),
-    "fp16_torch_compile_every_sample": dict(compile=True, skip_empty=False, fused=False),
-    "fp16_torch_compile_skip_empty": dict(compile=True, skip_empty=True, fused=False),
-    "fp16_uncompiled_every_sample": dict(compile=False, skip_empty=False),
-    "fp16_uncompiled_skip_empty": dict(compile=False, skip_empty=True),
-    "fp32_skip_empty": dict(precision="fp32", compile=False, skip_empty=True),
+PATHS = {  # name -> render options; render's defaults on CUDA: kernels "auto" (the fused kernel, graphs where shapes
+    # are fixed), fp16, skip_empty=None
+    "fp32_every_sample": dict(precision="fp32", kernels="reference", skip_empty=False),
+    "default": dict(),
+    "fast_every_sample": dict(kernels="triton", skip_empty=False),
+    "fast_skip_empty": dict(kernels="triton", skip_empty=True),
+    "fp16_torch_compile_every_sample": dict(kernels="compile", skip_empty=False),
+    "fp16_torch_compile_skip_empty": dict(kernels="compile", skip_empty=True),
+    "fp16_uncompiled_every_sample": dict(kernels="reference", skip_empty=False),
+    "fp16_uncompiled_skip_empty": dict(kernels="reference", skip_empty=True),
+    "fp32_skip_empty": dict(precision="fp32", kernels="reference", skip_empty=True),
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(REPO_ROOT / "hub" / "models" / "pix2nerf-synthetic-cars"))
+    parser.add_argument("--model", default="default", help="a model folder, hub id or default (the shipped model)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--num-steps", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=10)
@@ -54,17 +54,15 @@ def main() -> int:
         for name, options in PATHS.items():
 
             def render(options=options):
-                kwargs = {key: value for key, value in options.items() if key != "fused"}
-                with fast_paths(fused=options.get("fused", True)):
-                    return model.render(
-                        latent,
-                        30.0,
-                        20.0,
-                        resolution=args.resolution,
-                        num_steps=args.num_steps,
-                        return_depth=False,
-                        **kwargs,
-                    )
+                return model.render(
+                    latent,
+                    30.0,
+                    20.0,
+                    resolution=args.resolution,
+                    num_steps=args.num_steps,
+                    return_depth=False,
+                    **options,
+                )
 
             renders[name] = render().rgb.float()
             results[name]["ms"].append(time_it(render, device, warmup=3, repeats=args.repeats)["median_ms"])
@@ -86,7 +84,8 @@ def main() -> int:
     write_json(
         args.out,
         {
-            "benchmark": "128 px renders of the example cars by the shipped model, with and without empty-space skipping",
+            "benchmark": "128 px renders of the example cars by the shipped model, with and without empty-space "
+            "skipping",
             "environment": environment(device),
             "settings": {
                 "model": args.model,

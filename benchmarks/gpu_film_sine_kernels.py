@@ -14,7 +14,7 @@ import sys
 import torch
 from common import environment, time_it, write_json
 
-from pix2nerf.fields.siren import _recomputed_film_sine
+from pix2nerf.fields.siren import recomputed_film_sine
 from pix2nerf.kernels import siren_layers as film_sine_kernels
 from pix2nerf.kernels.siren_layers import Tile
 
@@ -66,7 +66,7 @@ def bench_layer(width, args, compiled, device) -> tuple[dict, bool]:
     inputs = layer_inputs(args.batch, args.points, width, device, seed=width)
     x, weight, bias, gamma, beta, grad_out = inputs
     grad_outs = {torch.float16: grad_out, torch.float32: grad_out.float()}
-    reference = forward_backward(_recomputed_film_sine, [t.float() for t in inputs], torch.float32, grad_outs)
+    reference = forward_backward(recomputed_film_sine, [t.float() for t in inputs], torch.float32, grad_outs)
     baseline = relative_errors(forward_backward(compiled, inputs, torch.float16, grad_outs), reference)
     grad_y = torch.randn_like(grad_out).half()
     rows = {
@@ -131,7 +131,7 @@ def main() -> int:
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False
     results = {"environment": environment(device), "shape": [args.batch, args.points, HIDDEN], "workloads": {}}
-    compiled = torch.compile(_recomputed_film_sine)
+    compiled = torch.compile(recomputed_film_sine)
     failed = False
     for width in (HIDDEN, HIDDEN + 8):  # a hidden layer, and the colour layer's input as the field builds it
         rows, layer_failed = bench_layer(width, args, compiled, device)

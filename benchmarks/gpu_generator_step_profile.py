@@ -53,7 +53,7 @@ def main() -> int:
 
 def profile_step(device, resolution, batch, samples, steps, field_kernels) -> dict:
     """GPU time of `steps` generator steps of a fresh fp16 trainer, by kernel group, and the largest kernels."""
-    trainer = trainer_for(device, "fp16", compile_field=True, field_kernels=field_kernels)
+    trainer = trainer_for(device, "fp16", field_kernels, training_kernels=field_kernels == "triton")
     for step in range(4):  # compile and warm up
         generator_step(trainer, step, batch, resolution, samples)
     torch.cuda.synchronize()

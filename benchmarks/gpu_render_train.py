@@ -1,8 +1,10 @@
 """The reference table's workloads on a GPU (or the CPU ones on a CPU): renders, generator steps and whole
-training iterations, each fast path checked against the plain float32 path on fresh random inputs.
+training iterations, each kernel choice (pix2nerf.kernels.runner: "reference", "compile", "triton" with CUDA graphs
+off and on) checked against the plain float32 path on fresh random inputs. Every choice but "reference" also runs the
+sampler and compositor compiled.
 
     python benchmarks/gpu_render_train.py --out benchmarks/results/gpu_h100.json
-    python benchmarks/gpu_render_train.py --device cpu --only render64 --out benchmarks/results/cpu_render.json
+    python benchmarks/gpu_render_train.py --device cpu --only render64_36 --out benchmarks/results/cpu_render.json
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from common import environment, time_it, write_json
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.evaluation.metrics import psnr
-from pix2nerf.kernels.dispatch import autocast, fast_field, fast_paths
+from pix2nerf.kernels.precision import autocast
+from pix2nerf.kernels.runner import FieldRunner
 from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.objective import official_pose
@@ -30,11 +33,18 @@ OFFICIAL_MS = {  # the official code on one H100, from the reference doc
     "iter64_b12": 578.0,
 }
 PSNR_TARGET_DB = 40.0
-TRAINING_VARIANTS = {  # name -> (the trainer's field_kernels, the fused kernel for no-grad renders); all fp16
-    "fp16": (None, False),  # the field uncompiled
+TRAINING_VARIANTS = {  # name -> (the trainer's runner kernels, its training layer kernels); all fp16
+    "fp16": ("reference", False),  # the field uncompiled
     "fp16+compile": ("compile", False),
-    "fp16+fused": ("compile", True),
+    "fp16+fused": ("triton", False),  # the fused kernel for the D step's no-grad render, the field compiled elsewhere
     "fp16+kernels": ("triton", True),  # the default where Triton is
+}
+RENDER_VARIANTS = {  # name -> render options and the model's kernels and graphs; every sample evaluated
+    "fp32": dict(precision="fp32", kernels="reference", graphs=False),
+    "fp16": dict(precision="fp16", kernels="reference", graphs=False),
+    "fp16+compile": dict(precision="fp16", kernels="compile", graphs=False),
+    "fp16+fused": dict(precision="fp16", kernels="triton", graphs=False),
+    "fp16+fused+graphs": dict(precision="fp16", kernels="triton", graphs=True),
 }
 
 
@@ -58,29 +68,27 @@ def guarded(fn):
         return {"error": f"out of memory: {str(error).splitlines()[0]}"}
 
 
-def field_pass_ms(model, num_points, device, repeats, fast_kwargs) -> float:
-    """Median ms of one field evaluation over `num_points` points (one of a render's two passes), same fast path."""
+def field_pass_ms(model, num_points, device, repeats, variant) -> float:
+    """Median ms of one field evaluation over `num_points` points (one of a render's two passes), same kernels."""
     codes = model.field.latent_codes(model.sample_latents(1).to(device))
     points = torch.rand(1, num_points, 3, device=device) * 0.3 - 0.15
     directions = torch.nn.functional.normalize(torch.randn(1, num_points, 3, device=device), dim=-1)
-    field = fast_field(model.field) if fast_kwargs["compile"] else model.field
-    with torch.no_grad(), autocast(fast_kwargs["precision"], device):
-        return time_it(lambda: field(points, directions, *codes), device, repeats=repeats)["median_ms"]
+    runner = FieldRunner(model.field, variant["kernels"], graphs=False)
+    with torch.no_grad(), autocast(variant["precision"], device):
+        return time_it(lambda: runner(points, directions, *codes), device, repeats=repeats)["median_ms"]
 
 
 def bench_render(model, resolution, steps, device, repeats, variant):
-    """Time the fast render, then check it against float32 on fresh latents and poses."""
-    fast_kwargs = {key: value for key, value in variant.items() if key not in ("fused", "graphs")}
-    with fast_paths(fused=variant.get("fused", False), graphs=variant.get("graphs", False)):
-        timing = _bench_render(model, resolution, steps, device, repeats, fast_kwargs)
-    if variant.get("graphs"):  # a replayed graph computes what the same render launched op by op does
+    """Time the render with the variant's kernels, then check it against float32 on fresh latents and poses."""
+    model.use_kernels(variant["kernels"], graphs=variant["graphs"])
+    timing = _bench_render(model, resolution, steps, device, repeats, variant)
+    if variant["graphs"]:  # a replayed graph computes what the same render launched op by op does
         z = model.sample_latents(1)
         yaw, pitch = model.sample_poses(1)
-        kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True, **fast_kwargs)
-        with fast_paths(fused=True, graphs=True):
-            replayed = [model.render(z, yaw, pitch, **kwargs).rgb for _ in range(3)][-1]  # the third call replays
-        with fast_paths(fused=True, graphs=False):
-            launched = model.render(z, yaw, pitch, **kwargs).rgb
+        kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True, precision=variant["precision"])
+        replayed = [model.render(z, yaw, pitch, **kwargs, skip_empty=False).rgb for _ in range(3)][-1]  # replays
+        model.use_kernels(variant["kernels"], graphs=False)
+        launched = model.render(z, yaw, pitch, **kwargs, skip_empty=False).rgb
         timing["graph_vs_launched_max_abs"] = (replayed - launched).abs().max().item()
         if timing["graph_vs_launched_max_abs"] > 1e-5:
             print(
@@ -91,22 +99,24 @@ def bench_render(model, resolution, steps, device, repeats, variant):
     return timing
 
 
-def _bench_render(model, resolution, steps, device, repeats, fast_kwargs):
+def _bench_render(model, resolution, steps, device, repeats, variant):
     z = model.sample_latents(1)
     yaw, pitch = model.sample_poses(1)
-    kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True)  # every sample: the field's cost
-    timing = time_it(lambda: model.render(z, yaw, pitch, **kwargs, **fast_kwargs), device, repeats=repeats)
+    # every sample (the field's cost), the model's kernels and graphs
+    kwargs = dict(resolution=resolution, num_steps=steps, deterministic=True, skip_empty=False)
+    render = lambda: model.render(z, yaw, pitch, **kwargs, precision=variant["precision"])  # noqa: E731
+    timing = time_it(render, device, repeats=repeats)
     scores = []
     for trial in range(3):
         z = model.sample_latents(1)
         yaw, pitch = model.sample_poses(1)
-        reference = model.render(z, yaw, pitch, **kwargs, precision="fp32", compile=False, skip_empty=False).rgb
-        fast = model.render(z, yaw, pitch, **kwargs, **fast_kwargs).rgb
+        reference = model.render(z, yaw, pitch, **kwargs, precision="fp32", kernels="reference").rgb
+        fast = render().rgb
         assert torch.isfinite(fast).all(), "fast render produced NaN/inf"
         scores.append(psnr(fast, reference).item())
     timing["psnr_vs_fp32_db"] = min(scores)
     if device.type == "cuda":  # (CPU renders run in chunks, so one unchunked pass would not be their share)
-        timing["field_pass_ms"] = field_pass_ms(model, resolution * resolution * steps, device, repeats, fast_kwargs)
+        timing["field_pass_ms"] = field_pass_ms(model, resolution * resolution * steps, device, repeats, variant)
     if min(scores) < PSNR_TARGET_DB:
         print(
             f"FAIL: render {resolution}px {steps}+{steps}: fast path only {min(scores):.1f} dB vs fp32", file=sys.stderr
@@ -117,14 +127,16 @@ def _bench_render(model, resolution, steps, device, repeats, fast_kwargs):
     return timing
 
 
-def trainer_for(device, precision, compile_field, seed=0, field_kernels="compile"):
+def trainer_for(device, precision, kernels="compile", training_kernels=False, seed=0):
+    """A fresh carla-sized trainer whose field runs through `kernels`, with the Triton layer kernels for calls with
+    gradients where `training_kernels` (kernels "triton")."""
     torch.manual_seed(seed)
     config = Pix2NeRFConfig.from_preset("carla", warmup_steps=0)
     model = Pix2NeRF(config).to(device)
     discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
-    return Pix2NeRFTrainer(
-        model, discriminator, mixed_precision=precision, compile_field=compile_field, field_kernels=field_kernels
-    )
+    trainer = Pix2NeRFTrainer(model, discriminator, mixed_precision=precision, compile_field=kernels != "reference")
+    trainer.field_runner = FieldRunner(model.field, kernels, training_kernels=training_kernels)
+    return trainer
 
 
 def generator_step(trainer, step, batch, resolution, num_steps):
@@ -151,7 +163,11 @@ def training_gradient_check(device: torch.device, num_points: int = 65536) -> di
     against float32: relative errors (norm of the difference over the norm, all parameters as one vector). The
     kernels must be as close to float32 as the compiled path (within 1.25x)."""
     model = structured_model(device, seed=1)
-    field, fast = model.field, fast_field(model.field)
+    field = model.field
+    runners = {
+        "compiled": FieldRunner(field, "compile"),
+        "kernels": FieldRunner(field, "triton", training_kernels=True),
+    }
     generator = torch.Generator(device=device).manual_seed(2)
     z = torch.rand(2, model.config.z_dim, device=device, generator=generator) * 2 - 1
     points = torch.rand(2, num_points, 3, device=device, generator=generator) * 0.3 - 0.15
@@ -159,28 +175,27 @@ def training_gradient_check(device: torch.device, num_points: int = 65536) -> di
         torch.randn(2, num_points, 3, device=device, generator=generator), dim=-1
     )
 
-    def gradients(precision, training_kernels=False):
+    def gradients(precision, runner=field):
         field.zero_grad(set_to_none=True)
-        fast.training_kernels = training_kernels
         with autocast(precision, device):
-            rgb, sigma = (fast if precision == "fp16" else field)(points, directions, *field.latent_codes(z))
+            rgb, sigma = runner(points, directions, *field.latent_codes(z))
             loss = rgb.float().square().mean() + 1e-3 * torch.relu(sigma.float()).mean()
         (loss * LOSS_SCALE).backward()  # as the trainer's grad scaler does: no fp16 gradient underflows
         return torch.cat([p.grad.flatten().float() for p in field.parameters()]) / LOSS_SCALE
 
     reference = gradients("fp32")
     errors = {
-        name: ((gradients("fp16", training_kernels=kernels) - reference).norm() / reference.norm()).item()
-        for name, kernels in (("compiled", False), ("kernels", True))
+        name: ((gradients("fp16", runner) - reference).norm() / reference.norm()).item()
+        for name, runner in runners.items()
     }
     errors["correctness"] = "ok" if errors["kernels"] <= 1.25 * errors["compiled"] + 1e-5 else "FAIL"
     return errors
 
 
-def bench_training(name, field_kernels, resolution, batch, steps, device, repeats):
-    """Time generator steps ("gstep...") or whole training iterations ("iter...") of a fresh fp16 trainer
-    (field_kernels None: the field uncompiled)."""
-    trainer = trainer_for(device, "fp16", field_kernels is not None, field_kernels=field_kernels or "compile")
+def bench_training(name, kernels, training_kernels, resolution, batch, steps, device, repeats):
+    """Time generator steps ("gstep...") or whole training iterations ("iter...") of a fresh fp16 trainer whose
+    field runs through `kernels` (and the training layer kernels where `training_kernels`)."""
+    trainer = trainer_for(device, "fp16", kernels, training_kernels)
     counter = iter(range(10**6))
     if name.startswith("gstep"):
         work = lambda: generator_step(trainer, next(counter), batch, resolution, steps)  # noqa: E731
@@ -226,15 +241,7 @@ def main() -> int:
     results: dict = {"environment": environment(device), "official_h100_ms": OFFICIAL_MS, "workloads": {}}
     wanted = lambda name: args.only is None or name in args.only  # noqa: E731
 
-    variants = {
-        "fp32": dict(precision="fp32", compile=False, skip_empty=False),
-        "fp16": dict(precision="fp16", compile=False, skip_empty=False),
-        "fp16+compile": dict(precision="fp16", compile=True, skip_empty=False, fused=False),
-        "fp16+fused": dict(precision="fp16", compile=True, skip_empty=False, fused=True),
-        "fp16+fused+graphs": dict(precision="fp16", compile=True, skip_empty=False, fused=True, graphs=True),
-    }
-    if device.type == "cpu":
-        variants = {"fp32": dict(precision="fp32", compile=False, skip_empty=False)}
+    variants = RENDER_VARIANTS if device.type == "cuda" else {"fp32": RENDER_VARIANTS["fp32"]}
     model = structured_model(device, seed=0)
     for name, resolution, steps in [("render128_48", 128, 48), ("render128_96", 128, 96), ("render64_36", 64, 36)]:
         if not wanted(name):
@@ -258,11 +265,10 @@ def main() -> int:
         ]:
             if not wanted(name):
                 continue
-            for variant, (field_kernels, fused) in TRAINING_VARIANTS.items():
+            for variant, (kernels, training_kernels) in TRAINING_VARIANTS.items():
                 if variant not in args.variants or (name.startswith("gstep") and variant == "fp16+fused"):
                     continue  # (a generator step needs gradients everywhere: the fused kernel has no part in it)
-                with fast_paths(fused=fused):  # the fused kernel: in an iteration, the D step's no-grad render
-                    timing = bench_training(name, field_kernels, resolution, batch, steps, device, args.repeats)
+                timing = bench_training(name, kernels, training_kernels, resolution, batch, steps, device, args.repeats)
                 results["workloads"][f"{name}/{variant}"] = timing
                 print(f"{name}/{variant}", timing, flush=True)
                 torch.cuda.empty_cache()
@@ -272,7 +278,8 @@ def main() -> int:
         official = OFFICIAL_MS.get(key.split("/")[0], float("nan"))
         print(
             f"{key:28s} {value.get('median_ms', float('nan')):10.2f} {official:12.1f}   "
-            f"{value.get('psnr_vs_fp32_db', float('nan')):.1f}  {value.get('peak_memory_gb', float('nan')):.1f} GB {value.get('error', '')}"
+            f"{value.get('psnr_vs_fp32_db', float('nan')):.1f}  {value.get('peak_memory_gb', float('nan')):.1f} GB "
+            f"{value.get('error', '')}"
         )
     checks = list(results["workloads"].values()) + [results.get("training_gradients_vs_fp32", {})]
     return 1 if any(v.get("correctness") == "FAIL" for v in checks) else 0

@@ -2,8 +2,10 @@
 images per second and losses side by side, then each run's last checkpoint resumed on the other process count
 (N -> 1 and 1 -> N).
 
-    python benchmarks/multi_gpu_scaling.py --data outputs/data/synthetic-cars --out benchmarks/results/multi_gpu_h200x2.json
-    python benchmarks/multi_gpu_scaling.py --data /tmp/tiny --preset tiny --cpu --steps 4 --resume-steps 2 --out /tmp/s.json
+    python benchmarks/multi_gpu_scaling.py --data outputs/data/synthetic-cars \\
+        --out benchmarks/results/multi_gpu_h200x2.json
+    python benchmarks/multi_gpu_scaling.py --data /tmp/tiny --preset tiny --cpu --steps 4 --resume-steps 2 \\
+        --out /tmp/s.json
 
 Throughput is the median of the logged images/s after the first log (which includes compilation); losses are means
 over the second half of each run's logs (the two runs draw different fakes, so they agree statistically, not bit for
@@ -173,7 +175,8 @@ def main() -> int:
     write_json(
         args.out,
         {
-            "benchmark": "train/train.py at one global batch on 1 and N processes (accelerate launch), and resumes across process counts",
+            "benchmark": "train/train.py at one global batch on 1 and N processes (accelerate launch), and resumes "
+            "across process counts",
             "environment": {**env, "pix2nerf": __version__},
             "settings": {
                 "preset": args.preset,
@@ -192,7 +195,8 @@ def main() -> int:
     )
     print(
         f"{n} processes: {speedup:.2f}x the images/s of one "
-        f"({results[f'x{n}']['images_per_second']['median']:.1f} vs {results['one']['images_per_second']['median']:.1f})"
+        f"({results[f'x{n}']['images_per_second']['median']:.1f} vs "
+        f"{results['one']['images_per_second']['median']:.1f})"
     )
     return 0
 

@@ -1,134 +1,251 @@
-"""Training throughput: images per second of whole training iterations (D + R1, E, G; even and odd steps) through
-`Pix2NeRFTrainer.train_step`, at each stage of a preset (32 px and 64 px for carla and synthetic_cars), on random
-real images already on the device (data loading runs in parallel workers during training and is not timed).
+"""The training iteration around the field (issue 26): `Pix2NeRFTrainer.train_step` with each field behind the same
+interface (the SIREN, a zero-cost field, the tri-plane where its preset exists) in one process, timed in pairs of
+iterations (an even pi-GAN step and an odd Pix2NeRF step, encoder trained, fade-in done, no density noise) at each
+resolution and batch, on random real images already on the device. Rounds go over every field and resolution in
+turn; each (field, resolution) also runs with the reference sampler and compositor where the trainer's runner
+compiles them. Per field and resolution: median and spread over all timed pairs, peak memory, a profile of one pair
+(top kernels by time, kernel count); per field: a no-grad render (every sample, deterministic) for each kernel choice.
 
-One timed unit is a pair of iterations (an even pi-GAN step and an odd Pix2NeRF step, after the encoder warm-up),
-so the figure averages both kinds; images/s = 2 x batch / pair time.
-
-    python benchmarks/train_throughput.py --out benchmarks/results/train_throughput_h100.json
-    python benchmarks/train_throughput.py --device cpu --preset tiny --repeats 2 --warmup 1 --out /tmp/smoke.json
+    python benchmarks/train_throughput.py --out benchmarks/results/train_throughput_h200.json
+    python benchmarks/train_throughput.py --device cpu --preset tiny --resolution 16 --batch 2 --rounds 1 --pairs 1 \\
+        --warmup 0 --render-resolution 16 --render-steps 6 --render-warmup 1 --render-repeats 1 --out /tmp/tt_cpu.json
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
 import math
+import statistics
 import sys
+from collections.abc import Callable
 
 import torch
 from common import environment, time_it, write_json
+from torch.profiler import ProfilerActivity, profile
+from zero_field import ZeroCostField
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
+from pix2nerf.fields import FIELD_CLASSES
 from pix2nerf.networks import Discriminator
+from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
 
-# the official code on one H100, whole iteration with the VGG term (reference doc): (resolution, batch) -> img/s
-OFFICIAL_IMAGES_PER_SECOND = {(32, 36): 70.0, (64, 12): 21.0, (32, 9): 42.0, (64, 3): 12.5}
+FIELDS = ("siren", "zero", "triplane")
+TOP_KERNELS = 12
 
 
-def benchmark_stage(config: Pix2NeRFConfig, stage: dict, args, device: torch.device) -> dict:
-    """Time pairs of iterations at `stage` (its resolution, batch and samples per ray) on a fresh model."""
+def field_config(field: str, args) -> Pix2NeRFConfig | None:
+    """The config a field trains with (its preset, one stage of `--steps` samples, no warm-up, fade-in or density
+    noise after step 1), or None with a message where the field's preset or type does not exist."""
+    preset = f"{args.preset}_triplane" if field == "triplane" else args.preset
+    try:
+        config = Pix2NeRFConfig.from_preset(preset)
+    except ValueError as error:
+        print(f"skipping field {field!r}: {error}", flush=True)
+        return None
+    if field != "zero" and config.field_type not in FIELD_CLASSES:
+        print(f"skipping field {field!r}: field type {config.field_type!r} is not in pix2nerf.fields", flush=True)
+        return None
+    stage = {**config.training_stages[-1], "start_step": 0, "num_steps": args.steps}
+    overrides = dict(training_stages=[stage], warmup_steps=0, fade_steps=1, density_noise_steps=1)
+    if args.r1_interval is not None:
+        if "r1_interval" in {f.name for f in dataclasses.fields(Pix2NeRFConfig)}:
+            overrides["r1_interval"] = args.r1_interval
+        else:
+            print("--r1-interval ignored: this version's config has no r1_interval (R1 every step)", flush=True)
+    return dataclasses.replace(config, **overrides)
+
+
+def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device) -> Pix2NeRFTrainer:
     torch.manual_seed(args.seed)
-    model = Pix2NeRF(config).to(device)
+    model = Pix2NeRF(config)
+    if field == "zero":
+        model.field = ZeroCostField(config)
+    model.to(device)
     discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
-    vgg = None
-    if args.vgg_weights:
-        from pix2nerf.training.vgg import load_vgg16_features
+    return Pix2NeRFTrainer(model, discriminator, mixed_precision=args.mixed_precision)
 
-        vgg = load_vgg16_features(args.vgg_weights).to(device).eval().requires_grad_(False)
-    trainer = Pix2NeRFTrainer(
-        model,
-        discriminator,
-        mixed_precision=args.mixed_precision,
-        vgg=vgg,
-        compile_field=False if args.disable_compile else None,
-    )
-    batch, resolution = args.batch_size or stage["batch_size"], stage["resolution"]
-    real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
-    first = max(stage["start_step"], config.warmup_steps)
-    first += first % 2  # start on an even step: pairs are (even, odd)
-    steps = iter(range(first, 10**9, 2))
 
-    def pair() -> dict:
-        step = next(steps)
-        trainer.train_step(real, step)
-        return trainer.train_step(real, step + 1)
+class Workload:
+    """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's."""
 
-    losses = {}
+    def __init__(self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None) -> None:
+        self.trainer, self.ray_stages = trainer, ray_stages
+        self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
+        self.steps = iter(range(2, 10**9, 2))  # even steps from 2: the fade-in is done, the density noise off
+        self.losses: dict = {}
 
-    def timed_pair() -> None:
-        losses.update(pair())
+    def pair(self) -> None:
+        runner = self.trainer.field_runner
+        runner_stages = runner.ray_stages
+        runner.ray_stages = self.ray_stages or runner_stages
+        try:
+            step = next(self.steps)
+            self.trainer.train_step(self.real, step)
+            self.losses = self.trainer.train_step(self.real, step + 1)
+        finally:
+            runner.ray_stages = runner_stages
 
-    timing = time_it(timed_pair, device, warmup=args.warmup, repeats=args.repeats)
-    result = {
-        "resolution": resolution,
-        "batch_size": batch,
-        "samples_per_ray": f"{stage['num_steps']} + {stage['num_steps']}",
-        "pair_ms": timing,
-        "images_per_second": {
-            "median": 2 * batch / timing["median_ms"] * 1000,
-            "min": 2 * batch / timing["max_ms"] * 1000,
-            "max": 2 * batch / timing["min_ms"] * 1000,
-        },
-        "iteration_ms_median": timing["median_ms"] / 2,
-        "compiled_field": trainer.field_fn is not model.field,
-        "losses_finite": all(math.isfinite(float(v)) for v in losses.values()),
+
+def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
+    """One pair under torch.profiler: on CUDA the kernels (count, busy time, the largest by total time); on the CPU
+    the operators (count, the largest by self time)."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        pair()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    if device.type == "cuda":
+        events = [(e.name, e.time_range.elapsed_us()) for e in prof.events() if e.device_type.name == "CUDA"]
+        unit = "kernels"
+    else:
+        events = [(e.name, e.self_cpu_time_total) for e in prof.events() if e.device_type.name == "CPU"]
+        unit = "operators"
+    totals, counts = collections.Counter(), collections.Counter()
+    for name, microseconds in events:
+        totals[name] += microseconds / 1000
+        counts[name] += 1
+    return {
+        f"{unit}_per_pair": sum(counts.values()),
+        f"{unit}_ms_per_pair": sum(totals.values()),
+        f"top_{unit}": [
+            {"name": name[:120], "ms": ms, "calls": counts[name]} for name, ms in totals.most_common(TOP_KERNELS)
+        ],
     }
-    official = OFFICIAL_IMAGES_PER_SECOND.get((resolution, batch))
-    if official is not None:
-        result["official_images_per_second_h100"] = official
-        result["speedup_vs_official"] = result["images_per_second"]["median"] / official
+
+
+def summarise(times: list[float], batch: int, peaks: list[float]) -> dict:
+    """Median, mean (the figure with lazy R1, whose penalty comes every k-th step) and spread of pair times (ms) over
+    every round, as images/s (2 x batch per pair) too, and the peak memory (GB, CUDA)."""
+    median, mean = statistics.median(times), statistics.fmean(times)
+    result = {
+        "pair_ms": {
+            "median": median,
+            "mean": mean,
+            "min": min(times),
+            "max": max(times),
+            "pairs": len(times),
+            "all": times,
+        },
+        "images_per_second": {
+            "median": 2 * batch / median * 1000,
+            "mean": 2 * batch / mean * 1000,
+            "min": 2 * batch / max(times) * 1000,
+            "max": 2 * batch / min(times) * 1000,
+        },
+    }
+    if peaks:
+        result["peak_memory_gb"] = max(peaks)
     return result
+
+
+def bench_render(trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.device) -> dict:
+    """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, every sample
+    evaluated, deterministic, through `kernels`."""
+    model = trainer.model.eval()
+    z = model.sample_latents(1)
+    yaw, pitch = model.sample_poses(1)
+    options = dict(resolution=args.render_resolution, num_steps=args.render_steps, skip_empty=False, kernels=kernels)
+    try:
+        render = lambda: model.render(z, yaw, pitch, **options)  # noqa: E731
+        timing = time_it(render, device, warmup=args.render_warmup, repeats=args.render_repeats)
+    except ValueError as error:  # a kernel choice the field or device cannot take
+        return {"skipped": str(error)}
+    finally:
+        model.train()
+    timing["runner"] = repr(model.field_runner(kernels))
+    return timing
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--field", nargs="+", choices=FIELDS, default=list(FIELDS))
     parser.add_argument(
-        "--preset", nargs="+", default=["carla", "synthetic_cars"], help="presets to measure (each stage)"
+        "--preset", default="synthetic_cars", help="the fields' preset (the tri-plane's: PRESET_triplane)"
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--mixed_precision",
-        "--mixed-precision",
-        choices=["no", "fp16", "bf16"],
-        default=None,
-        help="default: fp16 on CUDA, no on the CPU",
-    )
-    parser.add_argument(
-        "--batch_size", "--batch-size", type=int, default=None, help="default: each stage's global batch"
-    )
-    parser.add_argument("--vgg_weights", "--vgg-weights", default=None, help="include the VGG perceptual term")
-    parser.add_argument("--disable_compile", "--disable-compile", action="store_true")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed iteration pairs (compilation happens here)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed iteration pairs")
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None, help="default: fp16 on CUDA")
+    parser.add_argument("--resolution", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--batch", type=int, nargs="+", default=[16, 8], help="one per --resolution")
+    parser.add_argument("--steps", type=int, default=24, help="coarse samples per ray in training (as many fine)")
+    parser.add_argument("--r1-interval", type=int, default=None, help="config.r1_interval, where the config has it")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
+    parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed pairs before the first round (compilation)")
+    parser.add_argument("--render-resolution", type=int, default=128)
+    parser.add_argument("--render-steps", type=int, default=48)
+    parser.add_argument("--render-kernels", nargs="+", default=["reference", "auto"])
+    parser.add_argument("--render-warmup", type=int, default=3, help="untimed renders (graph capture happens here)")
+    parser.add_argument("--render-repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args()
+    if len(args.batch) != len(args.resolution):
+        parser.error(f"--batch needs one value per --resolution ({len(args.resolution)}), got {len(args.batch)}")
     device = torch.device(args.device)
     args.mixed_precision = args.mixed_precision or ("fp16" if device.type == "cuda" else "no")
-    results = {}
-    for preset in args.preset:
-        config = Pix2NeRFConfig.from_preset(preset)
-        for stage in config.training_stages:
-            name = f"{preset}_{stage['resolution']}px"
-            try:
-                results[name] = benchmark_stage(config, stage, args, device)
-            except torch.OutOfMemoryError as error:
-                torch.cuda.empty_cache()
-                results[name] = {"error": f"out of memory: {str(error).splitlines()[0]}"}
-            summary = results[name].get("images_per_second", {}).get("median")
-            print(f"{name}: " + (f"{summary:.1f} images/s" if summary else results[name]["error"]), flush=True)
+
+    trainers, workloads = {}, {}
+    for field in args.field:
+        config = field_config(field, args)
+        if config is None:
+            continue
+        trainers[field] = trainer = build_trainer(field, config, args, device)
+        print(f"{field}: {trainer.field_runner!r}, field kernels {trainer.field_kernels}", flush=True)
+        for resolution, batch in zip(args.resolution, args.batch):
+            key = f"{resolution}px_b{batch}"
+            samplers = {trainer.field_runner.ray_stages.name: None}
+            samplers.setdefault(REFERENCE_RAY_STAGES.name, REFERENCE_RAY_STAGES)
+            for sampler, stages in samplers.items():
+                workloads[field, key, sampler] = work = Workload(trainer, resolution, batch, stages)
+                for _ in range(args.warmup):
+                    work.pair()
+
+    times, peaks = collections.defaultdict(list), collections.defaultdict(list)
+    for round_index in range(args.rounds):
+        for name, work in workloads.items():
+            timing = time_it(work.pair, device, warmup=0, repeats=args.pairs)
+            times[name] += timing["times_ms"]
+            peaks[name] += [timing["peak_memory_gb"]] if "peak_memory_gb" in timing else []
+            print(f"round {round_index}: {'/'.join(name)} {timing['median_ms']:.1f} ms per pair", flush=True)
+
+    results: dict = {
+        field: {"field_kernels": trainer.field_kernels, "train": {}} for field, trainer in trainers.items()
+    }
+    for (field, key, sampler), work in workloads.items():
+        row = summarise(times[field, key, sampler], work.real.shape[0], peaks[field, key, sampler])
+        row["losses_finite"] = all(math.isfinite(float(v)) for v in work.losses.values())
+        if work.ray_stages is None:  # the runner's own sampler: the one a training run takes
+            row["profile"] = profile_summary(work.pair, device)
+        results[field]["train"].setdefault(key, {})[f"{sampler}_sampler"] = row
+        print(f"{field} {key} {sampler} sampler: {row['images_per_second']['median']:.1f} images/s", flush=True)
+    settings = {
+        key: getattr(args, key)
+        for key in (
+            "preset",
+            "mixed_precision",
+            "steps",
+            "rounds",
+            "pairs",
+            "warmup",
+            "render_resolution",
+            "render_steps",
+        )
+    }
+    settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}
     payload = {
         "benchmark": "train_throughput",
         "environment": {**environment(device), "pix2nerf": __version__},
-        "settings": {
-            "mixed_precision": args.mixed_precision,
-            "vgg_term": bool(args.vgg_weights),
-            "warmup_pairs": args.warmup,
-            "timed_pairs": args.repeats,
-        },
+        "settings": settings,
         "results": results,
     }
+    write_json(args.out, payload)  # the training figures, should the renders not finish
+    for field, trainer in trainers.items():
+        render_key = f"render{args.render_resolution}_{args.render_steps}"
+        results[field][render_key] = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
+        print(field, render_key, {k: v.get("median_ms") for k, v in results[field][render_key].items()}, flush=True)
     write_json(args.out, payload)
     return 0
 

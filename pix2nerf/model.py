@@ -35,6 +35,7 @@ from pix2nerf.rendering.cameras import (
     wrap_degrees,
 )
 from pix2nerf.rendering.empty_space import render_image_skipping_empty
+from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
 DEFAULT_MODEL = "default"  # the name `from_pretrained`, the CLI, serving and the app give the shipped model
@@ -283,7 +284,8 @@ class Pix2NeRF(
         the generator's frame (`render` takes the data's yaws and adds config.yaw_offset).
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
-        `field` replaces `self.field` (same signature), e.g. with a FieldRunner. `skip_empty` evaluates the
+        `field` replaces `self.field` (same signature), e.g. with a FieldRunner, whose `ray_stages` then run the
+        sampler and compositor (without `skip_empty`; else the reference stages). `skip_empty` evaluates the
         field less where the image is background (inference; see pix2nerf.rendering.empty_space).
         """
         field = self.field if field is None else field
@@ -301,8 +303,9 @@ class Pix2NeRF(
                 field_fn, origins, directions, resolution, settings, view, generator, max_points_per_chunk
             )
         else:
+            stages = field.ray_stages if isinstance(field, FieldRunner) else REFERENCE_RAY_STAGES
             rgb, depth, opacity = render_rays_in_chunks(
-                field_fn, origins, directions, settings, view, generator, max_points_per_chunk
+                field_fn, origins, directions, settings, view, generator, max_points_per_chunk, stages
             )
         return RenderOutput.from_rays(rgb, depth, opacity, resolution)
 

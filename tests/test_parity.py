@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pix2nerf.rendering import cameras
+from pix2nerf.rendering.compositing import integrate
 from pix2nerf.rendering.sampling import sample_pdf
-from pix2nerf.rendering.volume import integrate
 
 
 def close(actual, expected, tol):

@@ -10,6 +10,9 @@ kernels:
   `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs`).
 - "auto": "triton" where the field has Triton kernels and CUDA and Triton are there, else "compile" on CUDA with
   Triton, else "reference".
+
+Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
+per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from pix2nerf.fields.base import RadianceField
 from pix2nerf.kernels.precision import fp16_on_cuda
 from pix2nerf.kernels.render_graphs import RenderGraphs
+from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES, compiled_ray_stages
 
 KERNELS = ("auto", "reference", "compile", "triton")
 
@@ -69,6 +73,7 @@ class FieldRunner:
         self.kernels = resolve_kernels(kernels, field, field.device)
         self.training_kernels = training_kernels and self.kernels == "triton"
         self.compiled = torch.compile(field.forward, dynamic=True) if self.kernels != "reference" else None
+        self.ray_stages = REFERENCE_RAY_STAGES if self.kernels == "reference" else compiled_ray_stages()
         self.fused = self.film_sine = None
         self.film_sine_alignment = 1
         if self.kernels == "triton":
@@ -85,7 +90,8 @@ class FieldRunner:
     def __repr__(self) -> str:
         return (
             f"FieldRunner({type(self.field).__name__}, kernels={self.kernels!r}, "
-            f"training_kernels={self.training_kernels}, graphs={self.graphs is not None})"
+            f"training_kernels={self.training_kernels}, graphs={self.graphs is not None}, "
+            f"ray_stages={self.ray_stages.name!r})"
         )
 
     def fused_applies(self, points: torch.Tensor) -> bool:
