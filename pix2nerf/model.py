@@ -41,7 +41,7 @@ WEIGHTS_NAME = "model.safetensors"
 PAPER_URL = "https://arxiv.org/abs/2202.13162"
 # field evaluations per chunk in inference renders: bounded memory (a 128x128 render at 96 per ray stays < 2 GB on
 # CPU); on CPUs small chunks keep activations in cache (a 64 px render with 36 + 36 samples: 2.4 s at 2**13 points,
-# 5.7 s at 2**17 on 2 cores)
+# 5.7 s at 2**17 on 2 cores for the SIREN); on a CPU, times the field's `cpu_chunk_factor`
 MAX_POINTS_PER_CHUNK = {"cpu": 2**13, "cuda": 2**22}
 LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
 
@@ -352,6 +352,7 @@ class Pix2NeRF(
         )
         runner = self.field_runner(kernels)
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
+        chunk *= self.field.cpu_chunk_factor if self.device.type == "cpu" else 1
 
         inputs = (*codes, yaw_t, pitch_t)
         with autocast(resolve_precision(precision, self.device), self.device):

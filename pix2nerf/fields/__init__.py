@@ -6,8 +6,9 @@ from __future__ import annotations
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.base import RadianceField
 from pix2nerf.fields.siren import SirenField
+from pix2nerf.fields.triplane import TriplaneField
 
-FIELD_CLASSES: dict[str, type[RadianceField]] = {SirenField.field_type: SirenField}
+FIELD_CLASSES: dict[str, type[RadianceField]] = {cls.field_type: cls for cls in (SirenField, TriplaneField)}
 
 
 def make_field(config: Pix2NeRFConfig) -> RadianceField:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.base import PointFunction
 from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF, RenderOutput
-from pix2nerf.rendering.cameras import degrees_tensor, world_rays
+from pix2nerf.rendering.cameras import degrees_tensor, scene_half_size, world_rays
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
 DEFAULT_BAKE_RESOLUTION = 192  # fine cells per axis where there is matter (bricks)
@@ -41,10 +41,8 @@ MAX_POINTS_PER_RENDER_CHUNK = 2**21  # grid reads per ray chunk in BakedField.re
 
 
 def default_half_size(config: Pix2NeRFConfig) -> float:
-    """Half edge (world units) of the cube holding every point the model's renderer samples: the distance from
-    the origin of the farthest sample, on an image corner's ray at depth ray_start or ray_end."""
-    corner = math.atan(math.tan(math.radians(config.fov) / 2) * math.sqrt(2))
-    return max(math.sqrt(1 + t * t - 2 * t * math.cos(corner)) for t in (config.ray_start, config.ray_end))
+    """Half edge (world units) of the cube holding every point the model's renderer samples (`scene_half_size`)."""
+    return scene_half_size(config.fov, config.ray_start, config.ray_end)
 
 
 def _slice_atlas(values: torch.Tensor, columns: int) -> torch.Tensor:
