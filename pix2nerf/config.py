@@ -146,7 +146,7 @@ class Pix2NeRFConfig:
     def _validate_triplane(self) -> None:
         for name in ("triplane_channels", "triplane_decoder_dim", "triplane_mapping_dim", "triplane_mapping_layers"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"config.{name} must be a positive integer, got {str(getattr(self, name))[:40]!r}")
+                raise ValueError(f"config.{name} must be a positive integer, got {str(getattr(self, name))[:40]}")
         if self.triplane_decoder_layers < 2:
             raise ValueError(f"config.triplane_decoder_layers must be at least 2, got {self.triplane_decoder_layers!r}")
         widths = self.triplane_synthesis_channels
