@@ -151,7 +151,8 @@ def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
     model.save_pretrained(tmp_path / "tiny-triplane")
     loaded = Pix2NeRF.from_pretrained(tmp_path / "tiny-triplane")
     z = model.sample_latents(1)
-    torch.testing.assert_close(loaded.render(z, 0.0, 0.0, resolution=8).rgb, model.render(z, 0.0, 0.0, resolution=8).rgb)
+    expected = model.render(z, 0.0, 0.0, resolution=8).rgb
+    torch.testing.assert_close(loaded.render(z, 0.0, 0.0, resolution=8).rgb, expected)
 
     service = Service(load_model(str(tmp_path / "tiny-triplane")), view_resolution=16, bake_options={"resolution": 24})
     for quality in ("interactive", "full"):

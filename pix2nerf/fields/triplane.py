@@ -43,7 +43,7 @@ def _float32_region(device: torch.device):
 
 
 class TriplaneField(RadianceField):
-    """Mapping network, plane synthesis and decoder (about 3.6 M parameters with the default sizes)."""
+    """Mapping network, plane synthesis and decoder (about 2.3 M parameters with the default sizes)."""
 
     field_type = "triplane"
     cpu_chunk_factor = 4  # its widest activation is the decoder's (64 by default) against the SIREN's 256
