@@ -102,7 +102,7 @@ class TriplaneField(RadianceField):
         (planes,) = codes
         if planes.shape[0] != 1:
             raise ValueError(f"point_function takes the codes of one latent, got a batch of {planes.shape[0]}")
-        planes = planes.detach().float().contiguous()
+        planes = planes.detach().float()  # keeps the channels-last layout that `_features` reads in place
 
         @torch.no_grad()
         def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
