@@ -1,7 +1,8 @@
 """Pix2NeRFConfig: one flat, JSON-serialisable description of a model, its cameras and its training schedule.
 
 Presets carry the official settings of the paper's datasets (`carla`, `srn_chairs`, `celeba`) and the project's
-own (`synthetic_cars`, and `tiny` for tests). Angles are degrees; yaw 0 / pitch 0 is the front view.
+own (`synthetic_cars`, `synthetic_cars_triplane`, and `tiny` / `tiny_triplane` for tests). Angles are degrees;
+yaw 0 / pitch 0 is the front view.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from pix2nerf.limits import Limits, check_bool, check_choice, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
 
-FIELD_TYPES = ("siren",)  # pix2nerf.fields.FIELD_CLASSES holds their classes
+FIELD_TYPES = ("siren", "triplane")  # pix2nerf.fields.FIELD_CLASSES holds their classes
 SIREN_VARIANTS = ("tallsiren", "spatial")
 LATENT_DISTRIBUTIONS = ("uniform", "gaussian")
 BACKGROUNDS = ("white", "last_sample", "none")
@@ -37,7 +38,8 @@ class Pix2NeRFConfig:
     """Everything that defines a Pix2NeRF model. Round-trips through `config.json`."""
 
     preset: str = "carla"
-    # radiance field: "siren" (pi-GAN's FiLM-SIREN, the official presets' and converted checkpoints')
+    # radiance field: "siren" (pi-GAN's FiLM-SIREN, the official presets' and converted checkpoints') or
+    # "triplane" (pix2nerf.fields.triplane: a style-modulated conv generator of three feature planes, a small decoder)
     field_type: str = "siren"
     z_dim: int = 256
     latent_distribution: str = "uniform"  # the GAN prior of z: U(-1, 1) (Pix2NeRF) or N(0, I) (pi-GAN releases)
@@ -46,6 +48,16 @@ class Pix2NeRFConfig:
     num_siren_layers: int = 8
     mapping_hidden_dim: int = 256
     mapping_num_layers: int = 3
+    # tri-plane field: planes of triplane_channels at triplane_resolution^2, grown from a 4 x 4 constant through one
+    # style-modulated 3x3 conv per resolution (triplane_synthesis_channels, from 4 px up to half the planes'
+    # resolution: resolution = 8 * 2^(n - 1)), then pixel-shuffled to the planes' resolution
+    triplane_resolution: int = 128
+    triplane_channels: int = 32
+    triplane_synthesis_channels: list[int] = field(default_factory=lambda: [256, 256, 128, 128, 64])
+    triplane_decoder_dim: int = 64
+    triplane_decoder_layers: int = 2  # linear layers of the decoder MLP (features -> density and colour)
+    triplane_mapping_dim: int = 256  # width of the mapping network and of its style w
+    triplane_mapping_layers: int = 4
     # encoder (CCS) and discriminator, channel widths from the highest resolution down
     encoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 400, 400, 400, 400])
     encoder_resolution: int = 64
@@ -146,6 +158,7 @@ class Pix2NeRFConfig:
             _check_widths(f"config.{name}", getattr(self, name), limits)
         if not self.ray_start < self.ray_end:
             raise ValueError(f"config needs ray_start < ray_end, got {self.ray_start:g} and {self.ray_end:g}")
+        self._validate_triplane()
         max_res = 2 ** len(self.encoder_channels)
         if self.encoder_resolution & (self.encoder_resolution - 1) or not 4 <= self.encoder_resolution <= max_res:
             raise ValueError(
@@ -153,6 +166,21 @@ class Pix2NeRFConfig:
                 f"{len(self.encoder_channels)} encoder widths, got {self.encoder_resolution}"
             )
         _check_stages(self.training_stages, limits)
+
+    def _validate_triplane(self) -> None:
+        limits = current_limits()
+        for name in ("triplane_channels", "triplane_decoder_dim", "triplane_mapping_dim"):
+            check_int(f"config.{name}", getattr(self, name), 1, limits.width)
+        check_int("config.triplane_mapping_layers", self.triplane_mapping_layers, 1, limits.layers)
+        check_int("config.triplane_decoder_layers", self.triplane_decoder_layers, 2, limits.layers)
+        _check_widths("config.triplane_synthesis_channels", self.triplane_synthesis_channels, limits)
+        widths = self.triplane_synthesis_channels
+        resolution = self.triplane_resolution
+        if resolution != 8 * 2 ** (len(widths) - 1):
+            raise ValueError(
+                f"config.triplane_resolution must be 8 * 2^(n - 1) = {8 * 2 ** (len(widths) - 1)} for the n = "
+                f"{len(widths)} triplane_synthesis_channels, got {str(resolution)[:40]}"
+            )
 
     @property
     def num_mapping_outputs(self) -> int:
@@ -377,4 +405,46 @@ PRESETS: dict[str, dict[str, Any]] = {
             },
         ],
     },
+}
+
+# The synthetic cars with the tri-plane field: the `synthetic_cars` cameras, pose prior, background, encoder,
+# discriminator and objective, 64 px from the start and 128 px later (a tri-plane sample costs little, so the
+# iteration allows it). lr_g suits a conv generator in plain (not equalised) weights under Adam (0, 0.9): Adam's step
+# is about lr in weight units, so 2e-4 moves a 3x3 conv of 64-256 inputs by 0.3-0.7% of its initial scale per step,
+# near StyleGAN2's 2e-3 on its equalised weights (0.2%); StyleGAN's or EG3D's lr taken as is would be ten times that.
+PRESETS["synthetic_cars_triplane"] = {
+    **PRESETS["synthetic_cars"],
+    "field_type": "triplane",
+    "max_train_steps": 8000,
+    "training_stages": [
+        {
+            "start_step": 0,
+            "resolution": 64,
+            "batch_size": 16,
+            "num_steps": 24,
+            "lr_g": 2e-4,
+            "lr_d": 2e-4,
+            "lr_e": 1e-4,
+        },
+        {
+            "start_step": 4000,
+            "resolution": 128,
+            "batch_size": 8,
+            "num_steps": 24,
+            "lr_g": 1e-4,
+            "lr_d": 1e-4,
+            "lr_e": 1e-4,
+        },
+    ],
+}
+# `tiny` with a tri-plane field of 8 channels at 16 px (tests).
+PRESETS["tiny_triplane"] = {
+    **PRESETS["tiny"],
+    "field_type": "triplane",
+    "triplane_resolution": 16,
+    "triplane_channels": 8,
+    "triplane_synthesis_channels": [16, 8],
+    "triplane_decoder_dim": 16,
+    "triplane_mapping_dim": 16,
+    "triplane_mapping_layers": 2,
 }

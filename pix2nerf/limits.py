@@ -176,9 +176,16 @@ def check_tensor(name: str, value: Any, low: float, high: float) -> Any:
 
 
 def check_degrees(name: str, value: Any, limits: Limits | None = None) -> Any:
-    """Angles in degrees, a number or a tensor of them, each within +-limits.angle; returned unchanged (a number as
-    a float)."""
+    """Angles in degrees, a number, a list or a tensor of them, each within +-limits.angle; returned unchanged (a
+    number as a float, a list as a tensor)."""
     bound = (limits or current()).angle
+    if isinstance(value, (list, tuple)) and 0 < len(value) <= current().batch_size:
+        import torch
+
+        try:
+            value = torch.tensor([float(v) for v in value])
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name} must be numbers of degrees, got {shorten(value)}") from None
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         import torch
 

@@ -351,6 +351,7 @@ class Pix2NeRF(
         )
         runner = self.field_runner(kernels)
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
+        chunk *= self.field.cpu_chunk_factor if self.device.type == "cpu" else 1
 
         inputs = (*codes, yaw_t, pitch_t)
         with autocast(resolve_precision(precision, self.device), self.device):

@@ -35,6 +35,9 @@ class RadianceField(nn.Module):
     `point_function` has a generic implementation that a field may replace with a faster one."""
 
     field_type: ClassVar[str]
+    # CPU inference (renders, point functions) evaluates this many times the SIREN's points per chunk: a field with
+    # narrower activations keeps more points in cache, and fewer chunks cost less overhead
+    cpu_chunk_factor: ClassVar[int] = 1
 
     def latent_codes(self, z: torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, ...]:
         """Per-latent conditioning for latents z (B, z_dim), each tensor batch first, float32. psi < 1 truncates

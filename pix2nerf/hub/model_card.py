@@ -10,6 +10,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCardData
 
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.fields import describe_field
 from pix2nerf.model import HUB_METADATA, PAPER_URL
 
 CITATION = """@inproceedings{cai2022pix2nerf,
@@ -202,8 +203,7 @@ def _training_section(config: Pix2NeRFConfig, training: Mapping[str, Any]) -> st
 
 def _config_section(config: Pix2NeRFConfig) -> str:
     return (
-        f"SIREN `{config.siren_variant}`, z {config.z_dim}, {config.num_siren_layers} FiLM-SIREN layers of "
-        f"{config.hidden_dim}; encoder at {config.encoder_resolution} px; fov {config.fov:g} deg, rays "
+        f"{describe_field(config)}; encoder at {config.encoder_resolution} px; fov {config.fov:g} deg, rays "
         f"{config.ray_start:g}-{config.ray_end:g}; pose prior {config.pose_distribution} (yaw {config.yaw_mean:g} "
         f"+- {config.yaw_spread:g}, pitch {config.pitch_mean:.1f} +- {config.pitch_spread:.1f} deg); background "
         f"{config.background}; {config.num_steps} + {config.num_steps} samples per ray by default. See `config.json`."

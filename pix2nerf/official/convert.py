@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from pix2nerf.config import SPATIAL_INPUT_SCALE, Pix2NeRFConfig
+from pix2nerf.config import PRESETS, SPATIAL_INPUT_SCALE, Pix2NeRFConfig
 from pix2nerf.hub.model_card import CITATION, card_metadata
 from pix2nerf.model import CONFIG_NAME, PAPER_URL, WEIGHTS_NAME, Pix2NeRF
 from pix2nerf.official.safe_load import InertModule, safe_load
@@ -324,6 +324,11 @@ def convert_official_checkpoint(path: str | Path, preset: str, ema_path: str | P
     Raises FileNotFoundError, ValueError (not a checkpoint, a preset that contradicts the file, truncated), and
     safe_load.UnsafePickleError (a ValueError) for a file that names anything outside the allow-list.
     """
+    if preset in PRESETS and Pix2NeRFConfig.from_preset(preset).field_type != "siren":
+        raise ValueError(
+            f"preset {preset!r} has a {Pix2NeRFConfig.from_preset(preset).field_type} field (config.field_type), but "
+            f"official checkpoints hold pi-GAN's SIREN field; choose one of {', '.join(CONVERTIBLE_PRESETS)}"
+        )
     if preset not in CONVERTIBLE_PRESETS:
         raise ValueError(
             f"unknown preset {preset!r} for an official checkpoint; choose one of {', '.join(CONVERTIBLE_PRESETS)}"

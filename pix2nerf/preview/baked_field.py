@@ -29,7 +29,7 @@ from pix2nerf.limits import check_degrees, check_int
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, Latent, RenderOutput, check_latents
-from pix2nerf.rendering.cameras import degrees_tensor, world_rays
+from pix2nerf.rendering.cameras import degrees_tensor, scene_half_size, world_rays
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
 DEFAULT_BAKE_RESOLUTION = 192  # fine cells per axis where there is matter (bricks)
@@ -44,10 +44,8 @@ MAX_POINTS_PER_RENDER_CHUNK = 2**21  # grid reads per ray chunk in BakedField.re
 
 
 def default_half_size(config: Pix2NeRFConfig) -> float:
-    """Half edge (world units) of the cube holding every point the model's renderer samples: the distance from
-    the origin of the farthest sample, on an image corner's ray at depth ray_start or ray_end."""
-    corner = math.atan(math.tan(math.radians(config.fov) / 2) * math.sqrt(2))
-    return max(math.sqrt(1 + t * t - 2 * t * math.cos(corner)) for t in (config.ray_start, config.ray_end))
+    """Half edge (world units) of the cube holding every point the model's renderer samples (`scene_half_size`)."""
+    return scene_half_size(config.fov, config.ray_start, config.ray_end)
 
 
 def _slice_atlas(values: torch.Tensor, columns: int) -> torch.Tensor:

@@ -103,6 +103,14 @@ def camera_ray_directions(
     return torch.nn.functional.normalize(torch.stack([x, y, z], dim=-1).reshape(-1, 3), dim=-1)
 
 
+def scene_half_size(fov: float, ray_start: float, ray_end: float) -> float:
+    """Half edge (world units) of the origin-centred cube holding every point the renderer samples with a camera
+    of `fov` degrees at radius 1: the distance from the origin of the farthest sample, on an image corner's ray at
+    depth ray_start or ray_end."""
+    corner = math.atan(math.tan(math.radians(fov) / 2) * math.sqrt(2))
+    return max(math.sqrt(1 + t * t - 2 * t * math.cos(corner)) for t in (ray_start, ray_end))
+
+
 def world_rays(
     yaw: torch.Tensor, pitch: torch.Tensor, resolution: int, fov: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,100 @@
+"""The tri-plane field's generator: a mapping network from z to a style w, and a style-modulated convolutional
+synthesis network from a learned 4 x 4 constant to three feature planes.
+
+z (B, z_dim) -> StyleMapping -> w (B, W)
+w (B, W) -> PlaneSynthesis -> planes (B, 3, C, R, R): one ModulatedConv 3x3 per resolution (4, 8, ..., R / 2; nearest
+neighbour doubling between them), then a modulated 1x1 conv without demodulation to 4 * 3 * C channels at R / 2,
+pixel-shuffled to R: no convolution runs at the planes' full resolution.
+
+StyleGAN2's modulation and demodulation, applied to the activations (x * s, a shared conv, times the demodulation
+factor) so that the batch shares one ordinary convolution. Under autocast the convolutions run in reduced precision;
+the styles and the demodulation factors are float32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEAKY_SLOPE = 0.2
+DEMODULATION_EPS = 1e-8
+BASE_RESOLUTION = 4  # the learned constant's size
+
+
+def _float32_region(device: torch.device):
+    return torch.autocast(device.type, enabled=False)
+
+
+class StyleMapping(nn.Module):
+    """z (B, z_dim) -> second-moment normalisation -> (Linear, LeakyReLU 0.2) x num_layers -> w (B, width), float32."""
+
+    def __init__(self, z_dim: int, width: int, num_layers: int) -> None:
+        super().__init__()
+        dims = [z_dim] + [width] * num_layers
+        layers: list[nn.Module] = []
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            linear = nn.Linear(d_in, d_out)
+            nn.init.kaiming_normal_(linear.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
+            nn.init.zeros_(linear.bias)
+            layers += [linear, nn.LeakyReLU(LEAKY_SLOPE)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        with _float32_region(z.device):
+            z = z.float()
+            return self.layers(z * torch.rsqrt(z.pow(2).mean(-1, keepdim=True) + DEMODULATION_EPS))
+
+
+class ModulatedConv(nn.Module):
+    """A k x k convolution whose input channels are scaled per latent by a style s = A w + 1 (B, I) and, with
+    `demodulate`, whose output channels are rescaled to unit expected variance: x (B, I, H, W) -> (B, O, H, W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, demodulate: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        with torch.no_grad():
+            self.weight.mul_((in_channels * kernel_size**2) ** -0.5)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.affine = nn.Linear(style_dim, in_channels)
+        nn.init.kaiming_normal_(self.affine.weight, nonlinearity="linear")
+        with torch.no_grad():
+            self.affine.weight.mul_(0.25)
+        nn.init.ones_(self.affine.bias)
+        self.demodulate = demodulate
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        with _float32_region(w.device):
+            styles = self.affine(w.float())
+            if self.demodulate:
+                energy = styles.pow(2) @ self.weight.pow(2).sum((2, 3)).t()  # (B, O): sum over i, k of (W s)^2
+                scale = torch.rsqrt(energy + DEMODULATION_EPS)
+        out = F.conv2d(x * styles.to(x.dtype)[:, :, None, None], self.weight, padding=self.weight.shape[-1] // 2)
+        if self.demodulate:
+            out = out * scale.to(out.dtype)[:, :, None, None]
+        return out + self.bias.to(out.dtype)[:, None, None]
+
+
+class PlaneSynthesis(nn.Module):
+    """w (B, style_dim) -> planes (B, 3, C, R, R) float32, R = 8 * 2^(len(widths) - 1), stored channels last (a
+    permuted view of a contiguous (B, 3, R, R, C) tensor: each texel's C features adjacent)."""
+
+    def __init__(self, style_dim: int, widths: list[int], plane_channels: int) -> None:
+        super().__init__()
+        self.constant = nn.Parameter(torch.randn(1, widths[0], BASE_RESOLUTION, BASE_RESOLUTION))
+        self.convs = nn.ModuleList(
+            [ModulatedConv(c_in, c_out, 3, style_dim, True) for c_in, c_out in zip(widths[:1] + widths, widths)]
+        )
+        self.to_planes = ModulatedConv(widths[-1], 4 * 3 * plane_channels, 1, style_dim, False)
+        self.plane_channels = plane_channels
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        x = self.constant.expand(w.shape[0], -1, -1, -1)
+        for index, conv in enumerate(self.convs):
+            if index:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = F.leaky_relu(conv(x, w), LEAKY_SLOPE)
+        planes = F.pixel_shuffle(self.to_planes(x, w).float(), 2)
+        resolution = planes.shape[-1]
+        planes = planes.view(w.shape[0], 3, self.plane_channels, resolution, resolution)
+        return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)

@@ -1,0 +1,198 @@
+"""The tri-plane field (pix2nerf.fields.triplane) behind the field contract, on the CPU with the tiny_triplane preset:
+its maths, and every consumer of a field (render, encode, training and resume, hub folders, bake, mesh, serving,
+kernel choice, the official converter) running it unchanged."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+from pix2nerf.fields.triplane import TriplaneField
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def model() -> Pix2NeRF:
+    torch.manual_seed(0)
+    return Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).eval()
+
+
+def photo(seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+
+
+def test_codes_are_channels_last_planes_and_psi_zero_is_the_mean_style(model):
+    config = model.config
+    (planes,) = model.field.latent_codes(model.sample_latents(2))
+    assert isinstance(model.field, TriplaneField)
+    assert planes.shape == (2, 3, config.triplane_channels, 16, 16) and planes.dtype == torch.float32
+    assert planes.permute(0, 1, 3, 4, 2).is_contiguous()
+    (truncated,) = model.field.latent_codes(model.sample_latents(2), psi=0.0)
+    torch.testing.assert_close(truncated[0], truncated[1])
+
+
+def test_plane_sampling_matches_grid_sample_in_values_and_plane_gradients(model):
+    field = model.field
+    (planes,) = field.latent_codes(model.sample_latents(2))
+    planes = planes.detach().requires_grad_(True)
+    points = (torch.rand(2, 300, 3) * 2 - 1) * field.half_size * 1.1  # some beyond the box
+    q = points / field.half_size
+    grid = torch.stack([q[..., [0, 1]], q[..., [0, 2]], q[..., [1, 2]]], 1).reshape(6, 1, 300, 2)
+    flat = planes.reshape(6, *planes.shape[2:])
+    expected = F.grid_sample(flat, grid, padding_mode="border", align_corners=False)
+    expected = expected.view(2, 3, -1, 300).sum(1).transpose(1, 2)
+    features = field._features(points, planes)
+    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(features)
+    (grad,) = torch.autograd.grad((features * weights).sum(), planes)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), planes)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_density_is_zero_outside_the_box_and_point_function_matches_forward(model):
+    field = model.field
+    codes = field.latent_codes(model.sample_latents(1))
+    points = (torch.rand(1, 500, 3) * 2 - 1) * field.half_size * 1.5
+    with torch.no_grad():
+        rgb, sigma = field(points, torch.zeros_like(points), *codes)
+    outside = (points.abs() > field.half_size).any(-1)
+    assert outside.any() and (sigma[outside] == 0).all() and (sigma[~outside] != 0).any()
+    assert ((rgb >= 0) & (rgb <= 1)).all()
+    point_rgb, point_sigma = field.point_function(codes, (0.0, 0.0, -1.0))(points[0])
+    torch.testing.assert_close(point_rgb, rgb[0])
+    torch.testing.assert_close(point_sigma, sigma[0])
+
+
+def test_a_fresh_field_renders_a_soft_blob_at_the_centre(model):
+    out = model.render(model.sample_latents(1), 30.0, 20.0, resolution=16, num_steps=12)
+    opacity = out.opacity[0]
+    assert opacity[7:9, 7:9].min() > 0.5  # the centre is covered
+    assert opacity[[0, 0, -1, -1], [0, -1, 0, -1]].max() < 0.1  # the corners see through
+
+
+@pytest.mark.parametrize("skip_empty", [False, True])
+def test_renders_encodes_and_makes_novel_views(model, skip_empty):
+    latent = model.encode(photo())
+    out = model.render(latent, yaw=[10.0], pitch=[5.0], resolution=16, num_steps=6, skip_empty=skip_empty)
+    assert out.rgb.shape == (1, 3, 16, 16) and torch.isfinite(out.rgb).all() and torch.isfinite(out.depth).all()
+    views = model.novel_views(photo(), yaws=[0, 90], pitches=10.0, resolution=16, skip_empty=skip_empty)
+    assert [view.size for view in views] == [(16, 16), (16, 16)]
+
+
+def test_kernels_resolve_to_compile_on_cuda_and_reference_on_cpu(model, monkeypatch):
+    from pix2nerf.kernels import runner
+
+    assert runner.resolve_kernels("auto", model.field, torch.device("cpu")) == "reference"
+    monkeypatch.setattr(runner, "triton_available", lambda device: True)
+    monkeypatch.setattr(runner, "has_triton_kernels", lambda field: False)  # no Triton here to import the SIREN's
+    assert runner.resolve_kernels("auto", model.field, torch.device("cuda")) == "compile"
+
+
+def test_trains_with_the_full_objective_and_resumes_exactly(model):
+    from pix2nerf.networks import Discriminator
+    from pix2nerf.training import Pix2NeRFTrainer
+
+    config = model.config
+
+    def trainer_for(network: Pix2NeRF) -> Pix2NeRFTrainer:
+        return Pix2NeRFTrainer(network, Discriminator(config.discriminator_channels, config.discriminator_type))
+
+    def steps(trainer: Pix2NeRFTrainer, first: int, last: int) -> None:
+        for step in range(first, last):
+            torch.manual_seed(100 + step)
+            resolution = config.stage_at(step)["resolution"]
+            logs = trainer.train_step(torch.rand(2, 3, resolution, resolution) * 2 - 1, step)
+            assert all(torch.isfinite(v) for v in logs.values() if isinstance(v, torch.Tensor))
+
+    before = [p.detach().clone() for p in model.field.parameters()]
+    trainer = trainer_for(model)
+    steps(trainer, 0, 4)
+    state = copy.deepcopy(trainer.state_dict())
+    steps(trainer, 4, 6)  # past the warm-up: the odd step trains the encoder too
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.field.parameters()))
+
+    resumed = trainer_for(Pix2NeRF(config))
+    resumed.load_state_dict(state)
+    steps(resumed, 4, 6)
+    for a, b in zip(resumed.state_dict()["model"].values(), trainer.state_dict()["model"].values()):
+        assert torch.equal(a, b)
+
+
+def test_train_script_trains_the_tiny_triplane_preset(tmp_path):
+    from tiny_datasets import write_multiview_dataset
+
+    data = write_multiview_dataset(tmp_path / "data")
+    command = [sys.executable, str(REPO_ROOT / "train" / "train.py"), "--preset", "tiny_triplane"]
+    command += ["--train_data_dir", str(data), "--output_dir", str(tmp_path / "run"), "--max_train_steps", "2"]
+    command += ["--checkpointing_steps", "2", "--validation_steps", "100", "--report_to", "none"]
+    command += ["--dataloader_num_workers", "0"]
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = Pix2NeRF.from_pretrained(tmp_path / "run" / "model")
+    assert trained.config.field_type == "triplane"
+    assert "tri-plane" in (tmp_path / "run" / "model" / "README.md").read_text()
+
+
+def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
+    from pix2nerf.serving.service import Service, load_model
+
+    model.save_pretrained(tmp_path / "tiny-triplane")
+    loaded = Pix2NeRF.from_pretrained(tmp_path / "tiny-triplane")
+    z = model.sample_latents(1)
+    expected = model.render(z, 0.0, 0.0, resolution=8).rgb
+    torch.testing.assert_close(loaded.render(z, 0.0, 0.0, resolution=8).rgb, expected)
+
+    service = Service(load_model(str(tmp_path / "tiny-triplane")), view_resolution=16, bake_options={"resolution": 24})
+    for quality in ("interactive", "full"):
+        view = service.novel_view(photo(), 30.0, 10.0, quality=quality)
+        assert view.image.size == (16, 16)
+
+
+def test_bakes_and_meshes_with_finite_output(model):
+    from pix2nerf.preview.baked_field import bake
+    from pix2nerf.preview.mesh import mesh_from_baked
+
+    baked = bake(model, model.sample_latents(1), resolution=24)
+    out = baked.render(30.0, 10.0, resolution=16)
+    assert torch.isfinite(out.rgb).all() and out.opacity.max() > 0.5
+    mesh = mesh_from_baked(baked)
+    assert len(mesh.faces) > 0 and np.isfinite(mesh.vertices).all()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"triplane_resolution": 32}, "triplane_resolution must be 8 \\* 2\\^\\(n - 1\\) = 16 for the n = 2"),
+        ({"triplane_decoder_layers": 1}, r"triplane_decoder_layers must be an integer in \[2, "),
+        ({"triplane_channels": 0}, r"triplane_channels must be an integer in \[1, "),
+        ({"field_type": "grid"}, "field_type must be one of 'siren', 'triplane'; got 'grid'"),
+    ],
+)
+def test_bad_triplane_configs_name_the_field(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        Pix2NeRFConfig.from_preset("tiny_triplane", **overrides)
+
+
+def test_presets_build_and_the_official_converter_refuses_a_triplane_config(tmp_path):
+    from pix2nerf.official.convert import convert_official_checkpoint
+
+    config = Pix2NeRFConfig.from_preset("synthetic_cars_triplane")
+    cars = Pix2NeRFConfig.from_preset("synthetic_cars")
+    assert config.field_type == "triplane" and Pix2NeRFConfig.from_preset("tiny").field_type == "siren"
+    for name in ("fov", "ray_start", "ray_end", "pitch_mean", "encoder_channels", "discriminator_channels", "r1_gamma"):
+        assert getattr(config, name) == getattr(cars, name)
+    assert isinstance(Pix2NeRF(config).field, TriplaneField)
+    with pytest.raises(ValueError, match="'synthetic_cars_triplane' has a triplane field .* SIREN field; choose one"):
+        convert_official_checkpoint(tmp_path / "checkpoint_train.pth", "synthetic_cars_triplane")
