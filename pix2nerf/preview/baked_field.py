@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.base import PointFunction
 from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF, RenderOutput
+from pix2nerf.preview.region import ViewRegion
 from pix2nerf.rendering.cameras import degrees_tensor, world_rays
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
@@ -85,6 +86,7 @@ class BakedField:
     i + 1 read from brick i.
     settings: the model's sampler (near, far, num_steps, background) that `render` reproduces; fov in degrees.
     yaw_offset: the model's config.yaw_offset (degrees), added to the yaws `render` takes, as `Pix2NeRF.render` does.
+    region: where the model's cameras see (meshes keep only that), or None for everywhere.
     """
 
     lattice: torch.Tensor
@@ -96,6 +98,7 @@ class BakedField:
     settings: RaySamplingSettings
     latent: Latent | None = None
     yaw_offset: float = 0.0
+    region: ViewRegion | None = None
 
     @property
     def cells(self) -> int:
@@ -395,4 +398,5 @@ def bake(
         settings,
         latent,
         config.yaw_offset,
+        ViewRegion.from_config(config),
     )
