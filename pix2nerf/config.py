@@ -53,6 +53,10 @@ class Pix2NeRFConfig:
     ray_start: float = 0.7
     ray_end: float = 1.3
     background: str = "white"
+    # The object's extent in the training images (its box's longer side over the frame's side), the range (2nd and
+    # 98th percentiles) of the synthetic cars' (benchmarks/foreground.py): encode's preprocess="auto" re-frames user
+    # photos into it.
+    foreground_fraction: list[float] = field(default_factory=lambda: [0.47, 0.875])
     num_steps: int = 48
     render_resolution: int = 128
     # pose prior (degrees); see pix2nerf.rendering.cameras.sample_poses
@@ -119,6 +123,12 @@ class Pix2NeRFConfig:
             raise ValueError("config.num_siren_layers must be at least 2")
         if not 0 < self.fov < 180:
             raise ValueError(f"config.fov must be in (0, 180) degrees, got {self.fov}")
+        low, high = (list(self.foreground_fraction) + [0.0, 0.0])[:2]
+        if len(self.foreground_fraction) != 2 or not 0 < low <= high <= 1:
+            raise ValueError(
+                f"config.foreground_fraction must be [low, high] with 0 < low <= high <= 1, got "
+                f"{self.foreground_fraction!r}"
+            )
         if not 0 <= self.ray_start < self.ray_end:
             raise ValueError(f"config needs 0 <= ray_start < ray_end, got {self.ray_start}, {self.ray_end}")
         max_res = 2 ** len(self.encoder_channels)

@@ -20,6 +20,7 @@ from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields import make_field
 from pix2nerf.fields.base import sample_latents
+from pix2nerf.foreground.policy import prepare_images
 from pix2nerf.kernels.precision import autocast, resolve_precision
 from pix2nerf.kernels.runner import FieldRunner
 from pix2nerf.networks import CCSEncoder
@@ -207,8 +208,10 @@ class Pix2NeRF(
         """RGB colour (0-255) that transparent input pixels are composited over."""
         return (255, 255, 255) if self.config.background == "white" else (0, 0, 0)
 
-    def preprocess(self, images: Any) -> torch.Tensor:
-        """PIL image(s), uint8 array(s) or a float tensor (B, 3, H, W) in [-1, 1] -> (B, 3, R, R) encoder input."""
+    def preprocess(self, images: Any, preprocess: str = "auto") -> torch.Tensor:
+        """PIL image(s), uint8 array(s) or a float tensor (B, 3, H, W) in [-1, 1] -> (B, 3, R, R) encoder input.
+        preprocess: "auto" removes the background of photos and re-frames them (pix2nerf.foreground.policy; tensors
+        are taken as they are), "none" only crops and resizes."""
         resolution = self.config.encoder_resolution
         if isinstance(images, torch.Tensor):
             batch = image_utils.validate_tensor_images(images)
@@ -218,18 +221,21 @@ class Pix2NeRF(
                 )
         else:
             sources = list(images) if isinstance(images, (list, tuple)) else [images]
+            extent = tuple(self.config.foreground_fraction)
+            sources = prepare_images(sources, preprocess, extent, self.background_color)
             batch = image_utils.preprocess_batch(sources, resolution, self.background_color)
         return batch.to(self.device, torch.float32)
 
     @torch.no_grad()
-    def encode(self, images: Any, alpha: float = 1.0) -> Latent:
-        """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs."""
+    def encode(self, images: Any, alpha: float = 1.0, preprocess: str = "auto") -> Latent:
+        """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs and
+        the `preprocess` modes ("auto" or "none")."""
         if self.encoder is None:
             raise ValueError(
                 "this model was converted without an encoder (a pi-GAN generator): it can `generate` from a latent "
                 "or seed, but cannot `encode` images"
             )
-        z, pose = self.encoder(self.preprocess(images), alpha)
+        z, pose = self.encoder(self.preprocess(images, preprocess), alpha)
         yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
         return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
 
