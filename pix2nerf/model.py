@@ -18,6 +18,7 @@ from torch import nn
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.evaluation.fit import FIT_RESOLUTION, FitScore, input_view_psnr
 from pix2nerf.fields import make_field
 from pix2nerf.fields.base import sample_latents
 from pix2nerf.foreground.policy import prepare_images
@@ -31,6 +32,7 @@ from pix2nerf.rendering.cameras import (
     sample_poses,
     world_rays,
     wrap_degrees,
+    zoomed_fov,
 )
 from pix2nerf.rendering.empty_space import render_image_skipping_empty
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
@@ -45,6 +47,22 @@ PAPER_URL = "https://arxiv.org/abs/2202.13162"
 # 5.7 s at 2**17 on 2 cores)
 MAX_POINTS_PER_CHUNK = {"cpu": 2**13, "cuda": 2**22}
 LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
+
+
+def _reporting_progress(
+    field: Callable[..., tuple[torch.Tensor, torch.Tensor]], total: int, progress: Callable[[float], None]
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """`field` that calls progress(fraction) after each call with the share of `total` points evaluated so far."""
+    done = 0
+
+    def reporting(points: torch.Tensor, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal done
+        out = field(points, *args)
+        done += points.numel() // 3
+        progress(min(done / total, 1.0))
+        return out
+
+    return reporting
 
 
 @dataclass
@@ -239,6 +257,15 @@ class Pix2NeRF(
         yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
         return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
 
+    @torch.no_grad()
+    def fit_score(self, images: Any, latent: Latent | None = None, preprocess: str = "auto") -> FitScore:
+        """How well the model reproduces what its encoder saw of `images` (see `encode`): their latents (given, or
+        encoded here) rendered from their own pose against the encoder input; `.words()` says it in words."""
+        encoder_input = self.preprocess(images, preprocess)
+        latent = self.encode(encoder_input) if latent is None else latent
+        rendered = self.render(latent, resolution=FIT_RESOLUTION, return_depth=False).rgb
+        return FitScore(input_view_psnr(rendered, encoder_input))
+
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -265,18 +292,20 @@ class Pix2NeRF(
         generator: torch.Generator | None = None,
         field: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
         skip_empty: bool = False,
+        fov: float | None = None,
     ) -> RenderOutput:
         """Differentiable render from the field's codes (`field.latent_codes`, batch B) at poses (B,) in degrees, in
         the generator's frame (`render` takes the data's yaws and adds config.yaw_offset).
 
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
         `field` replaces `self.field` (same signature), e.g. with a FieldRunner. `skip_empty` evaluates the
-        field less where the image is background (inference; see pix2nerf.rendering.empty_space).
+        field less where the image is background (inference; see pix2nerf.rendering.empty_space). `fov`: degrees
+        (None: the config's).
         """
         field = self.field if field is None else field
         batch = yaw.shape[0]
         with torch.autocast(yaw.device.type, enabled=False):  # cameras and depths stay float32 under autocast
-            origins, directions = world_rays(yaw.float(), pitch.float(), resolution, self.config.fov)
+            origins, directions = world_rays(yaw.float(), pitch.float(), resolution, fov or self.config.fov)
         view = None
         if lock_view_dependence:
             view = constant_vectors(LOCKED_VIEW_DIRECTION, directions)
@@ -317,6 +346,8 @@ class Pix2NeRF(
         precision: str = "auto",
         skip_empty: bool | None = None,
         kernels: str | None = None,
+        zoom: float = 1.0,
+        progress: Callable[[float], None] | None = None,
     ) -> RenderOutput:
         """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
 
@@ -328,6 +359,8 @@ class Pix2NeRF(
         replay a CUDA graph of the fused kernel (faster there), else skip.
         kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
         choice, `use_kernels`).
+        zoom: magnification (> 1 narrows the field of view so that the object fills more of the frame).
+        progress: called with the fraction of the field evaluations done (0-1) as chunks finish, and 1 at the end.
         """
         z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.z_dim:
@@ -358,12 +391,15 @@ class Pix2NeRF(
         )
         runner = self.field_runner(kernels)
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
+        fov = zoomed_fov(self.config.fov, zoom)
+        evaluations = batch * int(resolution) ** 2 * steps * (2 if hierarchical else 1)
+        field = runner if progress is None else _reporting_progress(runner, evaluations, progress)
 
         inputs = (*codes, yaw_t, pitch_t)
         with autocast(resolve_precision(precision, self.device), self.device):
             graph_key = None
             if deterministic and not skip_empty:  # fixed shapes, no random numbers
-                shapes = (batch, int(resolution), settings, lock_view_dependence, self.config.fov)
+                shapes = (batch, int(resolution), settings, lock_view_dependence, fov)
                 graph_key = runner.render_graph_key(yaw_t, shapes)
             skip = graph_key is None if skip_empty is None else skip_empty
 
@@ -378,14 +414,17 @@ class Pix2NeRF(
                     lock_view_dependence,
                     chunk,
                     generator,
-                    runner,
+                    field,
                     skip,
+                    fov,
                 )
                 return out.rgb, out.depth, out.opacity
 
             rgb, depth, opacity = (
                 render_tensors(*inputs) if graph_key is None else runner.graphs(graph_key, render_tensors, *inputs)
             )
+        if progress is not None:
+            progress(1.0)
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 
     def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
@@ -399,14 +438,20 @@ class Pix2NeRF(
     # ----------------------------------------------------------------------------------------------------------
     # conveniences
     def novel_views(
-        self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any
+        self,
+        image: Any,
+        yaws: Sequence[float],
+        pitches: Sequence[float] | float,
+        preprocess: str = "auto",
+        **render_kwargs: Any,
     ) -> list:
-        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
+        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws. The
+        views render in one batched call; `render_kwargs` go to `render` (e.g. zoom, progress)."""
         yaws = [float(y) for y in yaws]
         pitches = [float(pitches)] * len(yaws) if isinstance(pitches, (int, float)) else [float(p) for p in pitches]
         if len(pitches) != len(yaws):
             raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
-        latent = self.encode(image)
+        latent = self.encode(image, preprocess=preprocess)
         z = latent.z[:1].expand(len(yaws), -1)
         out = self.render(z, torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
         return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]

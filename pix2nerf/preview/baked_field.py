@@ -27,7 +27,7 @@ from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.fields.base import PointFunction
 from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF, RenderOutput
 from pix2nerf.preview.region import ViewRegion
-from pix2nerf.rendering.cameras import degrees_tensor, world_rays
+from pix2nerf.rendering.cameras import degrees_tensor, world_rays, zoomed_fov
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
 DEFAULT_BAKE_RESOLUTION = 192  # fine cells per axis where there is matter (bricks)
@@ -198,9 +198,11 @@ class BakedField:
         pitch: float | torch.Tensor,
         resolution: int = 128,
         num_steps: int | None = None,
+        zoom: float = 1.0,
     ) -> RenderOutput:
         """Render poses in degrees (floats or (B,) tensors) like `Pix2NeRF.render` with its defaults (hierarchical,
-        deterministic, locked view), reading the grid: rgb (B, 3, H, W) in [0, 1], depth (B, H, W), opacity."""
+        deterministic, locked view), reading the grid: rgb (B, 3, H, W) in [0, 1], depth (B, H, W), opacity.
+        zoom: magnification, as in `Pix2NeRF.render`."""
         device = self.lattice.device
         yaw_t, pitch_t = torch.broadcast_tensors(
             degrees_tensor("yaw", yaw, device), degrees_tensor("pitch", pitch, device)
@@ -209,7 +211,7 @@ class BakedField:
             raise ValueError(f"resolution must be at least 2 pixels, got {resolution}")
         settings = self.settings if num_steps is None else replace(self.settings, num_steps=int(num_steps))
         origins, directions = world_rays(
-            (yaw_t + self.yaw_offset).contiguous(), pitch_t.contiguous(), int(resolution), self.fov
+            (yaw_t + self.yaw_offset).contiguous(), pitch_t.contiguous(), int(resolution), zoomed_fov(self.fov, zoom)
         )
         rgb, depth, opacity = render_rays_in_chunks(
             lambda points, _: self.query(points),
