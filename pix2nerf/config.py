@@ -244,8 +244,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
     },
     # The project's shipped model: CARLA cameras on the synthetic cars, a short single-GPU schedule (the shipped
-    # model stopped at step 8550, 35 minutes of steps on an H100 in two resumed runs) with a narrower encoder / discriminator (256 wide
-    # instead of 400), 24 + 24 samples per ray in training and the 64 px stage from step 1800.
+    # model stopped at step 8550, 35 minutes of steps on an H100 in two resumed runs) with a narrower encoder /
+    # discriminator (256 wide instead of 400), 24 + 24 samples per ray in training and the 64 px stage from step 1800.
     "synthetic_cars": {
         "encoder_channels": [32, 64, 128, 256, 256, 256, 256, 256],
         "discriminator_channels": [16, 32, 64, 128, 256, 256, 256, 256, 256],
