@@ -85,21 +85,24 @@ def build_demo(service: serving.Service) -> gr.Blocks:
     poses = service.pose_range
     encoder_resolution = service.model.config.encoder_resolution
 
+    def prepared_upload(payload: Any, clean: bool, size: float) -> serving.CachedImage:
+        return service.prepare(_upload(payload), serving.Preprocessing(bool(clean), float(size)))
+
     @_user_errors
-    def on_new_image(payload: Any, quality: str):
+    def on_new_image(payload: Any, quality: str, clean: bool, size: float, zoom: float):
         if payload is None:  # cleared
             return None, "", gr.update(), gr.update(), None, None, ""
-        prepared = service.prepare(_upload(payload))
+        prepared = prepared_upload(payload, clean, size)
         yaw, pitch = poses.clamp(round(prepared.yaw), round(prepared.pitch))
-        view = service.novel_view(prepared, yaw, pitch, quality)
-        pose = f"**Estimated camera:** yaw {prepared.yaw:.1f}°, pitch {prepared.pitch:.1f}°"
+        view = service.novel_view(prepared, yaw, pitch, quality, zoom)
+        pose = f"**Estimated camera:** yaw {prepared.yaw:.1f}°, pitch {prepared.pitch:.1f}°. **Fit:** {prepared.fit}"
         caption = _view_caption(quality, service.view_resolution, view.seconds)
         shown = prepared.encoder_input.resize((ENCODER_DISPLAY_SIZE,) * 2, Image.Resampling.NEAREST)
         return shown, pose, yaw, pitch, view.image, view.depth, caption
 
     @_user_errors
-    def on_view(payload: Any, yaw: float, pitch: float, quality: str):
-        view = service.novel_view(_upload(payload), yaw, pitch, quality)
+    def on_view(payload: Any, yaw: float, pitch: float, quality: str, clean: bool, size: float, zoom: float):
+        view = service.novel_view(prepared_upload(payload, clean, size), yaw, pitch, quality, zoom)
         return view.image, view.depth, _view_caption(quality, service.view_resolution, view.seconds)
 
     @_user_errors
@@ -145,6 +148,22 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                     format="png",
                 )
                 pose = gr.Markdown(elem_id="estimated-pose")
+                with gr.Row():
+                    clean = gr.Checkbox(
+                        value=True,
+                        label="Remove the background and re-frame",
+                        info="off: the photo is only cropped and resized",
+                        elem_id="remove-background",
+                    )
+                    size = gr.Slider(
+                        0.0,
+                        1.0,
+                        value=0.0,
+                        step=0.05,
+                        label="Object size in the frame",
+                        info="0: as in the training data",
+                        elem_id="foreground-size",
+                    )
         with gr.Row():
             with gr.Column():
                 yaw = gr.Slider(
@@ -168,6 +187,9 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                 with gr.Row():
                     preset_buttons = {name: gr.Button(name, size="sm") for name in poses.presets}
                 quality = gr.Radio(list(serving.QUALITIES), value="interactive", label="Quality")
+                zoom = gr.Slider(
+                    0.5, 3.0, value=1.0, step=0.1, label="Zoom", info="above 1 the object fills more", elem_id="zoom"
+                )
             with gr.Column():
                 view = gr.Image(label="Novel view", format="png", interactive=False, height=320, elem_id="novel-view")
                 caption = gr.Markdown(elem_id="view-caption")
@@ -189,14 +211,20 @@ def build_demo(service: serving.Service) -> gr.Blocks:
 
         view_outputs = [view, depth, caption]
         private = dict(api_visibility="private", preprocess=False)
-        image.change(on_new_image, [image, quality], [encoder_input, pose, yaw, pitch, *view_outputs], **private)
+        framing = [clean, size, zoom]
         gr.on(
-            [yaw.release, pitch.release, quality.change], on_view, [image, yaw, pitch, quality], view_outputs, **private
+            [image.change, clean.change, size.release],
+            on_new_image,
+            [image, quality, *framing],
+            [encoder_input, pose, yaw, pitch, *view_outputs],
+            **private,
         )
+        view_inputs = [image, yaw, pitch, quality, *framing]
+        gr.on([yaw.release, pitch.release, quality.change, zoom.release], on_view, view_inputs, view_outputs, **private)
         for name, button in preset_buttons.items():
             button.click(
                 lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False
-            ).then(on_view, [image, yaw, pitch, quality], view_outputs, **private)
+            ).then(on_view, view_inputs, view_outputs, **private)
         api_trigger.click(novel_view, [image, yaw, pitch], [view], api_name="novel_view", preprocess=False)
         heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
         orbit_button.click(orbit, [image, pitch], [orbit_output], api_name="orbit", **heavy)

@@ -69,6 +69,10 @@ class Pix2NeRFConfig:
     ray_start: float = 0.7
     ray_end: float = 1.3
     background: str = "white"
+    # The object's extent in the training images (its box's longer side over the frame's side), the range (2nd and
+    # 98th percentiles) of the synthetic cars' (benchmarks/foreground.py): encode's preprocess="auto" re-frames user
+    # photos into it.
+    foreground_fraction: list[float] = field(default_factory=lambda: [0.47, 0.875])
     num_steps: int = 48
     render_resolution: int = 128
     # pose prior (degrees); see pix2nerf.rendering.cameras.sample_poses
@@ -159,6 +163,11 @@ class Pix2NeRFConfig:
         if not self.ray_start < self.ray_end:
             raise ValueError(f"config needs ray_start < ray_end, got {self.ray_start:g} and {self.ray_end:g}")
         self._validate_triplane()
+        fraction = self.foreground_fraction
+        if not isinstance(fraction, list) or len(fraction) != 2:
+            raise ValueError(f"config.foreground_fraction must be [low, high], got {shorten(fraction)}")
+        low = check_float("config.foreground_fraction[0]", fraction[0], 0.01, 1.0)
+        check_float("config.foreground_fraction[1]", fraction[1], low, 1.0)
         max_res = 2 ** len(self.encoder_channels)
         if self.encoder_resolution & (self.encoder_resolution - 1) or not 4 <= self.encoder_resolution <= max_res:
             raise ValueError(

@@ -18,8 +18,10 @@ from torch import nn
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.evaluation.fit import FIT_RESOLUTION, FitScore, input_view_psnr
 from pix2nerf.fields import make_field
 from pix2nerf.fields.base import sample_latents
+from pix2nerf.foreground.policy import prepare_images
 from pix2nerf.kernels.precision import autocast, resolve_precision
 from pix2nerf.kernels.runner import FieldRunner
 from pix2nerf.limits import check_degrees, check_float, check_int, shorten
@@ -33,6 +35,7 @@ from pix2nerf.rendering.cameras import (
     sample_poses,
     world_rays,
     wrap_degrees,
+    zoomed_fov,
 )
 from pix2nerf.rendering.empty_space import render_image_skipping_empty
 from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
@@ -49,6 +52,22 @@ HUB_METADATA = {  # the model cards' front matter (pix2nerf.hub.model_card), als
     "license": "mit",
     "tags": ("pix2nerf", "nerf", "pi-gan", "novel-view-synthesis", "image-to-3d"),
 }
+
+
+def _reporting_progress(
+    field: Callable[..., tuple[torch.Tensor, torch.Tensor]], total: int, progress: Callable[[float], None]
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """`field` that calls progress(fraction) after each call with the share of `total` points evaluated so far."""
+    done = 0
+
+    def reporting(points: torch.Tensor, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal done
+        out = field(points, *args)
+        done += points.numel() // 3
+        progress(min(done / total, 1.0))
+        return out
+
+    return reporting
 
 
 class Pix2NeRF(
@@ -226,8 +245,10 @@ class Pix2NeRF(
         """RGB colour (0-255) that transparent input pixels are composited over."""
         return (255, 255, 255) if self.config.background == "white" else (0, 0, 0)
 
-    def preprocess(self, images: Any) -> torch.Tensor:
-        """PIL image(s), uint8 array(s) or a float tensor (B, 3, H, W) in [-1, 1] -> (B, 3, R, R) encoder input."""
+    def preprocess(self, images: Any, preprocess: str = "auto") -> torch.Tensor:
+        """PIL image(s), uint8 array(s) or a float tensor (B, 3, H, W) in [-1, 1] -> (B, 3, R, R) encoder input.
+        preprocess: "auto" removes the background of photos and re-frames them (pix2nerf.foreground.policy; tensors
+        are taken as they are), "none" only crops and resizes."""
         resolution = self.config.encoder_resolution
         if isinstance(images, torch.Tensor):
             batch = image_utils.validate_tensor_images(images)
@@ -238,20 +259,32 @@ class Pix2NeRF(
         else:
             sources = list(images) if isinstance(images, (list, tuple)) else [images]
             check_int("the number of images", len(sources), 1, current_limits().batch_size)
+            extent = tuple(self.config.foreground_fraction)
+            sources = prepare_images(sources, preprocess, extent, self.background_color)
             batch = image_utils.preprocess_batch(sources, resolution, self.background_color)
         return batch.to(self.device, torch.float32)
 
     @torch.no_grad()
-    def encode(self, images: Any, alpha: float = 1.0) -> Latent:
-        """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs."""
+    def encode(self, images: Any, alpha: float = 1.0, preprocess: str = "auto") -> Latent:
+        """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs and
+        the `preprocess` modes ("auto" or "none")."""
         if self.encoder is None:
             raise ValueError(
                 "this model was converted without an encoder (a pi-GAN generator): it can `generate` from a latent "
                 "or seed, but cannot `encode` images"
             )
-        z, pose = self.encoder(self.preprocess(images), alpha)
+        z, pose = self.encoder(self.preprocess(images, preprocess), alpha)
         yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
         return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
+
+    @torch.no_grad()
+    def fit_score(self, images: Any, latent: Latent | None = None, preprocess: str = "auto") -> FitScore:
+        """How well the model reproduces what its encoder saw of `images` (see `encode`): their latents (given, or
+        encoded here) rendered from their own pose against the encoder input; `.words()` says it in words."""
+        encoder_input = self.preprocess(images, preprocess)
+        latent = self.encode(encoder_input) if latent is None else latent
+        rendered = self.render(latent, resolution=FIT_RESOLUTION, return_depth=False).rgb
+        return FitScore(input_view_psnr(rendered, encoder_input))
 
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image
@@ -279,6 +312,7 @@ class Pix2NeRF(
         generator: torch.Generator | None = None,
         field: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
         skip_empty: bool = False,
+        fov: float | None = None,
     ) -> RenderOutput:
         """Differentiable render from the field's codes (`field.latent_codes`, batch B) at poses (B,) in degrees, in
         the generator's frame (`render` takes the data's yaws and adds config.yaw_offset).
@@ -286,11 +320,12 @@ class Pix2NeRF(
         Rays are processed in chunks of at most `max_points_per_chunk` field evaluations (None: all at once).
         `field` replaces `self.field` (same signature), e.g. with a FieldRunner, whose `ray_stages` then run the
         sampler and compositor (without `skip_empty`; else the reference stages). `skip_empty` evaluates the
-        field less where the image is background (inference; see pix2nerf.rendering.empty_space).
+        field less where the image is background (inference; see pix2nerf.rendering.empty_space). `fov`: degrees
+        (None: the config's).
         """
         field = self.field if field is None else field
         with torch.autocast(yaw.device.type, enabled=False):  # cameras and depths stay float32 under autocast
-            origins, directions = world_rays(yaw.float(), pitch.float(), resolution, self.config.fov)
+            origins, directions = world_rays(yaw.float(), pitch.float(), resolution, fov or self.config.fov)
         view = None
         if lock_view_dependence:
             view = constant_vectors(LOCKED_VIEW_DIRECTION, directions)
@@ -327,6 +362,8 @@ class Pix2NeRF(
         precision: str = "auto",
         skip_empty: bool | None = None,
         kernels: str | None = None,
+        zoom: float = 1.0,
+        progress: Callable[[float], None] | None = None,
     ) -> RenderOutput:
         """Render latents from camera poses in degrees (floats or (B,) tensors; default: the latent's own pose).
 
@@ -338,6 +375,8 @@ class Pix2NeRF(
         replay a CUDA graph of the fused kernel (faster there), else skip.
         kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
         choice, `use_kernels`).
+        zoom: magnification (> 1 narrows the field of view so that the object fills more of the frame).
+        progress: called with the fraction of the field evaluations done (0-1) as chunks finish, and 1 at the end.
         """
         z, yaw, pitch, resolution, steps, psi = self._check_render_arguments(
             latent_or_z, yaw, pitch, resolution, num_steps, psi
@@ -352,12 +391,15 @@ class Pix2NeRF(
         runner = self.field_runner(kernels)
         chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
         chunk *= self.field.cpu_chunk_factor if self.device.type == "cpu" else 1
+        fov = zoomed_fov(self.config.fov, zoom)
+        evaluations = batch * int(resolution) ** 2 * steps * (2 if hierarchical else 1)
+        field = runner if progress is None else _reporting_progress(runner, evaluations, progress)
 
         inputs = (*codes, yaw_t, pitch_t)
         with autocast(resolve_precision(precision, self.device), self.device):
             graph_key = None
             if deterministic and not skip_empty:  # fixed shapes, no random numbers
-                shapes = (batch, int(resolution), settings, lock_view_dependence, self.config.fov)
+                shapes = (batch, int(resolution), settings, lock_view_dependence, fov)
                 graph_key = runner.render_graph_key(yaw_t, shapes)
             skip = graph_key is None if skip_empty is None else skip_empty
 
@@ -372,14 +414,17 @@ class Pix2NeRF(
                     lock_view_dependence,
                     chunk,
                     generator,
-                    runner,
+                    field,
                     skip,
+                    fov,
                 )
                 return out.rgb, out.depth, out.opacity
 
             rgb, depth, opacity = (
                 render_tensors(*inputs) if graph_key is None else runner.graphs(graph_key, render_tensors, *inputs)
             )
+        if progress is not None:
+            progress(1.0)
         return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
 
     def _check_render_arguments(
@@ -411,9 +456,15 @@ class Pix2NeRF(
     # ----------------------------------------------------------------------------------------------------------
     # conveniences
     def novel_views(
-        self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any
+        self,
+        image: Any,
+        yaws: Sequence[float],
+        pitches: Sequence[float] | float,
+        preprocess: str = "auto",
+        **render_kwargs: Any,
     ) -> list:
-        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
+        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws. The
+        views render in one batched call; `render_kwargs` go to `render` (e.g. zoom, progress)."""
         limits = current_limits()
         if not isinstance(yaws, Sequence) or isinstance(yaws, str):
             raise ValueError(f"yaws must be a list of degrees, got {shorten(yaws)}")
@@ -425,7 +476,7 @@ class Pix2NeRF(
             pitches = [check_degrees("pitch", pitches, limits)] * len(yaws)
         if len(pitches) != len(yaws):
             raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
-        latent = self.encode(image)
+        latent = self.encode(image, preprocess=preprocess)
         z = latent.z[:1].expand(len(yaws), -1)
         out = self.render(z, torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
         return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]

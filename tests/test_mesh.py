@@ -14,6 +14,8 @@ from pix2nerf.preview.mesh import (
     DEFAULT_THRESHOLD,
     Mesh,
     glb_bytes,
+    main_components,
+    mesh_from_baked,
     mesh_from_density,
     mesh_from_latent,
     surface_threshold,
@@ -145,3 +147,32 @@ def test_mesh_of_a_model_field(tmp_path, tiny_blob_model):
     assert document["accessors"][0]["count"] == len(mesh.vertices)
     with pytest.raises(ValueError, match="no surface at this threshold"):
         mesh_from_latent(model, z, resolution=48, threshold=1e9)
+
+
+def test_meshes_keep_only_the_region_the_cameras_see(tiny_blob_model):
+    from pix2nerf.preview.baked_field import bake
+    from pix2nerf.preview.region import ViewRegion
+
+    model, z = tiny_blob_model
+    baked = bake(model, z, resolution=48)
+    assert baked.region is not None
+    tight = ViewRegion(baked.region.cameras, near=0.88, far=1.12)  # closer than the blob's radius of ~0.2
+    full = mesh_from_baked(baked)
+    cut = mesh_from_baked(baked, region=tight)
+    assert baked.region.margin(torch.from_numpy(full.vertices)).min() >= 0
+    assert tight.margin(torch.from_numpy(cut.vertices)).min() >= 0
+    assert np.abs(cut.vertices).max() < np.abs(full.vertices).max()
+    assert edges_shared_twice(cut.faces)  # capped, not cropped: still closed
+
+
+def test_small_floaters_are_dropped_and_the_largest_component_kept():
+    big, spacing, origin = sphere_density(0.25, center=(-0.15, 0.0, 0.0))
+    small, _, _ = sphere_density(0.04, center=(0.35, 0.3, 0.3))
+    vertices, faces = mesh_from_density(np.maximum(big, small), spacing, origin, threshold=50.0)
+    kept_vertices, kept_faces = main_components(vertices, faces)
+    assert len(kept_vertices) < len(vertices)
+    assert np.linalg.norm(kept_vertices - (-0.15, 0, 0), axis=1).max() < 0.26  # only the big sphere
+    assert edges_shared_twice(kept_faces) and kept_faces.max() == len(kept_vertices) - 1
+    medium, _, _ = sphere_density(0.12, center=(0.3, 0.3, 0.3))  # about a fifth of the area: it matters
+    vertices, faces = mesh_from_density(np.maximum(big, medium), spacing, origin, threshold=50.0)
+    assert len(main_components(vertices, faces)[0]) == len(vertices)

@@ -17,7 +17,7 @@ if [ ! -f "$data/dataset_dict.json" ]; then
   python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
     --resolution 64 --seed 0 --device cuda --out "$data"
 fi
-accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no train/train.py \
+accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
   --train_data_dir "$data" --preset synthetic_cars --output_dir "$run" --resume_from_checkpoint latest_or_new \
   --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
   --checkpoints_total_limit 1 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from contextlib import contextmanager
 
 from pix2nerf.model import DEFAULT_MODEL
 
@@ -21,3 +22,27 @@ def load_model(args: argparse.Namespace):
     from pix2nerf.model import Pix2NeRF
 
     return Pix2NeRF.from_pretrained(args.model, map_location=args.device)
+
+
+def add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    """Framing and preprocessing of the views that render and orbit write."""
+    parser.add_argument("--zoom", type=float, default=1.0, help="magnification; above 1 the object fills more")
+    parser.add_argument(
+        "--preprocess",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: remove a photo's background and re-frame it like the training data; none: crop and resize only",
+    )
+
+
+@contextmanager
+def progress_bar(description: str, unit: str = "%", total: int = 100):
+    """A tqdm bar on stderr and its callback, which takes the fraction done (0-1)."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=description, unit=unit, leave=False) as bar:
+
+        def update(fraction: float) -> None:
+            bar.update(round(fraction * total) - bar.n)
+
+        yield update

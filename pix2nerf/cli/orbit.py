@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pix2nerf.cli.common import add_model_argument, load_model
+from pix2nerf.cli.common import add_model_argument, add_view_arguments, load_model, progress_bar
 
 HELP = "render frames around the object into a GIF/WebP"
 
@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch", type=float, default=None, help="degrees (default: the encoder's estimate)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--fps", type=float, default=12.0)
+    parser.add_argument(
+        "--full-quality", action="store_true", help="the model's own sampler (slow on CPUs) instead of a baked grid"
+    )
+    add_view_arguments(parser)
     parser.add_argument("-o", "--output", default="orbit.gif", help=".gif or .webp")
 
 
@@ -23,8 +27,18 @@ def main(args: argparse.Namespace) -> int:
     from pix2nerf.preview.animation import render_orbit, save_animation
 
     model = load_model(args)
-    latent = model.encode(args.image)
-    frames = render_orbit(model, latent, num_frames=args.frames, pitch=args.pitch, resolution=args.resolution)
+    latent = model.encode(args.image, preprocess=args.preprocess)
+    with progress_bar("orbit", unit="frame", total=args.frames) as progress:
+        frames = render_orbit(
+            model,
+            latent,
+            num_frames=args.frames,
+            pitch=args.pitch,
+            resolution=args.resolution,
+            full_quality=args.full_quality,
+            zoom=args.zoom,
+            progress=lambda done, total: progress(done / total),
+        )
     save_animation(frames, args.output, fps=args.fps)
     print(f"wrote {args.output} ({len(frames)} frames)")
     return 0

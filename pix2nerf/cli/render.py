@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pix2nerf.cli.common import add_model_argument, load_model
+from pix2nerf.cli.common import add_model_argument, add_view_arguments, load_model, progress_bar
+from pix2nerf.images import tensor_to_pil
 
 HELP = "render one novel view of an image"
 
@@ -16,14 +17,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch", type=float, default=0.0, help="degrees; positive looks from above")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--num-steps", type=int, default=None, help="samples per ray (default: the model's)")
+    add_view_arguments(parser)
     parser.add_argument("-o", "--output", default="view.png")
 
 
 def main(args: argparse.Namespace) -> int:
     model = load_model(args)
-    (view,) = model.novel_views(
-        args.image, [args.yaw], args.pitch, resolution=args.resolution, num_steps=args.num_steps
-    )
-    view.save(args.output)
-    print(f"wrote {args.output} (yaw {args.yaw:g}, pitch {args.pitch:g} degrees)")
+    latent = model.encode(args.image, preprocess=args.preprocess)
+    fit = model.fit_score(args.image, latent, preprocess=args.preprocess).words()[0]
+    with progress_bar("rendering") as progress:
+        out = model.render(
+            latent.z,
+            args.yaw,
+            args.pitch,
+            resolution=args.resolution,
+            num_steps=args.num_steps,
+            zoom=args.zoom,
+            return_depth=False,
+            progress=progress,
+        )
+    tensor_to_pil(out.rgb[0]).save(args.output)
+    print(f"wrote {args.output} (yaw {args.yaw:g}, pitch {args.pitch:g} degrees); {fit}")
     return 0

@@ -17,7 +17,7 @@ from pix2nerf.preview.baked_field import BakedField, bake
 
 DEFAULT_ORBIT_PITCH = 20.0  # degrees, when neither the caller nor the latent gives one
 
-# progress(done, total) is called after each orbit frame
+# progress(done, total) is called as frames finish (batched full-quality renders report their share of the work)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -41,9 +41,11 @@ def render_orbit(
     resolution: int = 128,
     full_quality: bool = False,
     progress: ProgressFn | None = None,
+    zoom: float = 1.0,
 ) -> list:
     """Turntable frames (PIL images) of a baked field, or of a model and a latent (baked first, or rendered by
-    the model itself when `full_quality`). pitch None: the latent's estimated pitch, else DEFAULT_ORBIT_PITCH."""
+    the model itself when `full_quality`, all frames in one batched call). pitch None: the latent's estimated pitch,
+    else DEFAULT_ORBIT_PITCH. zoom: magnification, as in `Pix2NeRF.render`."""
     limits = current_limits()
     check_int("num_frames", num_frames, 1, limits.frames)
     check_int("resolution", resolution, 2, limits.resolution)
@@ -58,13 +60,14 @@ def render_orbit(
     if pitch is None:
         pitch = float(latent.pitch.reshape(-1)[0]) if isinstance(latent, Latent) else DEFAULT_ORBIT_PITCH
     yaws, pitches = orbit_poses(num_frames, pitch, start_yaw)
+    if isinstance(renderer, Pix2NeRF):
+        z = (latent.z if isinstance(latent, Latent) else latent)[:1].expand(len(yaws), -1)
+        report = None if progress is None else (lambda fraction: progress(int(fraction * len(yaws)), len(yaws)))
+        out = renderer.render(z, yaws, pitches, resolution=resolution, return_depth=False, zoom=zoom, progress=report)
+        return [tensor_to_pil(rgb) for rgb in out.rgb]
     frames = []
     for done, (yaw, frame_pitch) in enumerate(zip(yaws.tolist(), pitches.tolist()), 1):
-        if isinstance(renderer, Pix2NeRF):
-            out = renderer.render(latent, yaw, frame_pitch, resolution=resolution, return_depth=False)
-        else:
-            out = renderer.render(yaw, frame_pitch, resolution=resolution)
-        frames.append(tensor_to_pil(out.rgb[0]))
+        frames.append(tensor_to_pil(renderer.render(yaw, frame_pitch, resolution=resolution, zoom=zoom).rgb[0]))
         if progress is not None:
             progress(done, len(yaws))
     return frames

@@ -29,7 +29,8 @@ from pix2nerf.limits import check_degrees, check_int
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, Latent, RenderOutput, check_latents
-from pix2nerf.rendering.cameras import degrees_tensor, scene_half_size, world_rays
+from pix2nerf.preview.region import ViewRegion
+from pix2nerf.rendering.cameras import degrees_tensor, scene_half_size, world_rays, zoomed_fov
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays_in_chunks
 
 DEFAULT_BAKE_RESOLUTION = 192  # fine cells per axis where there is matter (bricks)
@@ -86,6 +87,7 @@ class BakedField:
     i + 1 read from brick i.
     settings: the model's sampler (near, far, num_steps, background) that `render` reproduces; fov in degrees.
     yaw_offset: the model's config.yaw_offset (degrees), added to the yaws `render` takes, as `Pix2NeRF.render` does.
+    region: where the model's cameras see (meshes keep only that), or None for everywhere.
     """
 
     lattice: torch.Tensor
@@ -97,6 +99,7 @@ class BakedField:
     settings: RaySamplingSettings
     latent: Latent | None = None
     yaw_offset: float = 0.0
+    region: ViewRegion | None = None
 
     @property
     def cells(self) -> int:
@@ -196,9 +199,11 @@ class BakedField:
         pitch: float | torch.Tensor,
         resolution: int = 128,
         num_steps: int | None = None,
+        zoom: float = 1.0,
     ) -> RenderOutput:
         """Render poses in degrees (floats or (B,) tensors) like `Pix2NeRF.render` with its defaults (hierarchical,
-        deterministic, locked view), reading the grid: rgb (B, 3, H, W) in [0, 1], depth (B, H, W), opacity."""
+        deterministic, locked view), reading the grid: rgb (B, 3, H, W) in [0, 1], depth (B, H, W), opacity.
+        zoom: magnification, as in `Pix2NeRF.render`."""
         limits = current_limits()
         resolution = check_int("resolution", resolution, 2, limits.resolution)
         if num_steps is not None:
@@ -210,7 +215,7 @@ class BakedField:
         )
         settings = self.settings if num_steps is None else replace(self.settings, num_steps=num_steps)
         origins, directions = world_rays(
-            (yaw_t + self.yaw_offset).contiguous(), pitch_t.contiguous(), int(resolution), self.fov
+            (yaw_t + self.yaw_offset).contiguous(), pitch_t.contiguous(), int(resolution), zoomed_fov(self.fov, zoom)
         )
         rgb, depth, opacity = render_rays_in_chunks(
             lambda points, _: self.query(points),
@@ -383,4 +388,5 @@ def bake(
         settings,
         latent,
         config.yaw_offset,
+        ViewRegion.from_config(config),
     )

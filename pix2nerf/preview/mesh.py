@@ -1,8 +1,9 @@
 """Meshes from radiance fields: marching cubes on the density, vertex colours from the field, binary glTF export.
 
-Data flow: latent -> `preview.bake` (or an existing BakedField) -> density lattice -> marching cubes at a density
-threshold -> vertices in world units -> colours from the baked (locked-view) field at the vertices -> `Mesh` ->
-`.to_glb(path)`. World coordinates are already glTF's: y up, and the object's front (what the yaw 0 camera at
+Data flow: latent -> `preview.bake` (or an existing BakedField) -> density lattice -> capped outside the region
+the model's cameras see (`preview.region`) -> marching cubes at a density threshold -> vertices in world units ->
+the components that matter (`main_components`) -> colours from the baked (locked-view) field at the vertices ->
+`Mesh` -> `.to_glb(path)`. World coordinates are already glTF's: y up, and the object's front (what the yaw 0 camera at
 +z sees) faces +z, so viewers show the mesh upright and facing them.
 """
 
@@ -20,12 +21,15 @@ from pix2nerf.extras import require
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import Latent
 from pix2nerf.preview.baked_field import DEFAULT_BAKE_RESOLUTION, BakedField, bake
+from pix2nerf.preview.region import ViewRegion
 
 # Raw density sigma (per world unit) at the surface: a ray crossing 0.01 units of it keeps exp(-0.1) = 90% of its
 # light, so the surface sits where matter starts to show, as pi-GAN's shape extraction suggests (threshold 10).
 DEFAULT_THRESHOLD = 10.0
 # Softer fields (short training runs peak at a few units) get their surface at this fraction of their peak instead.
 SOFT_FIELD_FRACTION = 0.5
+# Connected components kept besides the largest: those holding at least this share of the surface area.
+MIN_COMPONENT_SHARE = 0.05
 
 GLB_MAGIC, GLB_VERSION = b"glTF", 2
 CHUNK_JSON, CHUNK_BIN = b"JSON", b"BIN\x00"
@@ -191,10 +195,40 @@ def surface_threshold(peak: float) -> float:
     return min(DEFAULT_THRESHOLD, SOFT_FIELD_FRACTION * peak)
 
 
-def mesh_from_baked(baked: BakedField, threshold: float | None = None) -> Mesh:
-    """The surface of a baked field at `threshold` (raw sigma; None: `surface_threshold`), coloured by the baked rgb
-    at the vertices."""
-    vertices, faces = mesh_from_density(baked.density_grid(), baked.spacing, -baked.half_size, threshold)
+def main_components(
+    vertices: np.ndarray, faces: np.ndarray, min_share: float = MIN_COMPONENT_SHARE
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh's largest connected component (by surface area) and any other holding at least `min_share` of
+    the total area: vertices (V', 3) and faces (F', 3) re-indexed."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(vertices),) * 2)
+    _, labels = connected_components(graph, directed=False)
+    a, b, c = (vertices[faces[:, i]].astype(np.float64) for i in range(3))
+    areas = np.linalg.norm(np.cross(b - a, c - a), axis=1) / 2
+    component_area = np.bincount(labels[faces[:, 0]], weights=areas, minlength=labels.max() + 1)
+    keep = (component_area >= min_share * component_area.sum()) | (component_area == component_area.max())
+    kept_faces = faces[keep[labels[faces[:, 0]]]]
+    used = np.unique(kept_faces)
+    remap = np.full(len(vertices), -1, np.int64)
+    remap[used] = np.arange(len(used))
+    return vertices[used], remap[kept_faces]
+
+
+def mesh_from_baked(baked: BakedField, threshold: float | None = None, region: ViewRegion | None = None) -> Mesh:
+    """The surface of a baked field at `threshold` (raw sigma; None: `surface_threshold`) inside `region` (None:
+    the bake's, `baked.region`), its main components (`main_components`), coloured by the baked rgb at the
+    vertices."""
+    density = baked.density_grid()
+    if threshold is None:
+        threshold = surface_threshold(float(density.max()))
+    region = baked.region if region is None else region
+    if region is not None:
+        density = region.clip_density(density, baked.spacing, -baked.half_size, threshold)
+    vertices, faces = mesh_from_density(density, baked.spacing, -baked.half_size, threshold)
+    vertices, faces = main_components(vertices, faces)
     inside = np.clip(vertices, -baked.half_size, baked.half_size) * (1 - 1e-6)  # padding vertices lie just outside
     rgb, _ = baked.query(torch.from_numpy(inside).to(baked.lattice.device))
     colors = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
@@ -207,5 +241,6 @@ def mesh_from_latent(
     resolution: int = DEFAULT_BAKE_RESOLUTION,
     threshold: float | None = None,
 ) -> Mesh:
-    """Bake the field of one latent (a Latent or z (1, z_dim)) at `resolution` cells per axis and mesh it."""
+    """Bake the field of one latent (a Latent or z (1, z_dim)) at `resolution` cells per axis and mesh it inside the
+    region its cameras see."""
     return mesh_from_baked(bake(model, latent_or_z, resolution=resolution), threshold)

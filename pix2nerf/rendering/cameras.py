@@ -171,3 +171,10 @@ def sample_poses(
     else:
         raise ValueError(f"unknown pose distribution {distribution!r}; expected 'gaussian' or 'spherical_uniform'")
     return yaw, pitch
+
+
+def zoomed_fov(fov: float, zoom: float) -> float:
+    """The field of view (degrees) that magnifies a `fov` degree view `zoom` times (zoom > 0; 1 keeps it)."""
+    if not zoom > 0 or not math.isfinite(zoom):
+        raise ValueError(f"zoom must be a positive finite factor, got {zoom}")
+    return math.degrees(2 * math.atan(math.tan(math.radians(fov) / 2) / zoom))

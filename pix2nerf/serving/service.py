@@ -30,6 +30,7 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.foreground import prepare_image
 from pix2nerf.images import check_image_bytes
 from pix2nerf.limits import Limits, check_angle, check_choice, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
@@ -169,15 +170,36 @@ def read_upload(source: Any, limits: Limits | None = None) -> tuple[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an upload becomes the encoder's input: remove_background (else only crop and resize: "none") and
+    foreground_size, the object's extent in the frame after re-framing (0: the model's training range,
+    config.foreground_fraction)."""
+
+    remove_background: bool = True
+    foreground_size: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.foreground_size <= 1:
+            raise ValueError(f"foreground_size must be in [0, 1] (0: automatic), got {self.foreground_size:.4g}")
+
+    def apply(self, image: Image.Image, model: Pix2NeRF) -> Image.Image:
+        """The loaded image as the encoder's crop and resize take it."""
+        size = self.foreground_size
+        extent = tuple(model.config.foreground_fraction) if size == 0 else (size, size)
+        return prepare_image(image, "auto" if self.remove_background else "none", extent, model.background_color)
+
+
 @dataclass
 class CachedImage:
-    """The work done once per image: its encoder input (an R x R RGB image), latent (pose in degrees), the baked
-    field, and the mesh's GLB bytes once a mesh was asked for."""
+    """The work done once per image and preprocessing: its encoder input (an R x R RGB image), latent (pose in
+    degrees), the fit score in words, the baked field, and the mesh's GLB bytes once a mesh was asked for."""
 
     key: str
     encoder_input: Image.Image
     latent: Latent
     baked: Any  # preview.BakedField
+    fit: str = ""
     glb: bytes | None = None
 
     @property
@@ -342,24 +364,28 @@ class Service:
     def pose_range(self) -> PoseRange:
         return PoseRange.from_config(self.model.config)
 
-    def prepare(self, source: Any) -> CachedImage:
-        """Validate, encode and bake an image, or fetch that work from the cache."""
+    def prepare(self, source: Any, preprocessing: Preprocessing = Preprocessing()) -> CachedImage:  # noqa: B008
+        """Validate, preprocess, encode, score and bake an image, or fetch that work from the cache."""
         key, decodable = read_upload(source)
+        if preprocessing != Preprocessing():
+            key = f"{key}:{int(preprocessing.remove_background)}:{preprocessing.foreground_size:g}"
 
         def create() -> CachedImage:
-            image = image_utils.load_image(decodable)
-            encoder_input = self.model.preprocess(image)
+            image = preprocessing.apply(image_utils.load_image(decodable), self.model)
+            encoder_input = self.model.preprocess(image, "none")
             latent = self.model.encode(encoder_input)
+            fit = self.model.fit_score(encoder_input, latent).words()[0]
             baked = bake(self.model, latent, **self.bake_options)
-            return CachedImage(
-                key, image_utils.tensor_to_pil(image_utils.to_unit_range(encoder_input[0].cpu())), latent, baked
-            )
+            shown = image_utils.tensor_to_pil(image_utils.to_unit_range(encoder_input[0].cpu()))
+            return CachedImage(key, shown, latent, baked, fit)
 
         return self.cache.get_or_create(key, create)
 
-    def novel_view(self, source: Any, yaw: float, pitch: float, quality: str = "interactive") -> View:
+    def novel_view(
+        self, source: Any, yaw: float, pitch: float, quality: str = "interactive", zoom: float = 1.0
+    ) -> View:
         """The image (an upload, or a CachedImage from `prepare`) seen from (yaw, pitch) in degrees at
-        `view_resolution`, with its depth map.
+        `view_resolution`, magnified `zoom` times, with its depth map.
 
         quality "interactive" reads the baked grid; "full" runs the model's own hierarchical sampler (slow on CPUs).
         """
@@ -368,16 +394,19 @@ class Service:
         prepared = source if isinstance(source, CachedImage) else self.prepare(source)
         start = time.perf_counter()
         if quality == "interactive":
-            output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution)
+            output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution, zoom=zoom)
         else:
-            output = self.model.render(prepared.latent, yaw, pitch, resolution=self.view_resolution)
+            output = self.model.render(prepared.latent, yaw, pitch, resolution=self.view_resolution, zoom=zoom)
         seconds = time.perf_counter() - start
         return View(image_utils.tensor_to_pil(output.rgb[0].cpu()), depth_image(output), seconds)
 
-    def orbit(self, source: Any, pitch: float | None = None, progress: ProgressFn | None = None) -> Path:
+    def orbit(
+        self, source: Any, pitch: float | None = None, progress: ProgressFn | None = None, zoom: float = 1.0
+    ) -> Path:
         """An animated WebP of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated
-        pitch, within the model's range), starting from the front; progress(done, total) after each frame."""
-        prepared = self.prepare(source)
+        pitch, within the model's range), starting from the front, magnified `zoom` times; progress(done, total)
+        after each frame. `source`: an upload or a CachedImage from `prepare`."""
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
         if pitch is None:
             pitch = self.pose_range.clamp(0.0, prepared.pitch)[1]
         _, pitch = check_angles(0.0, pitch)
@@ -387,14 +416,16 @@ class Service:
             pitch=pitch,
             resolution=self.view_resolution,
             progress=progress,
+            zoom=zoom,
         )
         return self.outputs.write(
             f"orbit-{prepared.key[:12]}", ".webp", lambda path: save_animation(frames, path, fps=ORBIT_FPS)
         )
 
     def mesh(self, source: Any) -> Path:
-        """A GLB file of the object's surface (marching cubes on the baked density, vertex colours)."""
-        prepared = self.prepare(source)
+        """A GLB file of the object's surface (marching cubes on the baked density, vertex colours); `source`: an
+        upload or a CachedImage from `prepare`."""
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
         if prepared.glb is None:
             prepared.glb = mesh_from_baked(prepared.baked).to_glb_bytes()
             self.cache.put(prepared.key, prepared)  # re-account its bytes
