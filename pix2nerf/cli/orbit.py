@@ -6,7 +6,7 @@ import argparse
 
 from pix2nerf.cli.common import add_model_argument, load_model
 
-HELP = "render frames around the object into a GIF/WebP"
+HELP = "render frames around the object into an animated GIF or WebP, or an MP4 video"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,12 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch", type=float, default=None, help="degrees (default: the encoder's estimate)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--fps", type=float, default=12.0)
-    parser.add_argument("-o", "--output", default="orbit.gif", help=".gif or .webp")
+    parser.add_argument("-o", "--output", default="orbit.gif", help=".gif, .webp or .mp4 (H.264)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from pix2nerf.preview.animation import render_orbit, save_animation
+    from pix2nerf.preview.animation import animation_format, render_orbit, save_animation
 
+    animation_format(args.output)  # a wrong suffix fails before any work
     model = load_model(args)
     latent = model.encode(args.image)
     frames = render_orbit(model, latent, num_frames=args.frames, pitch=args.pitch, resolution=args.resolution)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pix2nerf.extras import require
 from pix2nerf.images import tensor_to_pil
-from pix2nerf.limits import check_degrees, check_float, check_int
+from pix2nerf.limits import check_degrees, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import Latent
@@ -78,13 +78,22 @@ ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".mp4": "MP4"}
 MP4_QUALITY = 18  # x264's constant rate factor: 0 lossless, 51 worst; 18 looks lossless on these renders
 
 
+def animation_format(path: str | Path) -> str:
+    """The format ("GIF", "WEBP" or "MP4") of an animation file by its suffix; ValueError for others."""
+    name = Path(path).name
+    image_format = ANIMATION_FORMATS.get(Path(path).suffix.lower())
+    if image_format is None:
+        raise ValueError(
+            f"cannot write an animation to {shorten(name, from_end=True)}: use one of {', '.join(ANIMATION_FORMATS)}"
+        )
+    return image_format
+
+
 def save_animation(frames: Sequence[Any], path: str | Path, fps: float = 12.0) -> Path:
     """Write PIL frames as a looping animated GIF or WebP (lossless), or an H.264 MP4 (yuv420p; odd sizes padded
     to even by repeating the last row or column), by the path's suffix. The same frames give the same bytes."""
     path = Path(path)
-    image_format = ANIMATION_FORMATS.get(path.suffix.lower())
-    if image_format is None:
-        raise ValueError(f"cannot write an animation to {path.name!r}: use one of {', '.join(ANIMATION_FORMATS)}")
+    image_format = animation_format(path)
     if not frames:
         raise ValueError("save_animation needs at least one frame")
     check_float("fps", fps, 0.0, current_limits().fps, open_low=True)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pix2nerf.limits import shorten
+
 GLB_MAGIC, GLB_VERSION = b"glTF", 2
 CHUNK_JSON, CHUNK_BIN = b"JSON", b"BIN\x00"
 FLOAT, UNSIGNED_BYTE, UNSIGNED_INT = 5126, 5121, 5125  # glTF componentType codes
@@ -168,9 +170,14 @@ def ply_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None
 MESH_FORMATS: dict[str, Callable[..., bytes]] = {".glb": glb_bytes, ".obj": obj_bytes, ".ply": ply_bytes}
 
 
-def mesh_file_bytes(suffix: str, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None) -> bytes:
-    """The mesh as the file format of `suffix` (".glb", ".obj" or ".ply", any case)."""
+def mesh_writer(suffix: str) -> Callable[..., bytes]:
+    """The writer of the file format of `suffix` (".glb", ".obj" or ".ply", any case); ValueError for others."""
     writer = MESH_FORMATS.get(suffix.lower())
     if writer is None:
-        raise ValueError(f"cannot write a mesh as {suffix!r}: use one of {', '.join(MESH_FORMATS)}")
-    return writer(vertices, faces, colors)
+        raise ValueError(f"cannot write a mesh as {shorten(suffix)}: use one of {', '.join(MESH_FORMATS)}")
+    return writer
+
+
+def mesh_file_bytes(suffix: str, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None) -> bytes:
+    """The mesh as the file format of `suffix` (".glb", ".obj" or ".ply", any case)."""
+    return mesh_writer(suffix)(vertices, faces, colors)
