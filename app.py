@@ -3,8 +3,9 @@ orbit animation and a mesh out. The work happens in `pix2nerf.serving.service`; 
 
     python app.py [--model FOLDER_OR_HUB_ID] [--host 0.0.0.0] [--port 7860] [--share]
 
-API (gradio_client): /novel_view (image, yaw, pitch) -> PNG, /orbit (image, pitch) -> animated WebP,
-/mesh (image) -> GLB. Angles are degrees; yaw 0 / pitch 0 is the front view.
+API (gradio_client): /novel_view (image, yaw, pitch) -> PNG, /orbit (image, pitch, file_format="webp") -> an
+animated WebP or GIF or an MP4, /mesh (image, file_format="glb") -> GLB, OBJ or PLY. Angles are degrees; yaw 0 /
+pitch 0 is the front view.
 """
 
 from __future__ import annotations
@@ -111,19 +112,33 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         return service.novel_view(_upload(image), yaw, pitch).image
 
     @_user_errors
-    def orbit(image: Any, pitch: float, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
-        """An animated WebP of the camera circling the object at `pitch` degrees."""
+    def orbit(image: Any, pitch: float, file_format: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """The camera circling the object at `pitch` degrees: an animated WebP or GIF, or an MP4 (file_format)."""
 
         def report(done: int, total: int) -> None:
             progress(done / total, desc=f"frame {done} of {total}")
 
         progress(0.0, desc="encoding the image")
-        return str(service.orbit(_upload(image), pitch, progress=report))
+        return str(service.orbit(_upload(image), pitch, progress=report, file_format=file_format))
+
+    def orbit_preview(path: str | None):
+        """The orbit file shown in the player that plays it: MP4 in the video player, WebP and GIF as an image."""
+        video = path is not None and path.endswith(".mp4")
+        return (
+            gr.update(value=None if video else path, visible=not video),
+            gr.update(value=path if video else None, visible=video),
+        )
 
     @_user_errors
-    def mesh(image: Any):
-        """A GLB mesh of the object (marching cubes on the density, vertex colours)."""
-        return str(service.mesh(_upload(image)))
+    def mesh(image: Any, file_format: str):
+        """A mesh of the object (marching cubes on the density, vertex colours) as GLB, OBJ or PLY (file_format)."""
+        return str(service.mesh(_upload(image), file_format))
+
+    @_user_errors
+    def mesh_preview(image: Any, file: dict):
+        """The GLB that the 3D viewer shows: the mesh file itself (an unprocessed gr.File payload), or the same
+        mesh as GLB."""
+        return file["path"] if file["path"].endswith(".glb") else str(service.mesh(_upload(image), "glb"))
 
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
@@ -197,16 +212,25 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                 depth = gr.Image(label="Depth (near red, far blue)", format="png", interactive=False, height=320)
         with gr.Tabs():
             with gr.Tab("Orbit"):
-                orbit_button = gr.Button("Render an orbit around the object", variant="primary")
-                orbit_output = gr.Image(
-                    label="Orbit (animated WebP)", interactive=False, height=320, buttons=["download"]
+                orbit_format = gr.Radio(
+                    list(serving.ORBIT_FORMATS), value="webp", label="File format", info="mp4: H.264 video"
                 )
+                orbit_button = gr.Button("Render an orbit around the object", variant="primary")
+                orbit_output = gr.Image(label="Orbit", interactive=False, height=320, buttons=["download"])
+                orbit_video = gr.Video(label="Orbit (MP4)", interactive=False, height=320, visible=False)
+                orbit_file = gr.File(label="Download the orbit", interactive=False)
             with gr.Tab("Mesh"):
+                mesh_format = gr.Radio(
+                    list(serving.MESH_FILE_FORMATS),
+                    value="glb",
+                    label="File format",
+                    info="the viewer shows the GLB; OBJ and PLY (vertex colours) are for download",
+                )
                 mesh_button = gr.Button("Extract a mesh", variant="primary")
                 mesh_view = gr.Model3D(
                     label="Mesh (GLB)", interactive=False, clear_color=(1.0, 1.0, 1.0, 1.0), height=320
                 )
-                mesh_file = gr.File(label="Download the GLB", interactive=False)
+                mesh_file = gr.File(label="Download the mesh", interactive=False)
         api_trigger = gr.Button(visible=False)
 
         view_outputs = [view, depth, caption]
@@ -227,9 +251,11 @@ def build_demo(service: serving.Service) -> gr.Blocks:
             ).then(on_view, view_inputs, view_outputs, **private)
         api_trigger.click(novel_view, [image, yaw, pitch], [view], api_name="novel_view", preprocess=False)
         heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
-        orbit_button.click(orbit, [image, pitch], [orbit_output], api_name="orbit", **heavy)
-        mesh_button.click(mesh, [image], [mesh_view], api_name="mesh", **heavy).then(
-            lambda path: path, [mesh_view], [mesh_file], api_visibility="private", queue=False
+        orbit_button.click(orbit, [image, pitch, orbit_format], [orbit_file], api_name="orbit", **heavy).success(
+            orbit_preview, [orbit_file], [orbit_output, orbit_video], api_visibility="private", queue=False
+        )
+        mesh_button.click(mesh, [image, mesh_format], [mesh_file], api_name="mesh", **heavy).success(
+            mesh_preview, [image, mesh_file], [mesh_view], **private
         )
     return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
 

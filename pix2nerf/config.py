@@ -294,7 +294,7 @@ def _check_stages(stages: Any, limits: Limits) -> None:
             raise ValueError(f"config.training_stages must start with a stage at start_step 0, got {start}")
         previous = start
         check_int(f"{name}.resolution", stage["resolution"], 4, limits.resolution)
-        check_int(f"{name}.batch_size", stage["batch_size"], 1, limits.batch_size * 16)
+        check_int(f"{name}.batch_size", stage["batch_size"], 1, limits.train_batch_size)
         check_int(f"{name}.num_steps", stage["num_steps"], 3, limits.num_steps)
         for key in ("lr_g", "lr_d", "lr_e"):
             check_float(f"{name}.{key}", stage[key], 0.0, 1.0, open_low=True)

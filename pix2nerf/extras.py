@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-EXTRAS = {"datasets": ("datasets", "train"), "skimage": ("scikit-image", "app")}  # module -> (distribution, extra)
+EXTRAS = {  # module -> (distribution, extra)
+    "datasets": ("datasets", "train"),
+    "skimage": ("scikit-image", "app"),
+    "av": ("av", "app"),
+}
 
 
 class MissingExtraError(ImportError):

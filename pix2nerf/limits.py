@@ -35,6 +35,9 @@ class Limits:
     resolution: int = 1024  # px per side of a rendered image
     num_steps: int = 512  # samples per ray (coarse; as many fine ones when hierarchical)
     batch_size: int = 64  # latents or images per call
+    train_batch_size: int = 1024  # images per training step (a stage's batch_size, --train_batch_size)
+    validation_objects: int = 100_000  # held-out objects the trainer validates on (--validation_num_objects)
+    workers: int = 256  # data-loading processes
     refinement_steps: int = 1000  # test-time optimisation steps of a latent
     frames: int = 720  # frames of one orbit or animation
     fps: float = 120.0  # frames per second of an animation

@@ -212,6 +212,44 @@ def test_mesh_is_a_glb(client, files):
     assert Path(result).suffix == ".glb" and Path(result).read_bytes()[:4] == b"glTF"
 
 
+def test_orbit_as_mp4_and_mesh_as_obj_and_ply(client, files):
+    import av
+
+    with av.open(predict(client, files["car"], 20, "mp4", api_name="/orbit")) as video:
+        assert video.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in video.decode(video=0)) == ORBIT_FRAMES
+    obj = Path(predict(client, files["car"], "obj", api_name="/mesh"))
+    ply = Path(predict(client, files["car"], "ply", api_name="/mesh"))
+    vertices = sum(line.startswith("v ") for line in obj.read_text().splitlines())
+    assert len(obj.read_text().splitlines()[1].split()) == 7  # v x y z r g b
+    assert f"element vertex {vertices}\n".encode() in ply.read_bytes() and ply.suffix == ".ply"
+
+
+def test_the_previews_show_mp4_in_the_video_player_and_the_mesh_as_glb(app_module, running_app, files):
+    service = running_app[0]
+    handlers = {block.fn.__name__: block.fn for block in app_module.build_demo(service).fns.values() if block.fn}
+    image, video = handlers["orbit_preview"]("orbit.mp4")
+    assert (image["visible"], video["visible"], video["value"]) == (False, True, "orbit.mp4")
+    image, video = handlers["orbit_preview"]("orbit.webp")
+    assert (image["value"], image["visible"], video["visible"]) == ("orbit.webp", True, False)
+    obj = service.mesh(files["car"], "obj")
+    glb = handlers["mesh_preview"]({"path": str(files["car"])}, {"path": str(obj)})
+    assert Path(glb).read_bytes()[:4] == b"glTF"
+
+
+def test_service_file_formats_are_checked_and_the_mesh_is_extracted_once(running_app, files):
+    service = running_app[0]
+    with pytest.raises(ValueError, match="file_format must be one of 'gif', 'webp', 'mp4'; got 'avi'"):
+        service.orbit(files["car"], file_format="avi")
+    with pytest.raises(ValueError, match="file_format must be one of 'glb', 'obj', 'ply'; got 'stl'"):
+        service.mesh(files["car"], "stl")
+    first = service.mesh(files["car"], "ply")
+    prepared = service.prepare(files["car"])
+    mesh = prepared.mesh
+    assert service.mesh(files["car"], "glb").read_bytes()[:4] == b"glTF" and prepared.mesh is mesh
+    assert prepared.nbytes > prepared.baked.nbytes + mesh.nbytes and first.read_bytes()[:4] == b"ply\n"
+
+
 @pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
 def test_bad_uploads_are_refused_with_a_clear_error_and_the_app_keeps_serving(client, files, name):
     from gradio_client.exceptions import AppError

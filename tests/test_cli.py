@@ -55,6 +55,38 @@ def test_orbit_writes_an_animation(model_dir, photo, tmp_path):
         assert animation.n_frames == 3
 
 
+def test_orbit_writes_an_mp4(model_dir, photo, tmp_path):
+    import av
+
+    out = tmp_path / "orbit.mp4"
+    argv = ["orbit", str(photo), "--model", str(model_dir), "--frames", "3", "--resolution", "9", "-o", str(out)]
+    assert cli.main(argv) == 0
+    with av.open(str(out)) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (10, 10)
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+@pytest.mark.parametrize("suffix", [".glb", ".obj", ".ply"])
+def test_mesh_writes_each_format(tiny_blob_model, photo, tmp_path, capsys, suffix):
+    model, _ = tiny_blob_model  # its field is a blob whatever the latent: a surface to write
+    model.save_pretrained(tmp_path / "blob")
+    out = tmp_path / f"car{suffix}"
+    assert cli.main(["mesh", str(photo), "--model", str(tmp_path / "blob"), "--resolution", "12", "-o", str(out)]) == 0
+    data = out.read_bytes()
+    assert data[:4] == {".glb": b"glTF", ".obj": b"# pi", ".ply": b"ply\n"}[suffix]
+    assert f"wrote {out} (" in capsys.readouterr().out
+
+
+def test_mesh_and_orbit_refuse_other_suffixes_before_any_work(photo, tmp_path, capsys):
+    missing = str(tmp_path / "no-model")  # never loaded: the suffix is checked first
+    assert cli.main(["mesh", str(photo), "--model", missing, "-o", str(tmp_path / "car.stl")]) == 2
+    assert "cannot write a mesh as '.stl': use one of .glb, .obj, .ply" in capsys.readouterr().err
+    assert cli.main(["orbit", str(photo), "--model", missing, "-o", str(tmp_path / "orbit.avi")]) == 2
+    assert "cannot write an animation to orbit.avi: use one of .gif, .webp, .mp4" in capsys.readouterr().err
+    assert cli.main(["mesh", str(photo), "--model", missing, "--resolution", "0"]) == 2
+    assert "--resolution must be an integer in [1, 1024], got 0" in capsys.readouterr().err
+
+
 def test_info_reports_config_parameters_and_files(model_dir, capsys):
     assert cli.main(["info", str(model_dir), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

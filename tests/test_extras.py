@@ -30,6 +30,16 @@ def test_mesh_export_without_scikit_image_names_the_app_extra(monkeypatch):
         mesh_from_density(np.ones((8, 8, 8)), 0.1, -0.4)
 
 
+def test_mp4_without_av_names_the_app_extra(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pix2nerf.preview.animation import save_animation
+
+    monkeypatch.setitem(sys.modules, "av", None)
+    with pytest.raises(MissingExtraError, match=r"MP4 video needs av, .* pip install 'pix2nerf\[app\]'"):
+        save_animation([Image.new("RGB", (8, 8))], tmp_path / "orbit.mp4")
+
+
 def test_make_dataset_without_datasets_names_the_train_extra(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)
     assert cli.main(["make-dataset", "--category", "cars", "--out", str(tmp_path / "cars"), "--quiet"]) == 2
@@ -43,7 +53,7 @@ def test_render_needs_no_extra(tmp_path):
     from pathlib import Path
 
     car = Path(__file__).resolve().parents[1] / "examples" / "car_0.png"
-    hidden = ("datasets", "gradio", "skimage", "accelerate", "tensorboard", "psutil")
+    hidden = ("datasets", "gradio", "skimage", "av", "accelerate", "tensorboard", "psutil")
     code = (
         f"import sys; sys.modules.update(dict.fromkeys({hidden!r})); from pix2nerf.cli.main import main; "
         f"sys.exit(main(['render', {str(car)!r}, '--resolution', '16', '-o', {str(tmp_path / 'out.png')!r}]))"

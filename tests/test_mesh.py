@@ -13,13 +13,13 @@ import torch
 from pix2nerf.preview.mesh import (
     DEFAULT_THRESHOLD,
     Mesh,
-    glb_bytes,
     main_components,
     mesh_from_baked,
     mesh_from_density,
     mesh_from_latent,
     surface_threshold,
 )
+from pix2nerf.preview.mesh_formats import glb_bytes
 
 
 def sphere_density(radius: float, resolution: int = 48, half: float = 0.5, center=(0.0, 0.0, 0.0)):
@@ -142,7 +142,7 @@ def test_mesh_of_a_model_field(tmp_path, tiny_blob_model):
     assert mesh.vertices.dtype == np.float32 and mesh.colors.dtype == np.uint8
     assert mesh.colors.shape == mesh.vertices.shape and mesh.faces.max() < len(mesh.vertices)
     assert edges_shared_twice(mesh.faces)
-    path = mesh.to_glb(tmp_path / "object.glb")
+    path = mesh.save(tmp_path / "object.glb")
     document, _ = parse_glb(path.read_bytes())
     assert document["accessors"][0]["count"] == len(mesh.vertices)
     with pytest.raises(ValueError, match="no surface at this threshold"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -111,9 +112,26 @@ def test_orbit_frames_progress_and_animation(tmp_path, blob_baked, blob):
         with Image.open(path) as animation:
             assert animation.n_frames == 5 and animation.size == (16, 16)
         assert save_animation(frames, tmp_path / f"again{suffix}", fps=10).read_bytes() == path.read_bytes()
-    with pytest.raises(ValueError, match=".gif"):
-        save_animation(frames, tmp_path / "orbit.mp4")
+    with pytest.raises(ValueError, match=r"use one of \.gif, \.webp, \.mp4"):
+        save_animation(frames, tmp_path / "orbit.avi")
     model, z = blob
     assert len(render_orbit(model, z, num_frames=2, resolution=8)) == 2
     with pytest.raises(ValueError, match="needs a latent"):
         render_orbit(model)
+
+
+def test_mp4_is_h264_with_every_frame_and_even_size(tmp_path):
+    import av
+
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    frames = [Image.new("RGB", (17, 15), colour) for colour in colours]  # odd sizes are padded to even
+    path = save_animation(frames, tmp_path / "orbit.mp4", fps=10)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert (stream.width, stream.height, stream.average_rate) == (18, 16, 10)
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    assert len(decoded) == 3
+    for frame, colour in zip(decoded, colours):
+        assert np.abs(frame.reshape(-1, 3).mean(0) - colour).max() < 8
+    assert save_animation(frames, tmp_path / "again.mp4", fps=10).read_bytes() == path.read_bytes()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -436,3 +437,47 @@ def test_triton_field_kernels_are_refused_where_they_cannot_run(tiny_model):
     with pytest.raises(ValueError, match="'compile' or 'triton'"):
         Pix2NeRFTrainer(tiny_model, discriminator, field_kernels="cuda")
     assert Pix2NeRFTrainer(tiny_model, discriminator).field_kernels == "reference"  # "auto" on a CPU
+
+
+def load_train_script():
+    """train/train.py as a module, for its argument parsing without a subprocess."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pix2nerf_train_script", TRAIN_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--train_batch_size", "0", r"--train_batch_size must be an integer in \[1, 1024\], got 0"),
+        ("--train_batch_size", "9" * 30, r"--train_batch_size must be an integer in \[1, 1024\], got 99999"),
+        ("--resolution", "2", r"--resolution must be an integer in \[4, 1024\], got 2"),
+        ("--validation_resolution", "4096", r"--validation_resolution must be an integer in \[4, 1024\], got 4096"),
+        ("--max_train_steps", "0", r"--max_train_steps must be an integer in \[1, 1e\+08\], got 0"),
+        ("--max_train_minutes", "nan", r"--max_train_minutes must be a finite number > 0, got nan"),
+        ("--max_train_minutes", "inf", r"--max_train_minutes must be a finite number > 0, got inf"),
+        ("--max_train_minutes", "-5", r"--max_train_minutes must be a finite number > 0, got -5"),
+        ("--checkpointing_steps", "0", r"--checkpointing_steps must be an integer in \[1, 1e\+08\], got 0"),
+        ("--checkpoints_total_limit", "-1", r"--checkpoints_total_limit must be an integer in \[1, 1e\+08\], got -1"),
+        ("--validation_num_objects", "0", r"--validation_num_objects must be an integer in \[1, 100000\], got 0"),
+        ("--dataloader_num_workers", "-1", r"--dataloader_num_workers must be an integer in \[0, 256\], got -1"),
+        ("--seed", str(2**40), r"--seed must be an integer in \[0, 2\.14748e\+09\], got 1099511627776"),
+        ("--logging_steps", "1.5", r"invalid int value: '1\.5'"),
+    ],
+)
+def test_the_trainers_numbers_are_checked_with_one_sentence(flag, value, message, capsys):
+    script = load_train_script()
+    with pytest.raises(SystemExit) as exit_info:
+        script.parse_args(["--train_data_dir", "data", flag, value])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_info.value.code == 2 and re.search(message, error) and len(error) < 160, error
+
+
+def test_the_trainers_limits_follow_the_environment(monkeypatch):
+    script = load_train_script()
+    monkeypatch.setenv("PIX2NERF_LIMIT_TRAIN_BATCH_SIZE", "4096")
+    args = script.parse_args(["--train_data_dir", "data", "--train_batch_size", "2048", "--max_train_minutes", "0.5"])
+    assert (args.train_batch_size, args.max_train_minutes, args.seed) == (2048, 0.5, 0)

@@ -40,6 +40,8 @@ from tqdm.auto import tqdm
 from pix2nerf import __version__
 from pix2nerf.config import PRESETS
 from pix2nerf.data.reading import PreprocessedImages, TrainingBatches, load_split
+from pix2nerf.limits import Limits, check_float, check_int
+from pix2nerf.limits import current as current_limits
 from pix2nerf.networks import Discriminator
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.checkpoint import load_trainer, save_rng_state, save_training_state
@@ -64,6 +66,9 @@ MODEL_DIR = "model"
 METRICS_LOG_NAME = "metrics.jsonl"
 REPORT_TO = [*LoggerType.list(), "none"]  # every tracker accelerate knows, "all" of the installed ones, or none
 DEADLINE_CHECK_STEPS = 10  # --max_train_minutes is checked every this many steps
+MIN_RESOLUTION = 4  # px, as a training stage's resolution
+SEED_MODULUS = 2**32  # seeds given to set_seed (numpy's range)
+MAX_SEED = 2**31 - 1  # --seed, leaving room for the per-process offsets
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -174,20 +179,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.dataset_name is None) == (args.train_data_dir is None):
         parser.error("give exactly one of --dataset_name and --train_data_dir")
-    for name in ("checkpointing_steps", "logging_steps", "validation_steps", "validation_num_objects"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be a positive integer")
-    for name in (
-        "train_batch_size",
-        "max_train_steps",
-        "resolution",
-        "validation_resolution",
-        "checkpoints_total_limit",
-    ):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name} must be a positive integer")
-    if args.dataloader_num_workers < 0:
-        parser.error("--dataloader_num_workers must be >= 0")
+    try:
+        check_arguments(args, current_limits())
+    except ValueError as error:
+        parser.error(str(error))
     if args.preset is not None and args.pretrained_model_name_or_path is not None:
         parser.error(
             "give either --preset or --pretrained_model_name_or_path: a pretrained model brings its own config "
@@ -198,6 +193,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError as error:
         parser.error(str(error))
     return args
+
+
+def check_arguments(args: argparse.Namespace, limits: Limits) -> None:
+    """Every numeric argument's type, finiteness and range (pix2nerf.limits; None: the default chosen later).
+    Raises ValueError with one sentence naming the flag, the value and the allowed range."""
+    integers = {  # flag -> (low, high)
+        "resolution": (MIN_RESOLUTION, limits.resolution),
+        "validation_resolution": (MIN_RESOLUTION, limits.resolution),
+        "train_batch_size": (1, limits.train_batch_size),
+        "max_train_steps": (1, limits.train_steps),
+        "checkpointing_steps": (1, limits.train_steps),
+        "checkpoints_total_limit": (1, limits.train_steps),
+        "logging_steps": (1, limits.train_steps),
+        "validation_steps": (1, limits.train_steps),
+        "validation_num_objects": (1, limits.validation_objects),
+        "dataloader_num_workers": (0, limits.workers),
+        "seed": (0, MAX_SEED),
+    }
+    for name, (low, high) in integers.items():
+        if getattr(args, name) is not None:
+            check_int(f"--{name}", getattr(args, name), low, high)
+    if args.max_train_minutes is not None:
+        check_float("--max_train_minutes", args.max_train_minutes, 0.0, open_low=True)
 
 
 @contextlib.contextmanager
@@ -323,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     if resume is not None:
         accelerator.load_state(str(resume))
         if not resume_rng_state(resume, accelerator.process_index):  # saved by fewer processes
-            set_seed(args.seed + accelerator.process_index + 1_000_003 * progress["step"])
+            set_seed((args.seed + accelerator.process_index + 1_000_003 * progress["step"]) % SEED_MODULUS)
         state["last_checkpoint"] = progress["step"]
         logger.info(f"resumed from {resume} at step {progress['step']}", main_process_only=True)
     elif args.resume_from_checkpoint == LATEST_OR_NEW:

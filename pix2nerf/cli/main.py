@@ -12,6 +12,7 @@ from pix2nerf.extras import MissingExtraError
 SUBCOMMANDS = {  # name -> module in pix2nerf.cli
     "render": "render",
     "orbit": "orbit",
+    "mesh": "mesh",
     "info": "info",
     "convert-official": "convert_official",
     "make-dataset": "make_dataset",

@@ -6,7 +6,7 @@ import argparse
 
 from pix2nerf.cli.common import add_model_argument, add_view_arguments, load_model, progress_bar
 
-HELP = "render frames around the object into a GIF/WebP"
+HELP = "render frames around the object into an animated GIF or WebP, or an MP4 video"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full-quality", action="store_true", help="the model's own sampler (slow on CPUs) instead of a baked grid"
     )
     add_view_arguments(parser)
-    parser.add_argument("-o", "--output", default="orbit.gif", help=".gif or .webp")
+    parser.add_argument("-o", "--output", default="orbit.gif", help=".gif, .webp or .mp4 (H.264)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from pix2nerf.preview.animation import render_orbit, save_animation
+    from pix2nerf.preview.animation import animation_format, render_orbit, save_animation
 
+    animation_format(args.output)  # a wrong suffix fails before any work
     model = load_model(args)
     latent = model.encode(args.image, preprocess=args.preprocess)
     with progress_bar("orbit", unit="frame", total=args.frames) as progress:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
+from pix2nerf.extras import require
 from pix2nerf.images import tensor_to_pil
-from pix2nerf.limits import check_degrees, check_float, check_int
+from pix2nerf.limits import check_degrees, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import Latent
@@ -73,23 +77,59 @@ def render_orbit(
     return frames
 
 
-ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".mp4": "MP4"}
+MP4_QUALITY = 18  # x264's constant rate factor: 0 lossless, 51 worst; 18 looks lossless on these renders
+
+
+def animation_format(path: str | Path) -> str:
+    """The format ("GIF", "WEBP" or "MP4") of an animation file by its suffix; ValueError for others."""
+    name = Path(path).name
+    image_format = ANIMATION_FORMATS.get(Path(path).suffix.lower())
+    if image_format is None:
+        raise ValueError(
+            f"cannot write an animation to {shorten(name, from_end=True)}: use one of {', '.join(ANIMATION_FORMATS)}"
+        )
+    return image_format
 
 
 def save_animation(frames: Sequence[Any], path: str | Path, fps: float = 12.0) -> Path:
-    """Write PIL frames as a looping animated GIF or WebP (by the path's suffix; WebP is lossless).
-    The same frames give the same bytes."""
+    """Write PIL frames as a looping animated GIF or WebP (lossless), or an H.264 MP4 (yuv420p; odd sizes padded
+    to even by repeating the last row or column), by the path's suffix. The same frames give the same bytes."""
     path = Path(path)
-    image_format = ANIMATION_FORMATS.get(path.suffix.lower())
-    if image_format is None:
-        raise ValueError(f"cannot write an animation to {path.name!r}: use one of {', '.join(ANIMATION_FORMATS)}")
+    image_format = animation_format(path)
     if not frames:
         raise ValueError("save_animation needs at least one frame")
     check_float("fps", fps, 0.0, current_limits().fps, open_low=True)
     check_int("the number of frames", len(frames), 1, current_limits().frames)
-    first, *rest = [frame.convert("RGB") for frame in frames]
+    rgb = [frame.convert("RGB") for frame in frames]
+    if image_format == "MP4":
+        return _save_mp4(rgb, path, fps)
+    first, *rest = rgb
     options: dict[str, Any] = {"lossless": True, "method": 4} if image_format == "WEBP" else {"optimize": False}
     first.save(
         path, format=image_format, save_all=True, append_images=rest, duration=round(1000 / fps), loop=0, **options
     )
+    return path
+
+
+def _save_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path:
+    """H.264 in MP4 through PyAV (its wheels bundle FFmpeg with libx264), one thread for identical bytes."""
+    av = require("av", "MP4 video")
+    width, height = frames[0].size
+    if any(frame.size != (width, height) for frame in frames):
+        raise ValueError(f"every frame of a video must be {width}x{height} px like the first")
+    even = np.zeros((height + height % 2, width + width % 2, 3), np.uint8)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001) or Fraction(1, 1001))
+        stream.width, stream.height, stream.pix_fmt = even.shape[1], even.shape[0], "yuv420p"
+        stream.options = {"crf": str(MP4_QUALITY)}
+        stream.codec_context.thread_count = 1
+        for frame in frames:
+            even[:height, :width] = np.asarray(frame)
+            even[height:, :width] = even[height - 1 : height, :width]  # an odd size's extra row and column
+            even[:, width:] = even[:, width - 1 : width]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     return path

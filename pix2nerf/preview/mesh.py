@@ -1,16 +1,15 @@
-"""Meshes from radiance fields: marching cubes on the density, vertex colours from the field, binary glTF export.
+"""Meshes from radiance fields: marching cubes on the density, vertex colours from the field, mesh files.
 
 Data flow: latent -> `preview.bake` (or an existing BakedField) -> density lattice -> capped outside the region
 the model's cameras see (`preview.region`) -> marching cubes at a density threshold -> vertices in world units ->
 the components that matter (`main_components`) -> colours from the baked (locked-view) field at the vertices ->
-`Mesh` -> `.to_glb(path)`. World coordinates are already glTF's: y up, and the object's front (what the yaw 0 camera at
+`Mesh` -> `.save(path)` (GLB, OBJ or PLY:
+`preview.mesh_formats`). World coordinates are already glTF's: y up, and the object's front (what the yaw 0 camera at
 +z sees) faces +z, so viewers show the mesh upright and facing them.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pix2nerf.extras import require
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.outputs import Latent
 from pix2nerf.preview.baked_field import DEFAULT_BAKE_RESOLUTION, BakedField, bake
+from pix2nerf.preview.mesh_formats import mesh_file_bytes
 from pix2nerf.preview.region import ViewRegion
 
 # Raw density sigma (per world unit) at the surface: a ray crossing 0.01 units of it keeps exp(-0.1) = 90% of its
@@ -30,12 +30,6 @@ DEFAULT_THRESHOLD = 10.0
 SOFT_FIELD_FRACTION = 0.5
 # Connected components kept besides the largest: those holding at least this share of the surface area.
 MIN_COMPONENT_SHARE = 0.05
-
-GLB_MAGIC, GLB_VERSION = b"glTF", 2
-CHUNK_JSON, CHUNK_BIN = b"JSON", b"BIN\x00"
-FLOAT, UNSIGNED_BYTE, UNSIGNED_INT = 5126, 5121, 5125  # glTF componentType codes
-ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963  # glTF bufferView targets
-TRIANGLES = 4
 
 
 @dataclass
@@ -47,113 +41,22 @@ class Mesh:
     faces: np.ndarray
     colors: np.ndarray
 
-    def to_glb_bytes(self) -> bytes:
-        """The mesh as a binary glTF 2.0 file (POSITION, COLOR_0, indices; unlit vertex colours)."""
-        return glb_bytes(self.vertices, self.faces, self.colors)
+    def to_bytes(self, suffix: str = ".glb") -> bytes:
+        """The mesh as the file format of `suffix`: ".glb" (binary glTF 2.0, unlit vertex colours), ".obj" (vertex
+        colours as `v x y z r g b`) or ".ply" (binary little-endian, uchar vertex colours)."""
+        return mesh_file_bytes(suffix, self.vertices, self.faces, self.colors)
 
-    def to_glb(self, path: str | Path) -> Path:
-        """Write the mesh as a .glb file; returns the path."""
+    def save(self, path: str | Path) -> Path:
+        """Write the mesh in the format of the path's suffix (.glb, .obj or .ply); returns the path."""
         path = Path(path)
-        path.write_bytes(self.to_glb_bytes())
+        data = self.to_bytes(path.suffix)
+        path.write_bytes(data)
         return path
 
-
-def _padded(data: bytes, fill: bytes) -> bytes:
-    return data + fill * (-len(data) % 4)
-
-
-def glb_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None) -> bytes:
-    """A binary glTF 2.0 container of one triangle mesh with an unlit material (KHR_materials_unlit).
-
-    vertices (V, 3) float, faces (F, 3) integer indices into vertices, colors (V, 3) uint8 (stored as RGBA
-    normalized unsigned bytes, the 4-byte aligned form glTF allows) or None.
-    """
-    vertices = np.ascontiguousarray(vertices, dtype=np.float32)
-    faces = np.asarray(faces)
-    if vertices.ndim != 2 or vertices.shape[1] != 3 or not len(vertices) or not np.isfinite(vertices).all():
-        raise ValueError(f"vertices must be a non-empty finite (V, 3) array, got shape {vertices.shape}")
-    if faces.ndim != 2 or faces.shape[1] != 3 or not len(faces) or not np.issubdtype(faces.dtype, np.integer):
-        raise ValueError(f"faces must be a non-empty (F, 3) integer array, got {faces.dtype} {faces.shape}")
-    if faces.min() < 0 or faces.max() >= len(vertices):
-        raise ValueError(f"faces index vertices 0..{len(vertices) - 1}, got indices {faces.min()}..{faces.max()}")
-    blobs = [vertices.tobytes()]
-    attributes = {"POSITION": 0}
-    accessors = [
-        {
-            "bufferView": 0,
-            "componentType": FLOAT,
-            "count": len(vertices),
-            "type": "VEC3",
-            "min": vertices.min(0).tolist(),
-            "max": vertices.max(0).tolist(),
-        }
-    ]
-    if colors is not None:
-        colors = np.asarray(colors)
-        if colors.shape != vertices.shape or colors.dtype != np.uint8:
-            raise ValueError(
-                f"colors must be a uint8 array shaped like vertices {vertices.shape}, got {colors.dtype} {colors.shape}"
-            )
-        rgba = np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], 1)
-        blobs.append(rgba.tobytes())
-        attributes["COLOR_0"] = len(accessors)
-        accessors.append(
-            {"bufferView": 1, "componentType": UNSIGNED_BYTE, "normalized": True, "count": len(colors), "type": "VEC4"}
-        )
-    blobs.append(np.ascontiguousarray(faces, dtype=np.uint32).tobytes())
-    accessors.append(
-        {"bufferView": len(blobs) - 1, "componentType": UNSIGNED_INT, "count": faces.size, "type": "SCALAR"}
-    )
-
-    views, offset = [], 0
-    for index, blob in enumerate(blobs):
-        target = ELEMENT_ARRAY_BUFFER if index == len(blobs) - 1 else ARRAY_BUFFER
-        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(blob), "target": target})
-        offset += len(blob)  # every blob is a multiple of 4 bytes long
-    binary = b"".join(blobs)
-    document = {
-        "asset": {"version": "2.0", "generator": "pix2nerf"},
-        "scene": 0,
-        "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0}],
-        "meshes": [
-            {
-                "primitives": [
-                    {"attributes": attributes, "indices": len(accessors) - 1, "material": 0, "mode": TRIANGLES}
-                ]
-            }
-        ],
-        "materials": [
-            {
-                "pbrMetallicRoughness": {
-                    "baseColorFactor": [1.0, 1.0, 1.0, 1.0],
-                    "metallicFactor": 0.0,
-                    "roughnessFactor": 1.0,
-                },
-                "doubleSided": True,
-                "extensions": {"KHR_materials_unlit": {}},
-            }
-        ],
-        "extensionsUsed": ["KHR_materials_unlit"],
-        "buffers": [{"byteLength": len(binary)}],
-        "bufferViews": views,
-        "accessors": accessors,
-    }
-    json_chunk = _padded(json.dumps(document, separators=(",", ":")).encode(), b" ")
-    bin_chunk = _padded(binary, b"\x00")
-    length = 12 + 8 + len(json_chunk) + 8 + len(bin_chunk)
-    return b"".join(
-        [
-            GLB_MAGIC,
-            struct.pack("<II", GLB_VERSION, length),
-            struct.pack("<I", len(json_chunk)),
-            CHUNK_JSON,
-            json_chunk,
-            struct.pack("<I", len(bin_chunk)),
-            CHUNK_BIN,
-            bin_chunk,
-        ]
-    )
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays, in bytes."""
+        return self.vertices.nbytes + self.faces.nbytes + self.colors.nbytes
 
 
 def mesh_from_density(

@@ -3,7 +3,7 @@
 Data flow: upload (path, bytes, PIL or array) -> content key (sha256 of the file bytes or pixels) -> bounded LRU
 cache of `CachedImage` (validated image -> encoder input -> Latent -> `preview.BakedField`, and its mesh once
 asked for) -> novel views (PIL, interactive from the baked grid or full quality with the model's own sampler) with
-a colour-mapped depth map, orbit animations (WebP files) and meshes (GLB files).
+a colour-mapped depth map, orbit animations (WebP, GIF or MP4 files) and meshes (GLB, OBJ or PLY files).
 
 Angles are degrees (yaw 0 / pitch 0 = front view, positive pitch looks from above).
 """
@@ -36,9 +36,10 @@ from pix2nerf.limits import Limits, check_angle, check_choice, check_float, chec
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Pix2NeRF
 from pix2nerf.outputs import Latent, RenderOutput
-from pix2nerf.preview.animation import ProgressFn, render_orbit, save_animation
+from pix2nerf.preview.animation import ANIMATION_FORMATS, ProgressFn, render_orbit, save_animation
 from pix2nerf.preview.baked_field import bake
-from pix2nerf.preview.mesh import mesh_from_baked
+from pix2nerf.preview.mesh import Mesh, mesh_from_baked
+from pix2nerf.preview.mesh_formats import MESH_FORMATS
 from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 
 QUALITIES = ("interactive", "full")  # the baked grid; the model's own hierarchical sampler
@@ -47,6 +48,8 @@ DEFAULT_CACHE_BYTES = 1 << 30  # and at most this many bytes of them
 VIEW_RESOLUTION = 128  # px, novel views and depth maps
 ORBIT_FRAMES = 36
 ORBIT_FPS = 12.0
+ORBIT_FORMATS = tuple(suffix.lstrip(".") for suffix in ANIMATION_FORMATS)  # gif, webp, mp4
+MESH_FILE_FORMATS = tuple(suffix.lstrip(".") for suffix in MESH_FORMATS)  # glb, obj, ply
 MAX_OUTPUT_FILES = 64  # orbit and mesh files kept on disk (oldest deleted)
 FOREGROUND_OPACITY = 0.5  # depth-map pixels at least this opaque set the colour range
 
@@ -193,14 +196,14 @@ class Preprocessing:
 @dataclass
 class CachedImage:
     """The work done once per image and preprocessing: its encoder input (an R x R RGB image), latent (pose in
-    degrees), the fit score in words, the baked field, and the mesh's GLB bytes once a mesh was asked for."""
+    degrees), the fit score in words, the baked field, and its mesh once a mesh was asked for."""
 
     key: str
     encoder_input: Image.Image
     latent: Latent
     baked: Any  # preview.BakedField
     fit: str = ""
-    glb: bytes | None = None
+    mesh: Mesh | None = None
 
     @property
     def yaw(self) -> float:
@@ -215,7 +218,7 @@ class CachedImage:
         """Memory held, in bytes (grid tensors, latent, encoder input, mesh)."""
         latent = sum(t.numel() * t.element_size() for t in (self.latent.z, self.latent.yaw, self.latent.pitch))
         image = self.encoder_input.width * self.encoder_input.height * len(self.encoder_input.getbands())
-        return int(self.baked.nbytes) + latent + image + len(self.glb or b"")
+        return int(self.baked.nbytes) + latent + image + (self.mesh.nbytes if self.mesh is not None else 0)
 
 
 class LRUCache:
@@ -401,11 +404,18 @@ class Service:
         return View(image_utils.tensor_to_pil(output.rgb[0].cpu()), depth_image(output), seconds)
 
     def orbit(
-        self, source: Any, pitch: float | None = None, progress: ProgressFn | None = None, zoom: float = 1.0
+        self,
+        source: Any,
+        pitch: float | None = None,
+        progress: ProgressFn | None = None,
+        zoom: float = 1.0,
+        file_format: str = "webp",
     ) -> Path:
-        """An animated WebP of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated
-        pitch, within the model's range), starting from the front, magnified `zoom` times; progress(done, total)
-        after each frame. `source`: an upload or a CachedImage from `prepare`."""
+        """An animation of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated pitch,
+        within the model's range), starting from the front, magnified `zoom` times; progress(done, total) after each
+        frame. file_format: one of ORBIT_FORMATS ("webp" lossless, "gif", "mp4" H.264). `source`: an upload or a
+        CachedImage from `prepare`."""
+        check_choice("file_format", file_format, ORBIT_FORMATS)
         prepared = source if isinstance(source, CachedImage) else self.prepare(source)
         if pitch is None:
             pitch = self.pose_range.clamp(0.0, prepared.pitch)[1]
@@ -419,17 +429,18 @@ class Service:
             zoom=zoom,
         )
         return self.outputs.write(
-            f"orbit-{prepared.key[:12]}", ".webp", lambda path: save_animation(frames, path, fps=ORBIT_FPS)
+            f"orbit-{prepared.key[:12]}", f".{file_format}", lambda path: save_animation(frames, path, fps=ORBIT_FPS)
         )
 
-    def mesh(self, source: Any) -> Path:
-        """A GLB file of the object's surface (marching cubes on the baked density, vertex colours); `source`: an
-        upload or a CachedImage from `prepare`."""
+    def mesh(self, source: Any, file_format: str = "glb") -> Path:
+        """A file of the object's surface (marching cubes on the baked density, vertex colours), in one of
+        MESH_FILE_FORMATS ("glb", "obj", "ply"); the mesh is extracted once per image."""
+        check_choice("file_format", file_format, MESH_FILE_FORMATS)
         prepared = source if isinstance(source, CachedImage) else self.prepare(source)
-        if prepared.glb is None:
-            prepared.glb = mesh_from_baked(prepared.baked).to_glb_bytes()
+        if prepared.mesh is None:
+            prepared.mesh = mesh_from_baked(prepared.baked)
             self.cache.put(prepared.key, prepared)  # re-account its bytes
-        return self.outputs.write(f"mesh-{prepared.key[:12]}", ".glb", lambda path: path.write_bytes(prepared.glb))
+        return self.outputs.write(f"mesh-{prepared.key[:12]}", f".{file_format}", prepared.mesh.save)
 
 
 def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
