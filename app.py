@@ -3,8 +3,9 @@ orbit animation and a mesh out. The work happens in `pix2nerf.serving.service`; 
 
     python app.py [--model FOLDER_OR_HUB_ID] [--host 0.0.0.0] [--port 7860] [--share]
 
-API (gradio_client): /novel_view (image, yaw, pitch) -> PNG, /orbit (image, pitch) -> animated WebP,
-/mesh (image) -> GLB. Angles are degrees; yaw 0 / pitch 0 is the front view.
+API (gradio_client): /novel_view (image, yaw, pitch, refine_steps) -> PNG, /orbit (image, pitch, refine_steps) ->
+animated WebP, /mesh (image, refine_steps) -> GLB. Angles are degrees; yaw 0 / pitch 0 is the front view;
+refine_steps (default 0) refines the encoder's latent against the photo first (Pix2NeRF.invert).
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def _view_caption(quality: str, resolution: int, seconds: float) -> str:
     return f"{quality} view, {resolution}x{resolution} px, rendered in {seconds * 1000:.0f} ms"
 
 
+def _refine_estimate(service: serving.Service, steps: float) -> str:
+    steps = int(steps) or service.refine_settings.steps
+    return f"{steps} refinement steps: about {service.refine_seconds(steps):.0f} s on this machine"
+
+
 def build_demo(service: serving.Service) -> gr.Blocks:
     """The Blocks app on `service`, with its queue configured."""
     poses = service.pose_range
@@ -97,29 +103,39 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         return shown, pose, yaw, pitch, view.image, view.depth, caption
 
     @_user_errors
-    def on_view(payload: Any, yaw: float, pitch: float, quality: str):
-        view = service.novel_view(_upload(payload), yaw, pitch, quality)
+    def on_view(payload: Any, yaw: float, pitch: float, quality: str, refine_steps: float = 0):
+        view = service.novel_view(_upload(payload), yaw, pitch, quality, refine_steps)
         return view.image, view.depth, _view_caption(quality, service.view_resolution, view.seconds)
 
     @_user_errors
-    def novel_view(image: Any, yaw: float, pitch: float):
-        """A novel view (PNG, interactive quality) of the image from yaw and pitch in degrees."""
-        return service.novel_view(_upload(image), yaw, pitch).image
+    def on_refine(payload: Any, steps: float, yaw: float, pitch: float, quality: str, progress=gr.Progress()):  # noqa: B008
+        steps = int(steps) or service.refine_settings.steps
+        progress(0.0, desc="refining")
+        service.prepare(
+            _upload(payload), steps, lambda done, total: progress(done / total, desc=f"step {done}/{total}")
+        )
+        return steps, *on_view(payload, yaw, pitch, quality, steps)
 
     @_user_errors
-    def orbit(image: Any, pitch: float, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
+    def novel_view(image: Any, yaw: float, pitch: float, refine_steps: float = 0):
+        """A novel view (PNG, interactive quality) of the image from yaw and pitch in degrees; refine_steps > 0
+        refines the latent against the image first."""
+        return service.novel_view(_upload(image), yaw, pitch, refine_steps=refine_steps).image
+
+    @_user_errors
+    def orbit(image: Any, pitch: float, refine_steps: float = 0, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
         """An animated WebP of the camera circling the object at `pitch` degrees."""
 
         def report(done: int, total: int) -> None:
             progress(done / total, desc=f"frame {done} of {total}")
 
         progress(0.0, desc="encoding the image")
-        return str(service.orbit(_upload(image), pitch, progress=report))
+        return str(service.orbit(_upload(image), pitch, progress=report, refine_steps=refine_steps))
 
     @_user_errors
-    def mesh(image: Any):
+    def mesh(image: Any, refine_steps: float = 0):
         """A GLB mesh of the object (marching cubes on the density, vertex colours)."""
-        return str(service.mesh(_upload(image)))
+        return str(service.mesh(_upload(image), refine_steps))
 
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
@@ -167,6 +183,18 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                 with gr.Row():
                     preset_buttons = {name: gr.Button(name, size="sm") for name in poses.presets}
                 quality = gr.Radio(list(serving.QUALITIES), value="interactive", label="Quality")
+                with gr.Row():
+                    refine_steps = gr.Slider(
+                        0,
+                        serving.MAX_REFINE_STEPS,
+                        value=0,
+                        step=1,
+                        label="Refine steps",
+                        info="0: the encoder alone; Refine fits the photo (the default steps when 0)",
+                        elem_id="refine-steps",
+                    )
+                    refine_button = gr.Button("Refine", size="sm", elem_id="refine")
+                refine_estimate = gr.Markdown(elem_id="refine-estimate")
             with gr.Column():
                 view = gr.Image(label="Novel view", format="png", interactive=False, height=320, elem_id="novel-view")
                 caption = gr.Markdown(elem_id="view-caption")
@@ -189,17 +217,28 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         view_outputs = [view, depth, caption]
         private = dict(api_visibility="private", preprocess=False)
         image.change(on_new_image, [image, quality], [encoder_input, pose, yaw, pitch, *view_outputs], **private)
-        gr.on(
-            [yaw.release, pitch.release, quality.change], on_view, [image, yaw, pitch, quality], view_outputs, **private
-        )
+        image.change(lambda: 0, None, [refine_steps], api_visibility="private", queue=False)
+        view_inputs = [image, yaw, pitch, quality, refine_steps]
+        gr.on([yaw.release, pitch.release, quality.change], on_view, view_inputs, view_outputs, **private)
         for name, button in preset_buttons.items():
             button.click(
                 lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False
-            ).then(on_view, [image, yaw, pitch, quality], view_outputs, **private)
-        api_trigger.click(novel_view, [image, yaw, pitch], [view], api_name="novel_view", preprocess=False)
+            ).then(on_view, view_inputs, view_outputs, **private)
+        estimate = functools.partial(_refine_estimate, service)
+        gr.on([demo.load, refine_steps.release], estimate, [refine_steps], [refine_estimate], api_visibility="private")
         heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
-        orbit_button.click(orbit, [image, pitch], [orbit_output], api_name="orbit", **heavy)
-        mesh_button.click(mesh, [image], [mesh_view], api_name="mesh", **heavy).then(
+        refine_button.click(
+            on_refine,
+            [image, refine_steps, yaw, pitch, quality],
+            [refine_steps, *view_outputs],
+            api_visibility="private",
+            **heavy,
+        )
+        api_trigger.click(
+            novel_view, [image, yaw, pitch, refine_steps], [view], api_name="novel_view", preprocess=False
+        )
+        orbit_button.click(orbit, [image, pitch, refine_steps], [orbit_output], api_name="orbit", **heavy)
+        mesh_button.click(mesh, [image, refine_steps], [mesh_view], api_name="mesh", **heavy).then(
             lambda path: path, [mesh_view], [mesh_file], api_visibility="private", queue=False
         )
     return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)

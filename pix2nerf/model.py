@@ -48,11 +48,19 @@ LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)
 
 @dataclass
 class Latent:
-    """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees."""
+    """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees.
+    codes: the field's codes refined against the image (`Pix2NeRF.invert`; batch B), which renders then take
+    instead of `field.latent_codes(z)`; None for an encoded latent."""
 
     z: torch.Tensor
     yaw: torch.Tensor
     pitch: torch.Tensor
+    codes: tuple[torch.Tensor, ...] | None = None
+
+    def first(self, count: int = 1) -> Latent:
+        """The first latent repeated `count` times (z, pose and codes)."""
+        codes = None if self.codes is None else tuple(c[:1].expand(count, *c.shape[1:]) for c in self.codes)
+        return Latent(self.z[:1].expand(count, -1), self.yaw[:1].expand(count), self.pitch[:1].expand(count), codes)
 
 
 @dataclass
@@ -233,6 +241,38 @@ class Pix2NeRF(
         yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
         return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
 
+    def invert(
+        self,
+        image: Any,
+        steps: int | None = None,
+        *,
+        settings: Any = None,
+        progress: Callable[[int, int], None] | None = None,
+        **overrides: Any,
+    ) -> Latent:
+        """Encode one image, then refine the field's codes against it at the encoder's pose (hybrid inversion).
+
+        steps: refinement steps (None: the settings'; 0: `encode` alone). settings: a
+        pix2nerf.inversion.InversionSettings (None: the defaults); overrides: fields of it (learning_rate, seed,
+        ...). progress(done, total) after each step. Returns a Latent whose `codes` hold the refined codes.
+        """
+        from pix2nerf.inversion import InversionSettings, refine
+
+        if self.encoder is None:
+            self.encode(None)  # the encoder's own error
+        target = self.preprocess(image)
+        if target.shape[0] != 1:
+            raise ValueError(f"invert takes one image, got a batch of {target.shape[0]}")
+        options = (settings or InversionSettings()).replace(**overrides, **({} if steps is None else {"steps": steps}))
+        return refine(self, self.encode(target), target, options, progress)
+
+    def codes_of(self, latent_or_z: Latent | torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """The field's codes of a Latent (its refined `codes` when it has them) or of latents z (B, z_dim)."""
+        if isinstance(latent_or_z, Latent) and latent_or_z.codes is not None:
+            return tuple(c.to(self.device, torch.float32) for c in latent_or_z.codes)
+        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
+        return self.field.latent_codes(z.to(self.device, torch.float32), psi)
+
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -341,7 +381,7 @@ class Pix2NeRF(
         batch = z.shape[0]
         yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
         pitch_t = self._angles("pitch", pitch, batch)
-        codes = self.field.latent_codes(z.to(self.device, torch.float32), psi)
+        codes = self.codes_of(latent_or_z, psi)
         settings = RaySamplingSettings(
             near=self.config.ray_start,
             far=self.config.ray_end,
@@ -393,16 +433,25 @@ class Pix2NeRF(
     # ----------------------------------------------------------------------------------------------------------
     # conveniences
     def novel_views(
-        self, image: Any, yaws: Sequence[float], pitches: Sequence[float] | float, **render_kwargs: Any
+        self,
+        image: Any,
+        yaws: Sequence[float],
+        pitches: Sequence[float] | float,
+        *,
+        refine_steps: int = 0,
+        **render_kwargs: Any,
     ) -> list:
-        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws."""
+        """One image (or a Latent) -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for
+        all yaws. refine_steps > 0: `invert` the image with that many steps instead of encoding it."""
         yaws = [float(y) for y in yaws]
         pitches = [float(pitches)] * len(yaws) if isinstance(pitches, (int, float)) else [float(p) for p in pitches]
         if len(pitches) != len(yaws):
             raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
-        latent = self.encode(image)
-        z = latent.z[:1].expand(len(yaws), -1)
-        out = self.render(z, torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
+        if isinstance(image, Latent):
+            latent = image
+        else:
+            latent = self.invert(image, refine_steps) if refine_steps else self.encode(image)
+        out = self.render(latent.first(len(yaws)), torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
         return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]
 
     def generate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pix2nerf.cli.common import add_model_argument, load_model
+from pix2nerf.cli.common import add_model_argument, add_refine_argument, image_latent, load_model
 
 HELP = "render frames around the object into a GIF/WebP"
 
@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch", type=float, default=None, help="degrees (default: the encoder's estimate)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--fps", type=float, default=12.0)
+    add_refine_argument(parser)
     parser.add_argument("-o", "--output", default="orbit.gif", help=".gif or .webp")
 
 
@@ -23,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     from pix2nerf.preview.animation import render_orbit, save_animation
 
     model = load_model(args)
-    latent = model.encode(args.image)
+    latent = image_latent(model, args.image, args.refine_steps)
     frames = render_orbit(model, latent, num_frames=args.frames, pitch=args.pitch, resolution=args.resolution)
     save_animation(frames, args.output, fps=args.fps)
     print(f"wrote {args.output} ({len(frames)} frames)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pix2nerf.cli.common import add_model_argument, load_model
+from pix2nerf.cli.common import add_model_argument, add_refine_argument, image_latent, load_model
 
 HELP = "render one novel view of an image"
 
@@ -16,14 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch", type=float, default=0.0, help="degrees; positive looks from above")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--num-steps", type=int, default=None, help="samples per ray (default: the model's)")
+    add_refine_argument(parser)
     parser.add_argument("-o", "--output", default="view.png")
 
 
 def main(args: argparse.Namespace) -> int:
     model = load_model(args)
-    (view,) = model.novel_views(
-        args.image, [args.yaw], args.pitch, resolution=args.resolution, num_steps=args.num_steps
-    )
+    latent = image_latent(model, args.image, args.refine_steps)
+    (view,) = model.novel_views(latent, [args.yaw], args.pitch, resolution=args.resolution, num_steps=args.num_steps)
     view.save(args.output)
     print(f"wrote {args.output} (yaw {args.yaw:g}, pitch {args.pitch:g} degrees)")
     return 0

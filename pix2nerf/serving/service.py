@@ -1,8 +1,9 @@
 """Serving a model to many clients (the Gradio app and its API), without Gradio.
 
-Data flow: upload (path, bytes, PIL or array) -> content key (sha256 of the file bytes or pixels) -> bounded LRU
-cache of `CachedImage` (validated image -> encoder input -> Latent -> `preview.BakedField`, and its mesh once
-asked for) -> novel views (PIL, interactive from the baked grid or full quality with the model's own sampler) with
+Data flow: upload (path, bytes, PIL or array) -> content key (sha256 of the file bytes or pixels, plus the
+refinement settings when refined) -> bounded LRU cache of `CachedImage` (validated image -> encoder input -> Latent,
+refined by `Pix2NeRF.invert` when asked -> `preview.BakedField`, and its mesh once asked for) -> novel views (PIL,
+interactive from the baked grid or full quality with the model's own sampler) with
 a colour-mapped depth map, orbit animations (WebP files) and meshes (GLB files).
 
 Angles are degrees (yaw 0 / pitch 0 = front view, positive pitch looks from above).
@@ -28,6 +29,7 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
+from pix2nerf.inversion import InversionSettings
 from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Latent, Pix2NeRF, RenderOutput
 from pix2nerf.preview.animation import ProgressFn, render_orbit, save_animation
 from pix2nerf.preview.baked_field import bake
@@ -43,6 +45,8 @@ ORBIT_FPS = 12.0
 MAX_OUTPUT_FILES = 64  # orbit and mesh files kept on disk (oldest deleted)
 GAUSSIAN_POSE_SPREADS = 2.0  # a gaussian pose prior's slider range: mean +- 2 standard deviations
 FOREGROUND_OPACITY = 0.5  # depth-map pixels at least this opaque set the colour range
+MAX_REFINE_STEPS = 100  # refinement steps a request may ask for
+TIMING_STEPS = 2  # refinement steps timed on a blank image when no refinement has run yet
 
 # turbo colour map, polynomial fit (Mikhailov 2019, Apache-2.0 approximation by R. Du): x in [0, 1] -> rgb
 _TURBO_COEFFICIENTS = np.array(
@@ -175,7 +179,8 @@ class CachedImage:
     @property
     def nbytes(self) -> int:
         """Memory held, in bytes (grid tensors, latent, encoder input, mesh)."""
-        latent = sum(t.numel() * t.element_size() for t in (self.latent.z, self.latent.yaw, self.latent.pitch))
+        tensors = (self.latent.z, self.latent.yaw, self.latent.pitch, *(self.latent.codes or ()))
+        latent = sum(t.numel() * t.element_size() for t in tensors)
         image = self.encoder_input.width * self.encoder_input.height * len(self.encoder_input.getbands())
         return int(self.baked.nbytes) + latent + image + len(self.glb or b"")
 
@@ -306,25 +311,50 @@ class Service:
     bake_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of `preview.bake`
     cache: LRUCache = field(default_factory=LRUCache)
     outputs: OutputFolder = field(default_factory=OutputFolder)
+    refine_settings: InversionSettings = field(default_factory=InversionSettings)  # all but the steps
+    _seconds_per_step: float | None = field(default=None, init=False, repr=False)
 
     @property
     def pose_range(self) -> PoseRange:
         return PoseRange.from_config(self.model.config)
 
-    def prepare(self, source: Any) -> CachedImage:
-        """Validate, encode and bake an image, or fetch that work from the cache."""
+    def prepare(self, source: Any, refine_steps: Any = 0, progress: ProgressFn | None = None) -> CachedImage:
+        """Validate, encode, refine (`refine_steps` steps of `Pix2NeRF.invert` with `refine_settings`;
+        progress(done, total) after each) and bake an image, or fetch that work from the cache, keyed by the image
+        and the refinement settings."""
         key, decodable = read_upload(source)
+        settings = self.refine_settings.replace(steps=check_refine_steps(refine_steps))
+        if settings.steps:
+            key = f"{key}-refined-{hashlib.sha256(settings.key.encode()).hexdigest()[:16]}"
 
         def create() -> CachedImage:
             image = image_utils.load_image(decodable)
             encoder_input = self.model.preprocess(image)
-            latent = self.model.encode(encoder_input)
+            if settings.steps:
+                start = time.perf_counter()
+                latent = self.model.invert(encoder_input, settings=settings, progress=progress)
+                self._seconds_per_step = (time.perf_counter() - start) / settings.steps
+            else:
+                latent = self.model.encode(encoder_input)
             baked = bake(self.model, latent, **self.bake_options)
             return CachedImage(key, image_utils.tensor_to_pil((encoder_input[0].cpu() + 1) / 2), latent, baked)
 
         return self.cache.get_or_create(key, create)
 
-    def novel_view(self, source: Any, yaw: float, pitch: float, quality: str = "interactive") -> View:
+    def refine_seconds(self, steps: int) -> float:
+        """Expected seconds of a refinement of `steps` steps: the last refinement's time per step on this machine,
+        or, before any, that of TIMING_STEPS steps on a blank image (timed once)."""
+        if self._seconds_per_step is None:
+            size = self.model.config.encoder_resolution
+            blank = Image.new("RGB", (size, size), self.model.background_color)
+            start = time.perf_counter()
+            self.model.invert(blank, settings=self.refine_settings.replace(steps=TIMING_STEPS))
+            self._seconds_per_step = (time.perf_counter() - start) / TIMING_STEPS
+        return check_refine_steps(steps) * self._seconds_per_step
+
+    def novel_view(
+        self, source: Any, yaw: float, pitch: float, quality: str = "interactive", refine_steps: Any = 0
+    ) -> View:
         """The image (an upload, or a CachedImage from `prepare`) seen from (yaw, pitch) in degrees at
         `view_resolution`, with its depth map.
 
@@ -333,7 +363,7 @@ class Service:
         yaw, pitch = check_angles(yaw, pitch)
         if quality not in QUALITIES:
             raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps)
         start = time.perf_counter()
         if quality == "interactive":
             output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution)
@@ -342,10 +372,12 @@ class Service:
         seconds = time.perf_counter() - start
         return View(image_utils.tensor_to_pil(output.rgb[0].cpu()), depth_image(output), seconds)
 
-    def orbit(self, source: Any, pitch: float | None = None, progress: ProgressFn | None = None) -> Path:
+    def orbit(
+        self, source: Any, pitch: float | None = None, progress: ProgressFn | None = None, refine_steps: Any = 0
+    ) -> Path:
         """An animated WebP of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated
         pitch, within the model's range), starting from the front; progress(done, total) after each frame."""
-        prepared = self.prepare(source)
+        prepared = self.prepare(source, refine_steps)
         if pitch is None:
             pitch = self.pose_range.clamp(0.0, prepared.pitch)[1]
         _, pitch = check_angles(0.0, pitch)
@@ -358,15 +390,27 @@ class Service:
         )
         return save_animation(frames, self.outputs.new_path(f"orbit-{prepared.key[:12]}", ".webp"), fps=ORBIT_FPS)
 
-    def mesh(self, source: Any) -> Path:
+    def mesh(self, source: Any, refine_steps: Any = 0) -> Path:
         """A GLB file of the object's surface (marching cubes on the baked density, vertex colours)."""
-        prepared = self.prepare(source)
+        prepared = self.prepare(source, refine_steps)
         if prepared.glb is None:
             prepared.glb = mesh_from_baked(prepared.baked).to_glb_bytes()
             self.cache.put(prepared.key, prepared)  # re-account its bytes
         path = self.outputs.new_path(f"mesh-{prepared.key[:12]}", ".glb")
         path.write_bytes(prepared.glb)
         return path
+
+
+def check_refine_steps(steps: Any) -> int:
+    """A request's refinement steps as an int in [0, MAX_REFINE_STEPS] (whole floats accepted); ValueError
+    otherwise."""
+    try:
+        value = float(steps)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (value.is_integer() and 0 <= value <= MAX_REFINE_STEPS):
+        raise ValueError(f"refine_steps must be an integer in [0, {MAX_REFINE_STEPS}], got {str(steps)[:40]!r}")
+    return int(value)
 
 
 def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
