@@ -6,7 +6,8 @@ and object colour error of the encoder alone and of each refinement variant, wit
     python benchmarks/inversion.py --data /tmp/invert_cars [--objects 12] [--variants default,z,...] \\
         [--out benchmarks/results/inversion_cpu.json]
 
-Renders are the model's default inference renders (64 px, the config's samples per ray, view direction locked).
+On a GPU, `--device cuda --out benchmarks/results/inversion_gpu.json`. Renders are the model's default inference
+renders (64 px, the config's samples per ray, view direction locked).
 Target (issue 20): novel-view PSNR >= encoder + 2.5 dB and colour error <= half the encoder's; default <= 20 s.
 """
 
@@ -49,10 +50,11 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=12)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (then also --out .../inversion_gpu.json)")
     parser.add_argument("--out", default="benchmarks/results/inversion_cpu.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = Pix2NeRF.from_pretrained(args.model)
+    model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
     objects = load_objects(args.data, "test", num_objects=args.objects)
     resolution = model.config.encoder_resolution
     limits = pitch_range(model.config)
@@ -62,7 +64,7 @@ def main() -> None:
     ]
     masks = [object_masks(o, resolution) for o in objects]
     results = {
-        "environment": {**environment(torch.device("cpu")), "load_average_1min": os.getloadavg()[0]},
+        "environment": {**environment(torch.device(args.device)), "load_average_1min": os.getloadavg()[0]},
         "model": args.model,
         "data": args.data,
         "protocol": "relative_pose",
@@ -83,7 +85,7 @@ def main() -> None:
             step_seconds += [b - a for a, b in zip(ticks[1:-1], ticks[2:])]
             yaw, pitch = relative_poses(obj, latent.yaw[0], latent.pitch[0], limits)
             yaw, pitch = torch.cat([latent.yaw[:1], yaw]), torch.cat([latent.pitch[:1], pitch])
-            rgb = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=False).rgb
+            rgb = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=False).rgb.cpu()
             rows["input_psnr"].append(psnr(rgb[:1], truth[:1]))
             rows["psnr"].append(psnr(rgb[1:], truth[1:]))
             rows["ssim"].append(ssim(rgb[1:], truth[1:]))
