@@ -25,7 +25,7 @@ class InversionSettings:
     symmetry; 0: off). seed: the generator of the annealed noise added to the offsets (`noise`, times 1 - i / steps).
     """
 
-    steps: int = 20
+    steps: int = 40
     learning_rate: float = 2e-2
     final_lr_fraction: float = 1.0
     resolution: int = 32
