@@ -3,9 +3,10 @@ orbit animation and a mesh out. The work happens in `pix2nerf.serving.service`; 
 
     python app.py [--model FOLDER_OR_HUB_ID] [--host 0.0.0.0] [--port 7860] [--share]
 
-API (gradio_client): /novel_view (image, yaw, pitch) -> PNG, /orbit (image, pitch, file_format="webp") -> an
-animated WebP or GIF or an MP4, /mesh (image, file_format="glb") -> GLB, OBJ or PLY. Angles are degrees; yaw 0 /
-pitch 0 is the front view.
+API (gradio_client): /novel_view (image, yaw, pitch, refine_steps=0) -> PNG, /orbit (image, pitch,
+file_format="webp", refine_steps=0) -> an animated WebP or GIF or an MP4, /mesh (image, file_format="glb",
+refine_steps=0) -> GLB, OBJ or PLY. Angles are degrees; yaw 0 / pitch 0 is the front view; refine_steps > 0 refines
+the encoder's latent against the photo first (Pix2NeRF.invert).
 """
 
 from __future__ import annotations
@@ -81,13 +82,19 @@ def _view_caption(quality: str, resolution: int, seconds: float) -> str:
     return f"{quality} view, {resolution}x{resolution} px, rendered in {seconds * 1000:.0f} ms"
 
 
+def _refine_estimate(service: serving.Service, steps: float) -> str:
+    steps = int(steps) or service.refine_settings.steps
+    return f"{steps} refinement steps: about {service.refine_seconds(steps):.0f} s on this machine"
+
+
 def build_demo(service: serving.Service) -> gr.Blocks:
     """The Blocks app on `service`, with its queue configured."""
     poses = service.pose_range
     encoder_resolution = service.model.config.encoder_resolution
 
-    def prepared_upload(payload: Any, clean: bool, size: float) -> serving.CachedImage:
-        return service.prepare(_upload(payload), serving.Preprocessing(bool(clean), float(size)))
+    def prepared_upload(payload: Any, clean: bool, size: float, steps: float = 0, progress=None) -> serving.CachedImage:
+        preprocessing = serving.Preprocessing(bool(clean), float(size))
+        return service.prepare(_upload(payload), preprocessing, steps, progress)
 
     @_user_errors
     def on_new_image(payload: Any, quality: str, clean: bool, size: float, zoom: float):
@@ -102,24 +109,54 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         return shown, pose, yaw, pitch, view.image, view.depth, caption
 
     @_user_errors
-    def on_view(payload: Any, yaw: float, pitch: float, quality: str, clean: bool, size: float, zoom: float):
-        view = service.novel_view(prepared_upload(payload, clean, size), yaw, pitch, quality, zoom)
+    def on_view(
+        payload: Any, yaw: float, pitch: float, quality: str, clean: bool, size: float, zoom: float, steps: float = 0
+    ):
+        view = service.novel_view(prepared_upload(payload, clean, size, steps), yaw, pitch, quality, zoom)
         return view.image, view.depth, _view_caption(quality, service.view_resolution, view.seconds)
 
     @_user_errors
-    def novel_view(image: Any, yaw: float, pitch: float):
-        """A novel view (PNG, interactive quality) of the image from yaw and pitch in degrees."""
-        return service.novel_view(_upload(image), yaw, pitch).image
+    def on_refine(
+        payload: Any,
+        steps: float,
+        yaw: float,
+        pitch: float,
+        quality: str,
+        clean: bool,
+        size: float,
+        zoom: float,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        steps = int(steps) or service.refine_settings.steps
+        progress(0.0, desc="refining")
+        report = lambda done, total: progress(done / total, desc=f"step {done}/{total}")  # noqa: E731
+        prepared_upload(payload, clean, size, steps, report)
+        return steps, *on_view(payload, yaw, pitch, quality, clean, size, zoom, steps)
 
     @_user_errors
-    def orbit(image: Any, pitch: float, file_format: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        """The camera circling the object at `pitch` degrees: an animated WebP or GIF, or an MP4 (file_format)."""
+    def novel_view(image: Any, yaw: float, pitch: float, refine_steps: float = 0):
+        """A novel view (PNG, interactive quality) of the image from yaw and pitch in degrees; refine_steps > 0
+        refines the latent against the image first."""
+        return service.novel_view(_upload(image), yaw, pitch, refine_steps=refine_steps).image
+
+    @_user_errors
+    def orbit(
+        image: Any,
+        pitch: float,
+        file_format: str = "webp",
+        refine_steps: float = 0,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ):
+        """The camera circling the object at `pitch` degrees: an animated WebP or GIF, or an MP4 (file_format);
+        refine_steps > 0 refines the latent against the image first."""
 
         def report(done: int, total: int) -> None:
             progress(done / total, desc=f"frame {done} of {total}")
 
         progress(0.0, desc="encoding the image")
-        return str(service.orbit(_upload(image), pitch, progress=report, file_format=file_format))
+        return str(
+            service.orbit(_upload(image), pitch, progress=report, file_format=file_format, refine_steps=refine_steps)
+        )
 
     def orbit_preview(path: str | None):
         """The orbit file shown in the player that plays it: MP4 in the video player, WebP and GIF as an image."""
@@ -130,15 +167,16 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         )
 
     @_user_errors
-    def mesh(image: Any, file_format: str):
-        """A mesh of the object (marching cubes on the density, vertex colours) as GLB, OBJ or PLY (file_format)."""
-        return str(service.mesh(_upload(image), file_format))
+    def mesh(image: Any, file_format: str = "glb", refine_steps: float = 0):
+        """A mesh of the object (marching cubes on the density, vertex colours) as GLB, OBJ or PLY (file_format);
+        refine_steps > 0 refines the latent against the image first."""
+        return str(service.mesh(_upload(image), file_format, refine_steps))
 
     @_user_errors
-    def mesh_preview(image: Any, file: dict):
+    def mesh_preview(image: Any, file: dict, steps: float = 0):
         """The GLB that the 3D viewer shows: the mesh file itself (an unprocessed gr.File payload), or the same
         mesh as GLB."""
-        return file["path"] if file["path"].endswith(".glb") else str(service.mesh(_upload(image), "glb"))
+        return file["path"] if file["path"].endswith(".glb") else str(service.mesh(_upload(image), "glb", steps))
 
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
@@ -205,6 +243,18 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                 zoom = gr.Slider(
                     0.5, 3.0, value=1.0, step=0.1, label="Zoom", info="above 1 the object fills more", elem_id="zoom"
                 )
+                with gr.Row():
+                    refine_steps = gr.Slider(
+                        0,
+                        serving.MAX_REFINE_STEPS,
+                        value=0,
+                        step=1,
+                        label="Refine steps",
+                        info="0: the encoder alone; Refine fits the photo (the default steps when 0)",
+                        elem_id="refine-steps",
+                    )
+                    refine_button = gr.Button("Refine", size="sm", elem_id="refine")
+                refine_estimate = gr.Markdown(elem_id="refine-estimate")
             with gr.Column():
                 view = gr.Image(label="Novel view", format="png", interactive=False, height=320, elem_id="novel-view")
                 caption = gr.Markdown(elem_id="view-caption")
@@ -243,19 +293,32 @@ def build_demo(service: serving.Service) -> gr.Blocks:
             [encoder_input, pose, yaw, pitch, *view_outputs],
             **private,
         )
-        view_inputs = [image, yaw, pitch, quality, *framing]
+        image.change(lambda: 0, None, [refine_steps], api_visibility="private", queue=False)
+        view_inputs = [image, yaw, pitch, quality, *framing, refine_steps]
         gr.on([yaw.release, pitch.release, quality.change, zoom.release], on_view, view_inputs, view_outputs, **private)
         for name, button in preset_buttons.items():
             button.click(
                 lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False
             ).then(on_view, view_inputs, view_outputs, **private)
-        api_trigger.click(novel_view, [image, yaw, pitch], [view], api_name="novel_view", preprocess=False)
+        estimate = functools.partial(_refine_estimate, service)
+        gr.on([demo.load, refine_steps.release], estimate, [refine_steps], [refine_estimate], api_visibility="private")
         heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
-        orbit_button.click(orbit, [image, pitch, orbit_format], [orbit_file], api_name="orbit", **heavy).success(
+        refine_button.click(
+            on_refine,
+            [image, refine_steps, yaw, pitch, quality, *framing],
+            [refine_steps, *view_outputs],
+            api_visibility="private",
+            **heavy,
+        )
+        api_trigger.click(
+            novel_view, [image, yaw, pitch, refine_steps], [view], api_name="novel_view", preprocess=False
+        )
+        orbit_inputs = [image, pitch, orbit_format, refine_steps]
+        orbit_button.click(orbit, orbit_inputs, [orbit_file], api_name="orbit", **heavy).success(
             orbit_preview, [orbit_file], [orbit_output, orbit_video], api_visibility="private", queue=False
         )
-        mesh_button.click(mesh, [image, mesh_format], [mesh_file], api_name="mesh", **heavy).success(
-            mesh_preview, [image, mesh_file], [mesh_view], **private
+        mesh_button.click(mesh, [image, mesh_format, refine_steps], [mesh_file], api_name="mesh", **heavy).success(
+            mesh_preview, [image, mesh_file, refine_steps], [mesh_view], **private
         )
     return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
 

@@ -286,6 +286,38 @@ class Pix2NeRF(
         rendered = self.render(latent, resolution=FIT_RESOLUTION, return_depth=False).rgb
         return FitScore(input_view_psnr(rendered, encoder_input))
 
+    def invert(
+        self,
+        image: Any,
+        steps: int | None = None,
+        *,
+        settings: Any = None,
+        progress: Callable[[int, int], None] | None = None,
+        **overrides: Any,
+    ) -> Latent:
+        """Encode one image, then refine the field's codes against it at the encoder's pose (hybrid inversion).
+
+        steps: refinement steps (None: the settings'; 0: `encode` alone). settings: a
+        pix2nerf.inversion.InversionSettings (None: the defaults); overrides: fields of it (learning_rate, seed,
+        ...). progress(done, total) after each step. Returns a Latent whose `codes` hold the refined codes.
+        """
+        from pix2nerf.inversion import InversionSettings, refine
+
+        if self.encoder is None:
+            self.encode(None)  # the encoder's own error
+        target = self.preprocess(image)
+        if target.shape[0] != 1:
+            raise ValueError(f"invert takes one image, got a batch of {target.shape[0]}")
+        options = (settings or InversionSettings()).replace(**overrides, **({} if steps is None else {"steps": steps}))
+        return refine(self, self.encode(target), target, options, progress)
+
+    def codes_of(self, latent_or_z: Latent | torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """The field's codes of a Latent (its refined `codes` when it has them) or of latents z (B, z_dim)."""
+        if isinstance(latent_or_z, Latent) and latent_or_z.codes is not None:
+            return tuple(c.to(self.device, torch.float32) for c in latent_or_z.codes)
+        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
+        return self.field.latent_codes(z.to(self.device, torch.float32), psi)
+
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -384,7 +416,7 @@ class Pix2NeRF(
         batch = z.shape[0]
         yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
         pitch_t = self._angles("pitch", pitch, batch)
-        codes = self.field.latent_codes(z.to(self.device, torch.float32), psi)
+        codes = self.codes_of(latent_or_z, psi)
         settings = RaySamplingSettings.from_config(
             self.config, num_steps=steps, hierarchical=hierarchical, deterministic=deterministic
         )
@@ -461,10 +493,12 @@ class Pix2NeRF(
         yaws: Sequence[float],
         pitches: Sequence[float] | float,
         preprocess: str = "auto",
+        refine_steps: int = 0,
         **render_kwargs: Any,
     ) -> list:
-        """One image -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all yaws. The
-        views render in one batched call; `render_kwargs` go to `render` (e.g. zoom, progress)."""
+        """One image (or a Latent) -> a PIL image for each (yaw, pitch) in degrees; pitches may be one number for all
+        yaws. The views render in one batched call; `render_kwargs` go to `render` (e.g. zoom, progress).
+        refine_steps > 0: `invert` the image with that many steps instead of encoding it."""
         limits = current_limits()
         if not isinstance(yaws, Sequence) or isinstance(yaws, str):
             raise ValueError(f"yaws must be a list of degrees, got {shorten(yaws)}")
@@ -476,9 +510,13 @@ class Pix2NeRF(
             pitches = [check_degrees("pitch", pitches, limits)] * len(yaws)
         if len(pitches) != len(yaws):
             raise ValueError(f"got {len(yaws)} yaws and {len(pitches)} pitches; give as many of each, or one pitch")
-        latent = self.encode(image, preprocess=preprocess)
-        z = latent.z[:1].expand(len(yaws), -1)
-        out = self.render(z, torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
+        if isinstance(image, Latent):
+            latent = image
+        elif refine_steps:
+            latent = self.invert(self.preprocess(image, preprocess), refine_steps)
+        else:
+            latent = self.encode(image, preprocess=preprocess)
+        out = self.render(latent.first(len(yaws)), torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
         return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]
 
     def generate(

@@ -14,11 +14,19 @@ LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)  # the view direction of renders with v
 
 @dataclass
 class Latent:
-    """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees."""
+    """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees.
+    codes: the field's codes refined against the image (`Pix2NeRF.invert`; batch B), which renders then take
+    instead of `field.latent_codes(z)`; None for an encoded latent."""
 
     z: torch.Tensor
     yaw: torch.Tensor
     pitch: torch.Tensor
+    codes: tuple[torch.Tensor, ...] | None = None
+
+    def first(self, count: int = 1) -> Latent:
+        """The first latent repeated `count` times (z, pose and codes)."""
+        codes = None if self.codes is None else tuple(c[:1].expand(count, *c.shape[1:]) for c in self.codes)
+        return Latent(self.z[:1].expand(count, -1), self.yaw[:1].expand(count), self.pitch[:1].expand(count), codes)
 
 
 @dataclass

@@ -174,7 +174,23 @@ def pixels(path) -> np.ndarray:
 def test_api_lists_the_three_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(endpoints) == {"/novel_view", "/orbit", "/mesh"}
-    assert [p["parameter_name"] for p in endpoints["/novel_view"]["parameters"]] == ["image", "yaw", "pitch"]
+    assert [p["parameter_name"] for p in endpoints["/novel_view"]["parameters"]] == [
+        "image",
+        "yaw",
+        "pitch",
+        "refine_steps",
+    ]
+    assert [p["parameter_name"] for p in endpoints["/mesh"]["parameters"]] == ["image", "refine_steps"]
+
+
+def test_refine_steps_go_through_the_cache_and_default_to_none(client, running_app, files):
+    service, _ = running_app
+    plain = predict(client, files["car"], 40, 10, api_name="/novel_view")
+    refined = predict(client, files["car"], 40, 10, 2, api_name="/novel_view")
+    misses = service.cache.misses
+    again = predict(client, files["car"], 40, 10, 2, api_name="/novel_view")
+    assert service.cache.misses == misses
+    assert np.array_equal(pixels(refined), pixels(again)) and not np.array_equal(pixels(plain), pixels(refined))
 
 
 def test_novel_view_is_a_png_that_matches_the_in_process_render(client, running_app, files):

@@ -1,4 +1,4 @@
-"""What several subcommands share: the model argument and loading."""
+"""What several subcommands share: the model argument and loading, and the refinement of an image's latent."""
 
 from __future__ import annotations
 
@@ -16,6 +16,27 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
         help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else 'default': the shipped model)",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def add_refine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--refine-steps",
+        type=int,
+        default=0,
+        help="refine the encoder's latent against the image for this many steps (Pix2NeRF.invert; 0: encoder only)",
+    )
+
+
+def image_latent(model, image: str, refine_steps: int, preprocess: str = "auto"):
+    """The image's Latent: preprocessed (`preprocess`) and encoded, then refined for `refine_steps` steps with a tqdm
+    bar."""
+    if refine_steps == 0:
+        return model.encode(image, preprocess=preprocess)
+    from tqdm.auto import tqdm
+
+    encoder_input = model.preprocess(image, preprocess)
+    with tqdm(total=refine_steps, desc="refining", unit="step") as bar:
+        return model.invert(encoder_input, refine_steps, progress=lambda done, total: bar.update(done - bar.n))
 
 
 def load_model(args: argparse.Namespace):

@@ -42,13 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid-objects", type=int, default=4)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--refine-steps",
+        type=int,
+        default=0,
+        help="also report the rows of Pix2NeRF.invert with this many refinement steps (default settings otherwise)",
+    )
+    parser.add_argument(
         "--pose-only", action="store_true", help="only the encoder's pose errors (no rendering: seconds on a CPU)"
     )
 
 
 def main(args: argparse.Namespace) -> int:
+    from pix2nerf.inversion import InversionSettings
     from pix2nerf.model import Pix2NeRF
 
+    refine = InversionSettings(steps=args.refine_steps) if args.refine_steps else None
     for name in ("num_objects", "resolution", "batch_size", "num_steps"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -68,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
             lock_view_dependence=args.lock_view_dependence,
             grid_objects=args.grid_objects if args.grid else 0,
             progress=not args.no_progress,
+            refine=refine,
         )
     device = torch.device(args.device)
     results = {
@@ -101,4 +110,5 @@ def _command_arguments(args: argparse.Namespace) -> list[str]:
         ["--num-steps", str(args.num_steps)] if args.num_steps is not None else []
     )
     words += ["--precision", args.precision] + (["--lock-view-dependence"] if args.lock_view_dependence else [])
+    words += ["--refine-steps", str(args.refine_steps)] if args.refine_steps else []
     return words

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from pix2nerf.cli.common import add_model_argument, add_view_arguments, load_model, progress_bar
+from pix2nerf.cli.common import (
+    add_model_argument,
+    add_refine_argument,
+    add_view_arguments,
+    image_latent,
+    load_model,
+    progress_bar,
+)
 
 HELP = "render frames around the object into an animated GIF or WebP, or an MP4 video"
 
@@ -20,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full-quality", action="store_true", help="the model's own sampler (slow on CPUs) instead of a baked grid"
     )
     add_view_arguments(parser)
+    add_refine_argument(parser)
     parser.add_argument("-o", "--output", default="orbit.gif", help=".gif, .webp or .mp4 (H.264)")
 
 
@@ -28,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
 
     animation_format(args.output)  # a wrong suffix fails before any work
     model = load_model(args)
-    latent = model.encode(args.image, preprocess=args.preprocess)
+    latent = image_latent(model, args.image, args.refine_steps, args.preprocess)
     with progress_bar("orbit", unit="frame", total=args.frames) as progress:
         frames = render_orbit(
             model,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from pix2nerf.cli.common import add_model_argument, add_view_arguments, load_model, progress_bar
+from pix2nerf.cli.common import (
+    add_model_argument,
+    add_refine_argument,
+    add_view_arguments,
+    image_latent,
+    load_model,
+    progress_bar,
+)
 from pix2nerf.images import tensor_to_pil
 
 HELP = "render one novel view of an image"
@@ -18,16 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--num-steps", type=int, default=None, help="samples per ray (default: the model's)")
     add_view_arguments(parser)
+    add_refine_argument(parser)
     parser.add_argument("-o", "--output", default="view.png")
 
 
 def main(args: argparse.Namespace) -> int:
     model = load_model(args)
-    latent = model.encode(args.image, preprocess=args.preprocess)
+    latent = image_latent(model, args.image, args.refine_steps, args.preprocess)
     fit = model.fit_score(args.image, latent, preprocess=args.preprocess).words()[0]
     with progress_bar("rendering") as progress:
         out = model.render(
-            latent.z,
+            latent,
             args.yaw,
             args.pitch,
             resolution=args.resolution,

@@ -9,7 +9,9 @@ composited over the model's background, under two protocols:
 - "predicted_pose" (the paper's): at the pose the encoder predicts for the target image itself.
 
 Also the encoder's pose error (degrees, yaw wrap-aware) on every view, the reconstruction of the input view at its
-predicted pose, and two baselines on the same target views: the input image itself, and a blank background image.
+predicted pose, the object colour error of each protocol (pix2nerf.evaluation.metrics.colour_error over the
+ground-truth alpha > 0.5), and two baselines on the same target views: the input image itself, and a blank background
+image. With `refine` settings, the same protocols again from `model.invert` of view 0 (the "refined" rows), timed.
 
 Yaw is reported twice. A GAN trained on unposed images under a full-circle yaw prior picks its own yaw origin: turning
 every generated scene about the vertical axis leaves the image distribution unchanged, so its yaw 0 is the data's
@@ -21,6 +23,8 @@ The two rendering protocols are unaffected by the offset (they use the encoder's
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +33,7 @@ import torch
 from PIL import Image
 
 from pix2nerf import images as image_utils
-from pix2nerf.evaluation.metrics import psnr, ssim
+from pix2nerf.evaluation.metrics import colour_error, psnr, ssim
 from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 
 REQUIRED_COLUMNS = ("object_id", "view_id", "yaw", "pitch")
@@ -151,6 +155,29 @@ def pose_errors(yaw_differences: Sequence[torch.Tensor], pitch_errors: Sequence[
     }
 
 
+def relative_poses(
+    obj: ObjectViews,
+    input_yaw: float | torch.Tensor,
+    input_pitch: float | torch.Tensor,
+    pitch_limits: tuple[float, float],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The relative-pose protocol's cameras of views 1.. (degrees, (V - 1,) each): the input's predicted pose plus
+    each target's true offset from view 0 (yaw wrapped, pitch clamped to `pitch_limits`)."""
+    true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
+    yaw = input_yaw + wrap_degrees(true_yaw[1:] - true_yaw[0])
+    return yaw, (input_pitch + true_pitch[1:] - true_pitch[0]).clamp(*pitch_limits)
+
+
+def object_masks(obj: ObjectViews, resolution: int) -> torch.Tensor:
+    """Where each view shows the object, (V, R, R) bool: ground-truth alpha > 0.5, cropped and resized as the
+    images are (views without alpha: everywhere)."""
+    masks = []
+    for image in obj.images:
+        alpha = image.getchannel("A") if "A" in image.getbands() else image.convert("L").point(lambda _: 255)
+        masks.append(image_utils.preprocess(alpha.convert("RGB"), resolution)[0] > 0)  # [-1, 1]: alpha > 0.5
+    return torch.stack(masks)
+
+
 def _encoded_poses(model, obj: ObjectViews):
     """(latent of every view, signed yaw differences, absolute pitch errors), degrees, on the CPU."""
     latent = model.encode(obj.images)
@@ -229,12 +256,14 @@ def evaluate(
     lock_view_dependence: bool = False,
     grid_objects: int = 4,
     progress: bool = True,
+    refine=None,
 ) -> tuple[dict[str, Any], EvaluationSamples]:
     """Evaluate `model` (a Pix2NeRF with an encoder) on `objects`; returns (results, samples for the grid).
 
-    results: {"protocols": {name: {"psnr", "ssim"}}, "baselines": {...}, "input_reconstruction": {...},
-    "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each metric a {"mean", "std",
-    "median"} over all target views (pose errors: over all views).
+    results: {"protocols": {name: {"psnr", "ssim", "colour_error"}}, "baselines": {...}, "input_reconstruction":
+    {...}, "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each metric a {"mean", "std",
+    "median"} over all target views (pose errors: over all views). refine (pix2nerf.inversion.InversionSettings):
+    also "refined": {"protocols", "input_reconstruction", "seconds_per_image", "settings"} from `model.invert`.
     """
     from tqdm.auto import tqdm
 
@@ -250,52 +279,62 @@ def evaluate(
         kernels="reference",
         skip_empty=False,  # metrics of the exact sampler, the same on every device
     )
+    rows = (*PROTOCOLS, *BASELINES, "input_reconstruction")
+    if refine is not None:
+        rows += (*(f"refined_{name}" for name in PROTOCOLS), "refined_input_reconstruction")
     scores: dict[str, dict[str, list[torch.Tensor]]] = {
-        name: {"psnr": [], "ssim": []} for name in (*PROTOCOLS, *BASELINES, "input_reconstruction")
+        name: {"psnr": [], "ssim": [], **({"colour_error": []} if "pose" in name else {})} for name in rows
     }
+    refine_seconds = []
     yaw_differences, pitch_errors, per_object = [], [], []
     samples = EvaluationSamples()
     blank = torch.tensor(background, dtype=torch.float32).div(255).view(1, 3, 1, 1).expand(1, 3, resolution, resolution)
 
-    def render(z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
-        parts = [
-            model.render(z[i : i + batch_size], yaw[i : i + batch_size], pitch[i : i + batch_size], **render_options)
-            .rgb.float()
-            .cpu()
-            for i in range(0, len(z), batch_size)
-        ]
+    def render(latent, yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        """The first latent of `latent` seen from every (yaw, pitch)."""
+        parts = []
+        for i in range(0, len(yaw), batch_size):
+            yaws, pitches = yaw[i : i + batch_size], pitch[i : i + batch_size]
+            parts.append(model.render(latent.first(len(yaws)), yaws, pitches, **render_options).rgb.float().cpu())
         return torch.cat(parts)
 
     for index, obj in enumerate(tqdm(objects, desc="evaluating", unit="object", disable=not progress)):
         latent, yaw_difference, pitch_error = _encoded_poses(model, obj)  # view 0 gives z, all give poses
         yaw_differences.append(yaw_difference)
         pitch_errors.append(pitch_error)
-        true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
         pred_yaw, pred_pitch = latent.yaw.float().cpu(), latent.pitch.float().cpu()
         truth = image_utils.to_unit_range(
             torch.stack([image_utils.preprocess(image, resolution, background) for image in obj.images])
         )
         targets = truth[1:]
         count = len(targets)
-        z = latent.z[:1].expand(count, -1)
-        relative_yaw = pred_yaw[0] + wrap_degrees(true_yaw[1:] - true_yaw[0])
-        relative_pitch = (pred_pitch[0] + true_pitch[1:] - true_pitch[0]).clamp(low, high)
+        masks = object_masks(obj, resolution)[1:] if any("pose" in name for name in rows) else None
+        relative_yaw, relative_pitch = relative_poses(obj, pred_yaw[0], pred_pitch[0], (low, high))
+        latents = {"": latent}
+        if refine is not None:
+            start = time.perf_counter()
+            latents["refined_"] = model.invert(obj.images[0], settings=refine)
+            refine_seconds.append(time.perf_counter() - start)
         renders = {
-            "relative_pose": render(z, relative_yaw, relative_pitch),
-            "predicted_pose": render(z, pred_yaw[1:], pred_pitch[1:]),
             "input_image": truth[:1].expand(count, -1, -1, -1),
             "blank_background": blank.expand(count, -1, -1, -1),
         }
-        reconstruction = render(latent.z[:1], pred_yaw[:1], pred_pitch[:1])
         row = {"object_id": obj.object_id, "category": obj.category, "views": count}
+        for prefix, source in latents.items():
+            renders[f"{prefix}relative_pose"] = render(source, relative_yaw, relative_pitch)
+            renders[f"{prefix}predicted_pose"] = render(source, pred_yaw[1:], pred_pitch[1:])
+            reconstruction = render(source, pred_yaw[:1], pred_pitch[:1])
+            for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+                values = metric(reconstruction, truth[:1], data_range=1.0)
+                scores[f"{prefix}input_reconstruction"][metric_name].append(values)
         for name, images in renders.items():
             for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
                 values = metric(images, targets, data_range=1.0)
                 scores[name][metric_name].append(values)
-                if name in PROTOCOLS:
+                if "pose" in name:
                     row[f"{name}_{metric_name}"] = values.mean().item()
-        for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
-            scores["input_reconstruction"][metric_name].append(metric(reconstruction, truth[:1], data_range=1.0))
+            if "pose" in name:
+                scores[name]["colour_error"].append(colour_error(images, targets, masks))
         per_object.append(row)
         if index < grid_objects:
             samples.inputs.append(truth[0])
@@ -303,7 +342,7 @@ def evaluate(
             samples.truths.append(targets)
 
     def metrics(name: str) -> dict[str, dict[str, float]]:
-        return {m: _summary(torch.cat(scores[name][m])) for m in ("psnr", "ssim")}
+        return {m: _summary(torch.cat(values)) for m, values in scores[name].items()}
 
     results = {
         "protocols": {name: metrics(name) for name in PROTOCOLS},
@@ -326,6 +365,13 @@ def evaluate(
         },
         "per_object": per_object,
     }
+    if refine is not None:
+        results["refined"] = {
+            "protocols": {name: metrics(f"refined_{name}") for name in PROTOCOLS},
+            "input_reconstruction": metrics("refined_input_reconstruction"),
+            "seconds_per_image": _summary(torch.tensor(refine_seconds)),
+            "settings": dataclasses.asdict(refine),
+        }
     best_baseline = max(results["baselines"][name]["psnr"]["mean"] for name in BASELINES)
     results["psnr_gain_over_best_baseline_db"] = {
         name: results["protocols"][name]["psnr"]["mean"] - best_baseline for name in PROTOCOLS
@@ -351,10 +397,16 @@ def evaluation_grid(
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
     """A short human-readable table of the results."""
-    lines = [f"{'':<22}{'PSNR (dB)':>10}{'SSIM':>8}"] if "protocols" in results else []
-    for group in ("protocols", "baselines"):
-        for name, values in results.get(group, {}).items():
-            lines.append(f"{name:<22}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}")
+    lines = [f"{'':<30}{'PSNR (dB)':>10}{'SSIM':>8}{'colour':>8}"] if "protocols" in results else []
+    refined = results.get("refined", {})
+    groups = [("", results.get("protocols", {})), ("refined ", refined.get("protocols", {}))]
+    for prefix, group in groups + [("", results.get("baselines", {}))]:
+        for name, values in group.items():
+            colour = f"{values['colour_error']['mean']:>8.3f}" if "colour_error" in values else ""
+            lines.append(f"{prefix + name:<30}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}{colour}")
+    if refined:
+        seconds = refined["seconds_per_image"]
+        lines.append(f"refinement: {refined['settings']['steps']} steps, {seconds['mean']:.1f} s per image (mean)")
     pose, alignment = results["pose_error_deg"], results["yaw_alignment"]
     lines.append(
         f"encoder pose error (deg): yaw median {pose['yaw']['median']:.1f} mean {pose['yaw']['mean']:.1f}; "

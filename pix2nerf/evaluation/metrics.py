@@ -1,4 +1,4 @@
-"""Image metrics shared by the training losses and the evaluation: PSNR and SSIM."""
+"""Image metrics shared by the training losses and the evaluation: PSNR, SSIM and the object colour error."""
 
 from __future__ import annotations
 
@@ -39,3 +39,12 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.flatten(1).mean(1)
+
+
+def colour_error(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Object colour error per image, (B,): the L2 distance between the mean RGB of x and of y (B, 3, H, W) over
+    the pixels of mask (B, H, W) (the object: ground-truth alpha > 0.5); 0 where the mask is empty."""
+    weights = mask.float()[:, None]
+    count = weights.sum((2, 3)).clamp_min(1.0)
+    mean_x, mean_y = (x.float() * weights).sum((2, 3)) / count, (y.float() * weights).sum((2, 3)) / count
+    return (mean_x - mean_y).norm(dim=1)

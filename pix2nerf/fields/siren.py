@@ -101,6 +101,8 @@ class _RecomputedFiLMSine(torch.autograd.Function):
         grad_y = (grad_arg * gamma[:, None, :]).to(x.dtype)
         flat = grad_y.reshape(-1, grad_y.shape[-1])
         grad_x = (grad_y @ weight) if ctx.needs_input_grad[0] else None
+        if not (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):  # frozen weights (inversion): codes only
+            return grad_x, None, None, grad_gamma, grad_beta
         grad_weight = flat.t() @ x.reshape(-1, x.shape[-1])
         return grad_x, grad_weight, flat.float().sum(0).to(bias.dtype), grad_gamma, grad_beta
 

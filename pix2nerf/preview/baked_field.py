@@ -319,7 +319,7 @@ def bake(
             f"{DEFAULT_BAKE_RESOLUTION} with brick {DEFAULT_BRICK}"
         )
     z, latent = _single_latent(model, latent_or_z)
-    field = model.field.point_function(model.field.latent_codes(z, psi), LOCKED_VIEW_DIRECTION)
+    field = model.field.point_function(model.codes_of(latent if latent is not None else z, psi), LOCKED_VIEW_DIRECTION)
     half = default_half_size(model.config) if half_size is None else float(half_size)
     if not half > 0:
         raise ValueError(f"half_size must be positive world units, got {half_size}")

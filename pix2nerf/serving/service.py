@@ -1,9 +1,10 @@
 """Serving a model to many clients (the Gradio app and its API), without Gradio.
 
-Data flow: upload (path, bytes, PIL or array) -> content key (sha256 of the file bytes or pixels) -> bounded LRU
-cache of `CachedImage` (validated image -> encoder input -> Latent -> `preview.BakedField`, and its mesh once
-asked for) -> novel views (PIL, interactive from the baked grid or full quality with the model's own sampler) with
-a colour-mapped depth map, orbit animations (WebP, GIF or MP4 files) and meshes (GLB, OBJ or PLY files).
+Data flow: upload (path, bytes, PIL or array) -> content key (sha256 of the file bytes or pixels, plus the
+preprocessing and refinement settings) -> bounded LRU cache of `CachedImage` (validated image -> encoder input ->
+Latent, refined by `Pix2NeRF.invert` when asked -> `preview.BakedField`, and its mesh once asked for) -> novel views
+(PIL, interactive from the baked grid or full quality with the model's own sampler) with a colour-mapped depth map,
+orbit animations (WebP, GIF or MP4 files) and meshes (GLB, OBJ or PLY files).
 
 Angles are degrees (yaw 0 / pitch 0 = front view, positive pitch looks from above).
 """
@@ -32,6 +33,7 @@ from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.foreground import prepare_image
 from pix2nerf.images import check_image_bytes
+from pix2nerf.inversion import InversionSettings
 from pix2nerf.limits import Limits, check_angle, check_choice, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Pix2NeRF
@@ -52,6 +54,8 @@ ORBIT_FORMATS = tuple(suffix.lstrip(".") for suffix in ANIMATION_FORMATS)  # gif
 MESH_FILE_FORMATS = tuple(suffix.lstrip(".") for suffix in MESH_FORMATS)  # glb, obj, ply
 MAX_OUTPUT_FILES = 64  # orbit and mesh files kept on disk (oldest deleted)
 FOREGROUND_OPACITY = 0.5  # depth-map pixels at least this opaque set the colour range
+MAX_REFINE_STEPS = 100  # refinement steps a request may ask for
+TIMING_STEPS = 2  # refinement steps timed on a blank image when no refinement has run yet
 
 # turbo colour map, polynomial fit (Mikhailov 2019, Apache-2.0 approximation by R. Du): x in [0, 1] -> rgb
 _TURBO_COEFFICIENTS = np.array(
@@ -216,7 +220,8 @@ class CachedImage:
     @property
     def nbytes(self) -> int:
         """Memory held, in bytes (grid tensors, latent, encoder input, mesh)."""
-        latent = sum(t.numel() * t.element_size() for t in (self.latent.z, self.latent.yaw, self.latent.pitch))
+        tensors = (self.latent.z, self.latent.yaw, self.latent.pitch, *(self.latent.codes or ()))
+        latent = sum(t.numel() * t.element_size() for t in tensors)
         image = self.encoder_input.width * self.encoder_input.height * len(self.encoder_input.getbands())
         return int(self.baked.nbytes) + latent + image + (self.mesh.nbytes if self.mesh is not None else 0)
 
@@ -357,6 +362,8 @@ class Service:
     bake_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of `preview.bake`
     cache: LRUCache = field(default_factory=LRUCache)
     outputs: OutputFolder = field(default_factory=OutputFolder)
+    refine_settings: InversionSettings = field(default_factory=InversionSettings)  # all but the steps
+    _seconds_per_step: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         limits = current_limits()
@@ -367,16 +374,32 @@ class Service:
     def pose_range(self) -> PoseRange:
         return PoseRange.from_config(self.model.config)
 
-    def prepare(self, source: Any, preprocessing: Preprocessing = Preprocessing()) -> CachedImage:  # noqa: B008
-        """Validate, preprocess, encode, score and bake an image, or fetch that work from the cache."""
+    def prepare(
+        self,
+        source: Any,
+        preprocessing: Preprocessing = Preprocessing(),  # noqa: B008
+        refine_steps: Any = 0,
+        progress: ProgressFn | None = None,
+    ) -> CachedImage:
+        """Validate, preprocess, encode, refine (`refine_steps` steps of `Pix2NeRF.invert` with `refine_settings`;
+        progress(done, total) after each), score and bake an image, or fetch that work from the cache, keyed by the
+        image, the preprocessing and the refinement settings."""
         key, decodable = read_upload(source)
         if preprocessing != Preprocessing():
             key = f"{key}:{int(preprocessing.remove_background)}:{preprocessing.foreground_size:g}"
+        settings = self.refine_settings.replace(steps=check_refine_steps(refine_steps))
+        if settings.steps:
+            key = f"{key}-refined-{hashlib.sha256(settings.key.encode()).hexdigest()[:16]}"
 
         def create() -> CachedImage:
             image = preprocessing.apply(image_utils.load_image(decodable), self.model)
             encoder_input = self.model.preprocess(image, "none")
-            latent = self.model.encode(encoder_input)
+            if settings.steps:
+                start = time.perf_counter()
+                latent = self.model.invert(encoder_input, settings=settings, progress=progress)
+                self._seconds_per_step = (time.perf_counter() - start) / settings.steps
+            else:
+                latent = self.model.encode(encoder_input)
             fit = self.model.fit_score(encoder_input, latent).words()[0]
             baked = bake(self.model, latent, **self.bake_options)
             shown = image_utils.tensor_to_pil(image_utils.to_unit_range(encoder_input[0].cpu()))
@@ -384,8 +407,25 @@ class Service:
 
         return self.cache.get_or_create(key, create)
 
+    def refine_seconds(self, steps: int) -> float:
+        """Expected seconds of a refinement of `steps` steps: the last refinement's time per step on this machine,
+        or, before any, that of TIMING_STEPS steps on a blank image (timed once)."""
+        if self._seconds_per_step is None:
+            size = self.model.config.encoder_resolution
+            blank = Image.new("RGB", (size, size), self.model.background_color)
+            start = time.perf_counter()
+            self.model.invert(blank, settings=self.refine_settings.replace(steps=TIMING_STEPS))
+            self._seconds_per_step = (time.perf_counter() - start) / TIMING_STEPS
+        return check_refine_steps(steps) * self._seconds_per_step
+
     def novel_view(
-        self, source: Any, yaw: float, pitch: float, quality: str = "interactive", zoom: float = 1.0
+        self,
+        source: Any,
+        yaw: float,
+        pitch: float,
+        quality: str = "interactive",
+        zoom: float = 1.0,
+        refine_steps: Any = 0,
     ) -> View:
         """The image (an upload, or a CachedImage from `prepare`) seen from (yaw, pitch) in degrees at
         `view_resolution`, magnified `zoom` times, with its depth map.
@@ -394,7 +434,7 @@ class Service:
         """
         yaw, pitch = check_angles(yaw, pitch)
         check_choice("quality", quality, QUALITIES)
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps=refine_steps)
         start = time.perf_counter()
         if quality == "interactive":
             output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution, zoom=zoom)
@@ -410,13 +450,14 @@ class Service:
         progress: ProgressFn | None = None,
         zoom: float = 1.0,
         file_format: str = "webp",
+        refine_steps: Any = 0,
     ) -> Path:
         """An animation of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated pitch,
         within the model's range), starting from the front, magnified `zoom` times; progress(done, total) after each
         frame. file_format: one of ORBIT_FORMATS ("webp" lossless, "gif", "mp4" H.264). `source`: an upload or a
-        CachedImage from `prepare`."""
+        CachedImage from `prepare`; refine_steps: as in `prepare`."""
         check_choice("file_format", file_format, ORBIT_FORMATS)
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps=refine_steps)
         if pitch is None:
             pitch = self.pose_range.clamp(0.0, prepared.pitch)[1]
         _, pitch = check_angles(0.0, pitch)
@@ -432,15 +473,27 @@ class Service:
             f"orbit-{prepared.key[:12]}", f".{file_format}", lambda path: save_animation(frames, path, fps=ORBIT_FPS)
         )
 
-    def mesh(self, source: Any, file_format: str = "glb") -> Path:
+    def mesh(self, source: Any, file_format: str = "glb", refine_steps: Any = 0) -> Path:
         """A file of the object's surface (marching cubes on the baked density, vertex colours), in one of
         MESH_FILE_FORMATS ("glb", "obj", "ply"); the mesh is extracted once per image."""
         check_choice("file_format", file_format, MESH_FILE_FORMATS)
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps=refine_steps)
         if prepared.mesh is None:
             prepared.mesh = mesh_from_baked(prepared.baked)
             self.cache.put(prepared.key, prepared)  # re-account its bytes
         return self.outputs.write(f"mesh-{prepared.key[:12]}", f".{file_format}", prepared.mesh.save)
+
+
+def check_refine_steps(steps: Any) -> int:
+    """A request's refinement steps as an int in [0, MAX_REFINE_STEPS] (whole floats accepted); ValueError
+    otherwise."""
+    try:
+        value = float(steps)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (value.is_integer() and 0 <= value <= MAX_REFINE_STEPS):
+        raise ValueError(f"refine_steps must be an integer in [0, {MAX_REFINE_STEPS}], got {str(steps)[:40]!r}")
+    return int(value)
 
 
 def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:

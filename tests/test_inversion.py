@@ -1,0 +1,139 @@
+"""Hybrid inversion on a tiny model (CPU, seconds): Pix2NeRF.invert, the refined Latent in renders and bakes, the
+serving cache keyed by the refinement."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+from pix2nerf.inversion import InversionSettings
+from pix2nerf.preview.baked_field import bake
+
+FAST = dict(resolution=16, num_steps=6, rays_per_step=64)
+
+
+@pytest.fixture
+def model() -> Pix2NeRF:
+    torch.manual_seed(0)
+    return Pix2NeRF(Pix2NeRFConfig.from_preset("tiny")).eval()
+
+
+@pytest.fixture
+def photo(model) -> torch.Tensor:
+    """A render of a prior latent, as the encoder's input (1, 3, 16, 16) in [-1, 1]."""
+    z = model.sample_latents(1, torch.Generator().manual_seed(3))
+    return model.render(z, 30.0, 20.0, resolution=16).rgb * 2 - 1
+
+
+def input_view_error(model: Pix2NeRF, latent, photo: torch.Tensor) -> float:
+    rgb = model.render(latent, resolution=16).rgb
+    return F.mse_loss(rgb, (photo + 1) / 2).item()
+
+
+def test_refinement_lowers_the_input_view_loss(model, photo):
+    encoded = model.encode(photo)
+    refined = model.invert(photo, 10, learning_rate=0.1, **{**FAST, "rays_per_step": 0})
+    assert refined.codes is not None and encoded.codes is None
+    assert torch.equal(refined.z, encoded.z) and torch.equal(refined.yaw, encoded.yaw)
+    assert input_view_error(model, refined, photo) < 0.95 * input_view_error(model, encoded, photo)
+
+
+def test_refinement_is_seeded_and_reports_progress(model, photo):
+    calls = []
+    first = model.invert(photo, 3, noise=0.05, seed=1, progress=lambda done, total: calls.append((done, total)), **FAST)
+    again = model.invert(photo, 3, noise=0.05, seed=1, **FAST)
+    other = model.invert(photo, 3, noise=0.05, seed=2, **FAST)
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert all(torch.equal(a, b) for a, b in zip(first.codes, again.codes))
+    assert not all(torch.equal(a, b) for a, b in zip(first.codes, other.codes))
+
+
+def test_z_refinement_and_zero_steps(model, photo):
+    refined = model.invert(photo, 2, variable="z", **FAST)
+    assert all(torch.isfinite(c).all() for c in refined.codes)
+    assert model.invert(photo, 0).codes is None
+
+
+def test_a_diverging_step_returns_the_best_finite_codes(model, photo):
+    calls = []
+
+    def poison(module, inputs, outputs):  # the field turns NaN after the first step's evaluations
+        calls.append(1)
+        return (outputs[0] * torch.nan, outputs[1]) if len(calls) > 2 else outputs
+
+    model.field.register_forward_hook(poison)
+    refined = model.invert(photo, 5, **FAST)
+    assert all(torch.isfinite(c).all() for c in refined.codes)
+
+
+def test_refined_latents_render_and_bake_with_their_codes(model, photo):
+    refined = model.invert(photo, 5, learning_rate=0.1, **FAST)
+    plain = model.render(refined.z, refined.yaw, refined.pitch, resolution=8).rgb
+    with_codes = model.render(refined, resolution=8).rgb
+    assert torch.isfinite(with_codes).all() and not torch.allclose(plain, with_codes)
+    views = model.novel_views(refined, [0.0, 90.0], 10.0, resolution=8)
+    assert len(views) == 2 and views[0].size == (8, 8)
+    baked = bake(model, refined, resolution=16, brick=2)
+    assert torch.isfinite(baked.render(0.0, 10.0, resolution=8).rgb).all()
+
+
+def test_bad_input_gets_the_errors_of_encode(model):
+    for bad in ("no/such/file.png", torch.zeros(1, 3, 8)):
+        with pytest.raises((ValueError, FileNotFoundError, TypeError)) as encoded:
+            model.encode(bad)
+        with pytest.raises(encoded.type) as inverted:
+            model.invert(bad, 2)
+        assert str(inverted.value) == str(encoded.value)
+    with pytest.raises(ValueError, match="learning_rate must be a number in"):
+        InversionSettings(learning_rate=float("nan"))
+    with pytest.raises(ValueError, match="steps must be an integer in"):
+        model.invert(torch.zeros(1, 3, 16, 16), -1)
+
+
+def test_serving_caches_refined_latents_by_image_and_settings(model, photo):
+    from pix2nerf.images import tensor_to_pil
+    from pix2nerf.serving import service as serving
+
+    service = serving.Service(
+        model,
+        view_resolution=8,
+        bake_options=dict(resolution=16, brick=2),
+        refine_settings=InversionSettings(**FAST),
+    )
+    image = tensor_to_pil((photo[0] + 1) / 2)
+    encoded = service.prepare(image)
+    refined = service.prepare(image, refine_steps=2)
+    assert encoded.latent.codes is None and refined.latent.codes is not None and refined.key != encoded.key
+    misses = service.cache.misses
+    assert service.prepare(image, refine_steps=2.0) is refined and service.cache.misses == misses
+    assert service.refine_seconds(10) > 0
+    view = service.novel_view(image, 30.0, 10.0, refine_steps=2)
+    assert view.image.size == (8, 8) and service.cache.misses == misses
+    with pytest.raises(ValueError, match="refine_steps must be an integer in"):
+        service.prepare(image, refine_steps=2.5)
+
+
+def test_eval_command_reports_encoder_and_refined_rows(tmp_path, model):
+    import argparse
+    import json
+
+    from tiny_datasets import write_multiview_dataset
+
+    from pix2nerf.cli import evaluate as evaluation
+
+    data = write_multiview_dataset(tmp_path / "tiny", train_objects=1, test_objects=2, views=2)
+    model.save_pretrained(tmp_path / "model")
+    parser = argparse.ArgumentParser()
+    evaluation.add_arguments(parser)
+    output = tmp_path / "results.json"
+    words = [str(tmp_path / "model"), "--data", str(data), "-o", str(output), "--resolution", "16", "--num-steps", "4"]
+    assert evaluation.main(parser.parse_args([*words, "--device", "cpu", "--no-progress", "--refine-steps", "2"])) == 0
+    results = json.loads(output.read_text())
+    refined = results["refined"]
+    assert set(refined["protocols"]) == set(results["protocols"]) == {"relative_pose", "predicted_pose"}
+    for row in (results["protocols"]["relative_pose"], refined["protocols"]["relative_pose"]):
+        assert row["colour_error"]["mean"] >= 0 and 0 < row["ssim"]["mean"] <= 1
+    assert refined["settings"]["steps"] == 2 and refined["seconds_per_image"]["mean"] > 0
+    assert results["command"].endswith("--refine-steps 2")
