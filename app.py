@@ -300,7 +300,10 @@ def build_demo(service: serving.Service) -> gr.Blocks:
             button.click(
                 lambda p=poses.presets[name]: p, None, [yaw, pitch], api_visibility="private", queue=False
             ).then(on_view, view_inputs, view_outputs, **private)
-        estimate = functools.partial(_refine_estimate, service)
+
+        def estimate(steps: float) -> str:
+            return _refine_estimate(service, steps)
+
         gr.on([demo.load, refine_steps.release], estimate, [refine_steps], [refine_estimate], api_visibility="private")
         heavy = dict(preprocess=False, concurrency_limit=1, concurrency_id="heavy")
         refine_button.click(

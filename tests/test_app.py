@@ -180,7 +180,13 @@ def test_api_lists_the_three_endpoints(client):
         "pitch",
         "refine_steps",
     ]
-    assert [p["parameter_name"] for p in endpoints["/mesh"]["parameters"]] == ["image", "refine_steps"]
+    assert [p["parameter_name"] for p in endpoints["/mesh"]["parameters"]] == ["image", "file_format", "refine_steps"]
+    assert [p["parameter_name"] for p in endpoints["/orbit"]["parameters"]] == [
+        "image",
+        "pitch",
+        "file_format",
+        "refine_steps",
+    ]
 
 
 def test_refine_steps_go_through_the_cache_and_default_to_none(client, running_app, files):
