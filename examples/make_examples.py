@@ -23,7 +23,6 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resolution", type=int, default=128)
     args = parser.parse_args()
-    sys.path.insert(0, str(EXAMPLES_DIR.parent))
     from pix2nerf.data.synthetic.builder import build_dataset
 
     test = build_dataset(

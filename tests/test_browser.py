@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -104,8 +103,6 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show
 def take_screenshot(output: Path, example: Path | None, model: str | None) -> None:
     """The app on its default model (or `model`), an example uploaded and turned, captured at 1400 px wide."""
     from playwright.sync_api import expect, sync_playwright
-
-    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
     from test_app import launch, load_app
 
     app = load_app()
