@@ -268,14 +268,24 @@ class Pix2NeRF(
     def encode(self, images: Any, alpha: float = 1.0, preprocess: str = "auto") -> Latent:
         """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs and
         the `preprocess` modes ("auto" or "none")."""
+        self._check_encoder()
+        return self.encode_input(self.preprocess(images, preprocess), alpha)
+
+    @torch.no_grad()
+    def encode_input(self, encoder_input: torch.Tensor, alpha: float = 1.0) -> Latent:
+        """Encode a batch that `preprocess` made, (B, 3, R, R) in [-1, 1] on this model's device, without checking or
+        preprocessing it again (the upload path validates an image once)."""
+        self._check_encoder()
+        z, pose = self.encoder(encoder_input, alpha)
+        yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
+        return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
+
+    def _check_encoder(self) -> None:
         if self.encoder is None:
             raise ValueError(
                 "this model was converted without an encoder (a pi-GAN generator): it can `generate` from a latent "
                 "or seed, but cannot `encode` images"
             )
-        z, pose = self.encoder(self.preprocess(images, preprocess), alpha)
-        yaw, pitch = official_to_degrees(pose[:, 1], pose[:, 0])
-        return Latent(z=z, yaw=wrap_degrees(yaw - self.config.yaw_offset), pitch=pitch)
 
     @torch.no_grad()
     def fit_score(self, images: Any, latent: Latent | None = None, preprocess: str = "auto") -> FitScore:
@@ -303,13 +313,12 @@ class Pix2NeRF(
         """
         from pix2nerf.inversion import InversionSettings, refine
 
-        if self.encoder is None:
-            self.encode(None)  # the encoder's own error
+        self._check_encoder()
         target = self.preprocess(image)
         if target.shape[0] != 1:
             raise ValueError(f"invert takes one image, got a batch of {target.shape[0]}")
         options = (settings or InversionSettings()).replace(**overrides, **({} if steps is None else {"steps": steps}))
-        return refine(self, self.encode(target), target, options, progress)
+        return refine(self, self.encode_input(target), target, options, progress)
 
     def codes_of(self, latent_or_z: Latent | torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, ...]:
         """The field's codes of a Latent (its refined `codes` when it has them) or of latents z (B, z_dim)."""

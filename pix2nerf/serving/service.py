@@ -399,7 +399,7 @@ class Service:
                 latent = self.model.invert(encoder_input, settings=settings, progress=progress)
                 self._seconds_per_step = (time.perf_counter() - start) / settings.steps
             else:
-                latent = self.model.encode(encoder_input)
+                latent = self.model.encode_input(encoder_input)
             fit = self.model.fit_score(encoder_input, latent).words()[0]
             baked = bake(self.model, latent, **self.bake_options)
             shown = image_utils.tensor_to_pil(image_utils.to_unit_range(encoder_input[0].cpu()))
