@@ -22,10 +22,11 @@ import torch
 from common import environment, write_json
 
 from pix2nerf import images as image_utils
-from pix2nerf.evaluation.benchmark import load_objects, object_masks, pitch_range, relative_poses
+from pix2nerf.evaluation.benchmark import load_objects, object_masks, relative_poses
 from pix2nerf.evaluation.metrics import colour_error, psnr, ssim
 from pix2nerf.inversion import InversionSettings
 from pix2nerf.model import Pix2NeRF
+from pix2nerf.rendering.cameras import prior_ranges
 
 DEFAULT = InversionSettings()
 VARIANTS = {  # name -> changes to the default settings
@@ -57,7 +58,7 @@ def main() -> None:
     model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
     objects = load_objects(args.data, "test", num_objects=args.objects)
     resolution = model.config.encoder_resolution
-    limits = pitch_range(model.config)
+    _, limits = prior_ranges(model.config)
     truths = [
         torch.stack([image_utils.preprocess(i, resolution, model.background_color) for i in o.images]).add(1).div(2)
         for o in objects
@@ -81,10 +82,12 @@ def main() -> None:
         for obj, truth, mask in zip(objects, truths, masks):
             ticks = [time.perf_counter()]
             latent = invert(obj.images[0], lambda done, total: ticks.append(time.perf_counter()))
+            if args.device != "cpu":
+                torch.cuda.synchronize()
             seconds.append(time.perf_counter() - ticks[0])
             step_seconds += [b - a for a, b in zip(ticks[1:-1], ticks[2:])]
             yaw, pitch = relative_poses(obj, latent.yaw[0], latent.pitch[0], limits)
-            yaw, pitch = torch.cat([latent.yaw[:1], yaw]), torch.cat([latent.pitch[:1], pitch])
+            yaw, pitch = torch.cat([latent.yaw[:1].cpu(), yaw]), torch.cat([latent.pitch[:1].cpu(), pitch])
             rgb = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=False).rgb.cpu()
             rows["input_psnr"].append(psnr(rgb[:1], truth[:1]))
             rows["psnr"].append(psnr(rgb[1:], truth[1:]))

@@ -164,6 +164,7 @@ def relative_poses(
     """The relative-pose protocol's cameras of views 1.. (degrees, (V - 1,) each): the input's predicted pose plus
     each target's true offset from view 0 (yaw wrapped, pitch clamped to `pitch_limits`)."""
     true_yaw, true_pitch = torch.tensor(obj.yaw), torch.tensor(obj.pitch)
+    input_yaw, input_pitch = (torch.as_tensor(angle).float().cpu() for angle in (input_yaw, input_pitch))
     yaw = input_yaw + wrap_degrees(true_yaw[1:] - true_yaw[0])
     return yaw, (input_pitch + true_pitch[1:] - true_pitch[0]).clamp(*pitch_limits)
 

@@ -33,7 +33,7 @@ class InversionSettings:
     rays_per_step: int = 256
     hierarchical: bool = True
     variable: str = "codes"
-    code_weight: float = 0.0
+    code_weight: float = 1.0
     symmetry: float = 0.0
     noise: float = 0.0
     seed: int = 0
