@@ -198,6 +198,7 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                     label=f"What the encoder sees ({encoder_resolution}x{encoder_resolution})",
                     interactive=False,
                     height=256,
+                    elem_id="encoder-input",
                     format="png",
                 )
                 pose = gr.Markdown(elem_id="estimated-pose")

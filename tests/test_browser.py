@@ -100,6 +100,48 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show
         demo.close()
 
 
+def test_a_photo_with_a_background_is_cleaned_and_refine_changes_the_view(tmp_path):
+    """A car-like blob on a photographed background: "what the encoder sees" has the background removed (its border
+    is the model's white), and the Refine button refines the latent, with its steps shown, and redraws the view."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must `apt-get install -y chromium`")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI runs this test")
+    from playwright.sync_api import expect, sync_playwright
+    from skimage import data
+    from test_app import launch, load_app, save_tiny_model
+
+    app = load_app()
+    service = app.load_service(
+        str(save_tiny_model(tmp_path / "model")), view_resolution=32, bake_options={"resolution": 16, "brick": 2}
+    )
+    demo, url = launch(app, service)
+    photo = np.asarray(Image.fromarray(data.grass()).convert("RGB").resize((96, 96)), dtype=np.uint8).copy()
+    y, x = np.mgrid[0:96, 0:96]
+    photo[((x - 48) / 30) ** 2 + ((y - 50) / 18) ** 2 < 1] = (200, 30, 30)  # a red car-like blob
+    image = tmp_path / "photo.png"
+    Image.fromarray(photo).save(image)
+    try:
+        with sync_playwright() as playwright:
+            browser = open_browser(playwright)
+            page = browser.new_page()
+            first = upload(page, url, image)
+            shown = page.locator("#encoder-input img")
+            shown.wait_for(state="visible", timeout=TIMEOUT_MS)
+            pixels = fetch_pixels(shown.get_attribute("src"))
+            border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+            assert (border >= 250).all(), "the photo's background reached the encoder"
+            page.locator("#refine").click()
+            steps = page.locator("#refine-steps input[type=number]")
+            expect(steps).to_have_value(str(service.refine_settings.steps), timeout=TIMEOUT_MS)
+            view = page.locator("#novel-view img")
+            expect(view).not_to_have_attribute("src", first, timeout=TIMEOUT_MS)
+            assert np.abs(fetch_pixels(first) - fetch_pixels(view.get_attribute("src"))).max() > 0
+            browser.close()
+    finally:
+        demo.close()
+
+
 def take_screenshot(output: Path, example: Path | None, model: str | None) -> None:
     """The app on its default model (or `model`), an example uploaded and turned, captured at 1400 px wide."""
     from playwright.sync_api import expect, sync_playwright
