@@ -145,18 +145,24 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         pitch: float,
         file_format: str = "webp",
         refine_steps: float = 0,
+        remove_background: bool = True,
+        foreground_size: float = 0.0,
+        zoom: float = 1.0,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ):
         """The camera circling the object at `pitch` degrees: an animated WebP or GIF, or an MP4 (file_format);
-        refine_steps > 0 refines the latent against the image first."""
+        refine_steps > 0 refines the latent against the image first; the photo is prepared as the view's is
+        (remove_background, foreground_size: 0 for the training data's) and magnified `zoom` times."""
 
         def report(done: int, total: int) -> None:
             progress(done / total, desc=f"frame {done} of {total}")
 
         progress(0.0, desc="encoding the image")
-        return str(
-            service.orbit(_upload(image), pitch, progress=report, file_format=file_format, refine_steps=refine_steps)
+        preprocessing = serving.Preprocessing(bool(remove_background), float(foreground_size))
+        path = service.orbit(
+            _upload(image), pitch, report, zoom, file_format, refine_steps=refine_steps, preprocessing=preprocessing
         )
+        return str(path)
 
     def orbit_preview(path: str | None):
         """The orbit file shown in the player that plays it: MP4 in the video player, WebP and GIF as an image."""
@@ -167,16 +173,25 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         )
 
     @_user_errors
-    def mesh(image: Any, file_format: str = "glb", refine_steps: float = 0):
+    def mesh(
+        image: Any,
+        file_format: str = "glb",
+        refine_steps: float = 0,
+        remove_background: bool = True,
+        foreground_size: float = 0.0,
+    ):
         """A mesh of the object (marching cubes on the density, vertex colours) as GLB, OBJ or PLY (file_format);
-        refine_steps > 0 refines the latent against the image first."""
-        return str(service.mesh(_upload(image), file_format, refine_steps))
+        refine_steps and the photo's preparation as for `orbit`."""
+        preprocessing = serving.Preprocessing(bool(remove_background), float(foreground_size))
+        return str(service.mesh(_upload(image), file_format, refine_steps, preprocessing))
 
     @_user_errors
-    def mesh_preview(image: Any, file: dict, steps: float = 0):
+    def mesh_preview(image: Any, file: dict, steps: float = 0, clean: bool = True, size: float = 0.0):
         """The GLB that the 3D viewer shows: the mesh file itself (an unprocessed gr.File payload), or the same
         mesh as GLB."""
-        return file["path"] if file["path"].endswith(".glb") else str(service.mesh(_upload(image), "glb", steps))
+        if file["path"].endswith(".glb"):
+            return file["path"]
+        return str(service.mesh(_upload(image), "glb", steps, serving.Preprocessing(bool(clean), float(size))))
 
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
@@ -294,7 +309,8 @@ def build_demo(service: serving.Service) -> gr.Blocks:
             [encoder_input, pose, yaw, pitch, *view_outputs],
             **private,
         )
-        image.change(lambda: 0, None, [refine_steps], api_visibility="private", queue=False)
+        # a new image or preparation starts unrefined
+        gr.on([image.change, clean.change, size.release], lambda: 0, None, [refine_steps], **dict(private, queue=False))
         view_inputs = [image, yaw, pitch, quality, *framing, refine_steps]
         gr.on([yaw.release, pitch.release, quality.change, zoom.release], on_view, view_inputs, view_outputs, **private)
         for name, button in preset_buttons.items():
@@ -317,12 +333,13 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         api_trigger.click(
             novel_view, [image, yaw, pitch, refine_steps], [view], api_name="novel_view", preprocess=False
         )
-        orbit_inputs = [image, pitch, orbit_format, refine_steps]
+        orbit_inputs = [image, pitch, orbit_format, refine_steps, *framing]
         orbit_button.click(orbit, orbit_inputs, [orbit_file], api_name="orbit", **heavy).success(
             orbit_preview, [orbit_file], [orbit_output, orbit_video], api_visibility="private", queue=False
         )
-        mesh_button.click(mesh, [image, mesh_format, refine_steps], [mesh_file], api_name="mesh", **heavy).success(
-            mesh_preview, [image, mesh_file, refine_steps], [mesh_view], **private
+        mesh_inputs = [image, mesh_format, refine_steps, clean, size]
+        mesh_button.click(mesh, mesh_inputs, [mesh_file], api_name="mesh", **heavy).success(
+            mesh_preview, [image, mesh_file, refine_steps, clean, size], [mesh_view], **private
         )
     return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
 

@@ -67,6 +67,7 @@ def _reporting_progress(
         progress(min(done / total, 1.0))
         return out
 
+    reporting.ray_stages = getattr(field, "ray_stages", REFERENCE_RAY_STAGES)  # the runner's sampler and compositor
     return reporting
 
 
@@ -379,7 +380,7 @@ class Pix2NeRF(
                 field_fn, origins, directions, resolution, settings, view, generator, max_points_per_chunk
             )
         else:
-            stages = field.ray_stages if isinstance(field, FieldRunner) else REFERENCE_RAY_STAGES
+            stages = getattr(field, "ray_stages", REFERENCE_RAY_STAGES)
             rgb, depth, opacity = render_rays_in_chunks(
                 field_fn, origins, directions, settings, view, generator, max_points_per_chunk, stages
             )

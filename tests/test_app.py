@@ -180,12 +180,17 @@ def test_api_lists_the_three_endpoints(client):
         "pitch",
         "refine_steps",
     ]
-    assert [p["parameter_name"] for p in endpoints["/mesh"]["parameters"]] == ["image", "file_format", "refine_steps"]
-    assert [p["parameter_name"] for p in endpoints["/orbit"]["parameters"]] == [
+    mesh_parameters = [p["parameter_name"] for p in endpoints["/mesh"]["parameters"]]
+    assert mesh_parameters == ["image", "file_format", "refine_steps", "remove_background", "foreground_size"]
+    orbit_parameters = [p["parameter_name"] for p in endpoints["/orbit"]["parameters"]]
+    assert orbit_parameters == [
         "image",
         "pitch",
         "file_format",
         "refine_steps",
+        "remove_background",
+        "foreground_size",
+        "zoom",
     ]
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-from pix2nerf.outputs import LOCKED_VIEW_DIRECTION
+from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, Latent
 from pix2nerf.preview.animation import orbit_poses, render_orbit, save_animation
 from pix2nerf.preview.baked_field import bake
 from pix2nerf.rendering.cameras import world_rays
@@ -135,3 +135,13 @@ def test_mp4_is_h264_with_every_frame_and_even_size(tmp_path):
     for frame, colour in zip(decoded, colours):
         assert np.abs(frame.reshape(-1, 3).mean(0) - colour).max() < 8
     assert save_animation(frames, tmp_path / "again.mp4", fps=10).read_bytes() == path.read_bytes()
+
+
+def test_full_quality_orbits_render_a_latents_refined_codes(blob):
+    model, z = blob
+    plain = Latent(z, torch.zeros(1), torch.full((1,), 20.0))
+    frequencies, phase_shifts = model.field.latent_codes(z)
+    refined = Latent(z, plain.yaw, plain.pitch, codes=(frequencies, phase_shifts + 0.5))
+    first = render_orbit(model, plain, num_frames=2, resolution=8, full_quality=True)
+    second = render_orbit(model, refined, num_frames=2, resolution=8, full_quality=True)
+    assert any(a.tobytes() != b.tobytes() for a, b in zip(first, second))

@@ -48,6 +48,11 @@ def load_model(args: argparse.Namespace):
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     """Framing and preprocessing of the views that render and orbit write."""
     parser.add_argument("--zoom", type=float, default=1.0, help="magnification; above 1 the object fills more")
+    add_preprocess_argument(parser)
+
+
+def add_preprocess_argument(parser: argparse.ArgumentParser) -> None:
+    """How a photo becomes the encoder's input."""
     parser.add_argument(
         "--preprocess",
         choices=("auto", "none"),

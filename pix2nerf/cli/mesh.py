@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pix2nerf.cli.common import add_model_argument, load_model
+from pix2nerf.cli.common import (
+    add_model_argument,
+    add_preprocess_argument,
+    add_refine_argument,
+    image_latent,
+    load_model,
+)
 
 HELP = "extract the object's surface as a mesh with vertex colours (.glb, .obj or .ply)"
 
@@ -25,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=float, default=None, help="density at the surface (default: chosen from the field's peak)"
     )
+    add_preprocess_argument(parser)
+    add_refine_argument(parser)
     parser.add_argument("-o", "--output", default="mesh.glb", help=".glb (glTF), .obj or .ply")
 
 
@@ -39,7 +47,8 @@ def main(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         check_float("--threshold", args.threshold, 0.0, open_low=True)
     model = load_model(args)
-    mesh = mesh_from_latent(model, model.encode(args.image), resolution=args.resolution, threshold=args.threshold)
+    latent = image_latent(model, args.image, args.refine_steps, args.preprocess)
+    mesh = mesh_from_latent(model, latent, resolution=args.resolution, threshold=args.threshold)
     mesh.save(args.output)
     print(f"wrote {args.output} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")
     return 0

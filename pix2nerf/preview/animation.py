@@ -65,9 +65,11 @@ def render_orbit(
         pitch = float(latent.pitch.reshape(-1)[0]) if isinstance(latent, Latent) else DEFAULT_ORBIT_PITCH
     yaws, pitches = orbit_poses(num_frames, pitch, start_yaw)
     if isinstance(renderer, Pix2NeRF):
-        z = (latent.z if isinstance(latent, Latent) else latent)[:1].expand(len(yaws), -1)
+        views = latent.first(len(yaws)) if isinstance(latent, Latent) else latent[:1].expand(len(yaws), -1)
         report = None if progress is None else (lambda fraction: progress(int(fraction * len(yaws)), len(yaws)))
-        out = renderer.render(z, yaws, pitches, resolution=resolution, return_depth=False, zoom=zoom, progress=report)
+        out = renderer.render(
+            views, yaws, pitches, resolution=resolution, return_depth=False, zoom=zoom, progress=report
+        )
         return [tensor_to_pil(rgb) for rgb in out.rgb]
     frames = []
     for done, (yaw, frame_pitch) in enumerate(zip(yaws.tolist(), pitches.tolist()), 1):

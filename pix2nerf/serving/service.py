@@ -189,6 +189,8 @@ class Preprocessing:
     def __post_init__(self) -> None:
         if not 0 <= self.foreground_size <= 1:
             raise ValueError(f"foreground_size must be in [0, 1] (0: automatic), got {self.foreground_size:.4g}")
+        if not self.remove_background:  # without re-framing the size has no effect: one cache entry for all
+            object.__setattr__(self, "foreground_size", 0.0)
 
     def apply(self, image: Image.Image, model: Pix2NeRF) -> Image.Image:
         """The loaded image as the encoder's crop and resize take it."""
@@ -426,6 +428,7 @@ class Service:
         quality: str = "interactive",
         zoom: float = 1.0,
         refine_steps: Any = 0,
+        preprocessing: Preprocessing = Preprocessing(),  # noqa: B008
     ) -> View:
         """The image (an upload, or a CachedImage from `prepare`) seen from (yaw, pitch) in degrees at
         `view_resolution`, magnified `zoom` times, with its depth map.
@@ -434,7 +437,7 @@ class Service:
         """
         yaw, pitch = check_angles(yaw, pitch)
         check_choice("quality", quality, QUALITIES)
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps=refine_steps)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, preprocessing, refine_steps)
         start = time.perf_counter()
         if quality == "interactive":
             output = prepared.baked.render(yaw, pitch, resolution=self.view_resolution, zoom=zoom)
@@ -451,13 +454,14 @@ class Service:
         zoom: float = 1.0,
         file_format: str = "webp",
         refine_steps: Any = 0,
+        preprocessing: Preprocessing = Preprocessing(),  # noqa: B008
     ) -> Path:
         """An animation of `orbit_frames` views circling the object at `pitch` degrees (None: the estimated pitch,
         within the model's range), starting from the front, magnified `zoom` times; progress(done, total) after each
         frame. file_format: one of ORBIT_FORMATS ("webp" lossless, "gif", "mp4" H.264). `source`: an upload or a
-        CachedImage from `prepare`; refine_steps: as in `prepare`."""
+        CachedImage from `prepare`; refine_steps and preprocessing: as in `prepare`."""
         check_choice("file_format", file_format, ORBIT_FORMATS)
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps=refine_steps)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, preprocessing, refine_steps)
         if pitch is None:
             pitch = self.pose_range.clamp(0.0, prepared.pitch)[1]
         _, pitch = check_angles(0.0, pitch)
@@ -473,11 +477,17 @@ class Service:
             f"orbit-{prepared.key[:12]}", f".{file_format}", lambda path: save_animation(frames, path, fps=ORBIT_FPS)
         )
 
-    def mesh(self, source: Any, file_format: str = "glb", refine_steps: Any = 0) -> Path:
+    def mesh(
+        self,
+        source: Any,
+        file_format: str = "glb",
+        refine_steps: Any = 0,
+        preprocessing: Preprocessing = Preprocessing(),  # noqa: B008
+    ) -> Path:
         """A file of the object's surface (marching cubes on the baked density, vertex colours), in one of
         MESH_FILE_FORMATS ("glb", "obj", "ply"); the mesh is extracted once per image."""
         check_choice("file_format", file_format, MESH_FILE_FORMATS)
-        prepared = source if isinstance(source, CachedImage) else self.prepare(source, refine_steps=refine_steps)
+        prepared = source if isinstance(source, CachedImage) else self.prepare(source, preprocessing, refine_steps)
         if prepared.mesh is None:
             prepared.mesh = mesh_from_baked(prepared.baked)
             self.cache.put(prepared.key, prepared)  # re-account its bytes
