@@ -21,6 +21,11 @@ from tiny_datasets import CORRUPT_PNG, disc_png, multiview_split, write_multivie
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "train" / "train.py"
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
+TWO_CPU_PROCESSES = (
+    ACCELERATE
+    + ["--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    + ["--mixed_precision", "no", "--dynamo_backend", "no"]
+)
 COMMON = ["--checkpointing_steps", "3", "--logging_steps", "1", "--dataloader_num_workers", "0"]
 RUN_TIMEOUT_S = 240
 
@@ -161,18 +166,7 @@ def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_pro
             "--dataloader_num_workers",
             "1",
         ],
-        launcher=ACCELERATE
-        + [
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-        ],
+        launcher=TWO_CPU_PROCESSES,
         env={"ACCELERATE_USE_CPU": "True"},  # CPU processes with gloo
     )
     assert "2 process(es)" in result.stderr
@@ -203,18 +197,7 @@ def test_two_processes_train_with_gloo_skip_corrupt_images_and_resume_across_pro
     assert not (output / "checkpoint-6" / "rng_state_1.json").exists()
     two = run_training(
         resume + ["--max_train_steps", "8", "--dataloader_num_workers", "1"],
-        launcher=ACCELERATE
-        + [
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-        ],
+        launcher=TWO_CPU_PROCESSES,
         env={"ACCELERATE_USE_CPU": "True"},
     )
     assert "2 process(es)" in two.stderr and "checkpoint-6 at step 6" in two.stderr

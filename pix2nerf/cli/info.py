@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from pix2nerf.cli.common import DEFAULT_MODEL
+from pix2nerf.model import DEFAULT_MODEL
 
 HELP = "show a model's config, parameter counts and file sizes"
 

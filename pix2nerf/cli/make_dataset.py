@@ -46,25 +46,12 @@ def main(args: argparse.Namespace) -> int:
         return _fail(f"--out {out} exists and is not an empty folder; pass --overwrite or choose another folder")
     datasets = require("datasets", "make-dataset")
     from pix2nerf.data.synthetic.builder import build_dataset, save_dataset
-    from pix2nerf.data.synthetic.card import PREVIEW_FILE, dataset_card, preview_grid
+    from pix2nerf.data.synthetic.card import BUILD_SETTINGS, PREVIEW_FILE, dataset_card, preview_grid
     from pix2nerf.data.synthetic.categories import get_category
 
     if args.quiet:
         datasets.disable_progress_bars()
-    settings = {
-        key: getattr(args, key)
-        for key in (
-            "category",
-            "train_objects",
-            "test_objects",
-            "test_views",
-            "resolution",
-            "seed",
-            "supersample",
-            "format",
-            "device",
-        )
-    }
+    settings = {key: getattr(args, key) for key in BUILD_SETTINGS}
     try:
         category = get_category(args.category)
         dataset = build_dataset(

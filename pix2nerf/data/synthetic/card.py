@@ -34,20 +34,24 @@ def _over_white(image: Image.Image) -> np.ndarray:
     return np.round(rgb * 255).astype(np.uint8)
 
 
+# the `pix2nerf make-dataset` options that decide a dataset's bytes, as recorded in its card
+BUILD_SETTINGS = (
+    "category",
+    "train_objects",
+    "test_objects",
+    "test_views",
+    "resolution",
+    "seed",
+    "supersample",
+    "format",
+    "device",
+)
+
+
 def make_dataset_command(settings: dict) -> str:
     """The `pix2nerf make-dataset` command line for build settings (the keys of `dataset_card`)."""
     parts = ["pix2nerf", "make-dataset"]
-    for key in (
-        "category",
-        "train_objects",
-        "test_objects",
-        "test_views",
-        "resolution",
-        "seed",
-        "supersample",
-        "format",
-        "device",
-    ):
+    for key in BUILD_SETTINGS:
         parts += [f"--{key.replace('_', '-')}", str(settings[key])]
     return shlex.join(parts + ["--out", "DIR"])
 
