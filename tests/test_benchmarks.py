@@ -26,3 +26,17 @@ def test_train_throughput_runs_on_cpu(tmp_path):
         assert row["pair_ms"]["pairs"] == 1 and row["pair_ms"]["median"] > 0 and row["losses_finite"]
         assert row["profile"]["operators_per_pair"] > 0
         assert results[field]["render8_4"]["reference"]["median_ms"] > 0
+
+
+def test_the_equal_budget_comparison_reproduces_its_committed_json(tmp_path):
+    runs = REPO_ROOT / "train" / "runs" / "fields-equal-budget"
+    out, curves = tmp_path / "comparison.json", tmp_path / "curves.png"
+    command = [sys.executable, str(REPO_ROOT / "benchmarks" / "fields_equal_budget.py"), str(runs / "siren")]
+    command += [str(runs / "triplane"), "-o", str(out), "--curves", str(curves)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    committed = json.loads((REPO_ROOT / "benchmarks" / "results" / "fields_equal_budget_h200.json").read_text())
+    assert json.loads(out.read_text()) == committed
+    assert committed["runs"]["siren"]["training_minutes"] >= committed["runs"]["triplane"]["training_minutes"]
+    assert curves.stat().st_size > 0

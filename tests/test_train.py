@@ -85,6 +85,18 @@ def uninterrupted_run(data_dir, tmp_path_factory) -> Path:
     return output
 
 
+def test_a_resumed_run_whose_training_budget_is_spent_trains_no_further(uninterrupted_run, data_dir, tmp_path):
+    output = tmp_path / "run"
+    shutil.copytree(uninterrupted_run, output)
+    progress = json.loads((output / "checkpoint-6" / "trainer.json").read_text())["progress"]
+    assert progress["train_seconds"] > 0
+    budget = str(progress["train_seconds"] / 60 / 2)
+    args = ["--train_data_dir", str(data_dir), "--output_dir", str(output), "--max_train_steps", "12"]
+    result = run_training(args + ["--resume_from_checkpoint", "latest", "--train_budget_minutes", budget])
+    assert "of training steps spent, nothing to train" in result.stdout + result.stderr
+    assert [p.name for p in output.glob("checkpoint-*")] == ["checkpoint-6"]
+
+
 def test_accelerate_launch_writes_checkpoint_and_loadable_model(uninterrupted_run):
     from pix2nerf import Pix2NeRF
 
@@ -443,6 +455,7 @@ def load_train_script():
         ("--max_train_minutes", "nan", r"--max_train_minutes must be a finite number > 0, got nan"),
         ("--max_train_minutes", "inf", r"--max_train_minutes must be a finite number > 0, got inf"),
         ("--max_train_minutes", "-5", r"--max_train_minutes must be a finite number > 0, got -5"),
+        ("--train_budget_minutes", "0", r"--train_budget_minutes must be a finite number > 0, got 0"),
         ("--checkpointing_steps", "0", r"--checkpointing_steps must be an integer in \[1, 1e\+08\], got 0"),
         ("--checkpoints_total_limit", "-1", r"--checkpoints_total_limit must be an integer in \[1, 1e\+08\], got -1"),
         ("--validation_num_objects", "0", r"--validation_num_objects must be an integer in \[1, 100000\], got 0"),

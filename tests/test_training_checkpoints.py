@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from pix2nerf.training import checkpoint
 from pix2nerf.training.checkpoint import load_training_state, save_rng_state, save_training_state
 from pix2nerf.training.checkpoint_folders import (
     checkpoint_step,
@@ -101,6 +102,22 @@ def test_a_trainer_json_that_does_not_match_its_tensors_is_a_clear_error(tmp_pat
     (folder / "trainer.json").write_text(json.dumps(document))
     with pytest.raises(ValueError, match="does not match trainer.safetensors"):
         load_training_state(folder)
+
+
+def test_a_large_state_is_written_in_shards_and_read_back_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "SHARD_BYTES", 1000)
+    generator = torch.Generator().manual_seed(0)
+    state = {"a": torch.randn(200, generator=generator), "b": [torch.randn(300, generator=generator), 3], "c": 0.5}
+    save_training_state(tmp_path, state, {"step": 7})
+    files = json.loads((tmp_path / "trainer.json").read_text())["files"]
+    assert files == ["trainer-00001-of-00002.safetensors", "trainer-00002-of-00002.safetensors"]
+    assert all((tmp_path / name).stat().st_size < 1000 + 2 * 300 * 4 for name in files)
+    loaded, progress = load_training_state(tmp_path)
+    assert progress == {"step": 7} and loaded["c"] == 0.5 and loaded["b"][1] == 3
+    assert torch.equal(loaded["a"], state["a"]) and torch.equal(loaded["b"][0], state["b"][0])
+    (tmp_path / files[1]).unlink()
+    with pytest.raises(FileNotFoundError, match="trainer-00002-of-00002.safetensors is missing"):
+        load_training_state(tmp_path)
 
 
 def test_publishing_replaces_a_step_and_prunes(tmp_path):

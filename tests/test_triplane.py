@@ -191,8 +191,23 @@ def test_presets_build_and_the_official_converter_refuses_a_triplane_config(tmp_
     config = Pix2NeRFConfig.from_preset("synthetic_cars_triplane")
     cars = Pix2NeRFConfig.from_preset("synthetic_cars")
     assert config.field_type == "triplane" and Pix2NeRFConfig.from_preset("tiny").field_type == "siren"
-    for name in ("fov", "ray_start", "ray_end", "pitch_mean", "encoder_channels", "discriminator_channels", "r1_gamma"):
+    for name in ("fov", "ray_start", "ray_end", "pitch_mean", "r1_gamma", "warmup_steps"):
         assert getattr(config, name) == getattr(cars, name)
+    for name in ("encoder_channels", "discriminator_channels"):  # the SIREN preset's, capped at 128
+        assert getattr(config, name) == [min(width, 128) for width in getattr(cars, name)]
     assert isinstance(Pix2NeRF(config).field, TriplaneField)
     with pytest.raises(ValueError, match="'synthetic_cars_triplane' has a triplane field .* SIREN field; choose one"):
         convert_official_checkpoint(tmp_path / "checkpoint_train.pth", "synthetic_cars_triplane")
+
+
+def test_the_triplane_presets_training_checkpoint_travels_in_files_under_16_mb():
+    from pix2nerf.networks.discriminators import Discriminator
+    from pix2nerf.training import checkpoint
+
+    config = Pix2NeRFConfig.from_preset("synthetic_cars_triplane")
+    model = Pix2NeRF(config)
+    discriminator = Discriminator(config.discriminator_channels, config.discriminator_type)
+    floats = [sum(p.numel() for p in module.parameters()) for module in (model.field, model.encoder, discriminator)]
+    # weights of G, E and D, EMAs of G and E, Adam's second moments of all three (the first moments are not stored)
+    state_bytes = 4 * (2 * sum(floats) + floats[0] + floats[1])
+    assert state_bytes < 49 * 2**20 and checkpoint.SHARD_BYTES < 16 * 2**20  # 64 MiB travel to and from a GPU

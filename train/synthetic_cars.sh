@@ -12,6 +12,9 @@ steps=8550
 data="$root/data/synthetic-cars"
 reference="$root/data/reference-cars"  # other posed cars (seed 1) that fix the yaw origin; never evaluated on
 run="$root/synthetic-cars"
+# the compilers' caches, kept across the commands of one machine
+export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/$root/.cache/inductor}"
+export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$PWD/$root/.cache/triton}"
 
 if [ ! -f "$data/dataset_dict.json" ]; then
   python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \

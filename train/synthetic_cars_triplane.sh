@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Train the tri-plane preset (synthetic_cars_triplane) from scratch on the synthetic cars on one GPU, then evaluate.
-# Usage: bash train/synthetic_cars_triplane.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND] [STEPS] [TRAIN_OBJECTS]
-# Training resumes from the latest checkpoint (latest_or_new): on machines that stop a command after 10 minutes, run
-# it again with the same arguments until it reports the last step; the data is generated once per OUTPUT_ROOT.
+# Train the tri-plane preset (synthetic_cars_triplane) on the synthetic cars on one GPU: data, training, yaw
+# calibration, evaluation, packaging (the campaign of the second-generation default model, issue 22).
+# Usage: bash train/synthetic_cars_triplane.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND] [STEPS]
+# Training resumes from the latest checkpoint (latest_or_new): on machines that stop a command after 10 minutes, run it
+# again with the same arguments until it reports the last step (exit status 3 until then); the data is generated once
+# per OUTPUT_ROOT. A checkpoint is 48.4 MiB in four files under 16 MiB, so it travels between machines: copy
+# OUTPUT_ROOT/synthetic-cars-triplane/checkpoint-<step> to the next machine and run the script there.
 set -euo pipefail
 root="${1:-outputs}"
 minutes="${2:-}"
-steps="${3:-20000}"
-objects="${4:-20000}"
+steps="${3:-40000}"
 data="$root/data/synthetic-cars"
+reference="$root/data/reference-cars"  # other posed cars (seed 1) that fix the yaw origin; never evaluated on
 run="$root/synthetic-cars-triplane"
+# the compilers' caches, kept across the commands of one machine
+export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/$root/.cache/inductor}"
+export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$PWD/$root/.cache/triton}"
 
 if [ ! -f "$data/dataset_dict.json" ]; then
-  python -m pix2nerf make-dataset --category cars --train-objects "$objects" --test-objects 100 --test-views 24 \
+  python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
     --resolution 64 --seed 0 --device cuda --out "$data"
 fi
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
@@ -20,5 +26,22 @@ accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dy
   --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
   --checkpoints_total_limit 1 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \
   --dataloader_num_workers 8 --seed 0
-python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
-  --device cuda --batch-size 64 -o "$run/model/eval_results.json" --grid "$run/model/eval_grid.png"
+if [ ! -f "$run/model/training.json" ] || ! grep -q "\"steps\": $steps," "$run/model/training.json"; then
+  echo "training stopped before step $steps: run this script again to resume" >&2
+  exit 3
+fi
+if [ ! -f "$reference/dataset_dict.json" ]; then
+  python -m pix2nerf make-dataset --category cars --train-objects 8 --test-objects 100 --test-views 24 \
+    --resolution 64 --seed 1 --device cuda --out "$reference"
+fi
+python -m pix2nerf calibrate-yaw "$run/model" --data "$reference" --split test --num-objects 100
+for resolution in 64 128; do
+  python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution "$resolution" \
+    --refine-steps 40 --device cuda --batch-size 64 -o "$run/model/eval_results_${resolution}px.json" \
+    --grid "$run/model/eval_grid_${resolution}px.png"
+done
+cp "$run/model/eval_results_64px.json" "$run/model/eval_results.json"
+cp "$run/model/eval_grid_64px.png" "$run/model/eval_grid.png"
+python hub/package_model.py "$run/model" --metrics "$run/logs/metrics.jsonl" --commands train/synthetic_cars_triplane.sh \
+  --description train/synthetic_cars_card.md --model-id default \
+  --datasets pix2nerf/synthetic-cars -o "$root/pix2nerf-synthetic-cars" --overwrite

@@ -121,6 +121,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stop cleanly with a checkpoint once this much wall time has passed since the start",
     )
     model.add_argument(
+        "--train_budget_minutes",
+        type=float,
+        default=None,
+        help="stop cleanly with a checkpoint once the run's training steps, summed over every resume, have taken this "
+        "long (equal-budget comparisons; validation and checkpoints do not count)",
+    )
+    model.add_argument(
         "--mixed_precision",
         choices=PRECISIONS,
         default=None,
@@ -214,8 +221,9 @@ def check_arguments(args: argparse.Namespace, limits: Limits) -> None:
     for name, (low, high) in integers.items():
         if getattr(args, name) is not None:
             check_int(f"--{name}", getattr(args, name), low, high)
-    if args.max_train_minutes is not None:
-        check_float("--max_train_minutes", args.max_train_minutes, 0.0, open_low=True)
+    for name in ("max_train_minutes", "train_budget_minutes"):
+        if getattr(args, name) is not None:
+            check_float(f"--{name}", getattr(args, name), 0.0, open_low=True)
 
 
 @contextlib.contextmanager
@@ -433,12 +441,30 @@ def main(argv: list[str] | None = None) -> int:
     # ------------------------------------------------------------------------------------------------------------
     step = progress["step"]
     deadline = None if args.max_train_minutes is None else started + 60 * args.max_train_minutes
+    budget = None if args.train_budget_minutes is None else 60 * args.train_budget_minutes
+
+    def out_of_time() -> str | None:
+        """Why the run stops now (agreed by every process), or None."""
+        reasons = [
+            deadline is not None and time.time() > deadline,
+            budget is not None and progress["train_seconds"] >= budget,
+        ]
+        stop = accelerator.reduce(torch.tensor(reasons, dtype=torch.float32, device=device), "sum")
+        if stop[0] > 0:
+            return f"--max_train_minutes {args.max_train_minutes} reached"
+        if stop[1] > 0:
+            return f"--train_budget_minutes {args.train_budget_minutes} of training steps spent"
+        return None
+
     bar = tqdm(total=max_steps, initial=step, desc="training", unit="step", disable=not is_main, dynamic_ncols=True)
     batches, stage = None, None
     means = IntervalMeans()
     speeds: list[float] = []
     interval_seconds, interval_images, interval_steps = 0.0, 0, 0  # time in steps (data wait and GPU backlog included)
-    while step < max_steps:
+    spent = out_of_time() if budget is not None else None  # a resumed run may have spent its budget already
+    if spent:
+        logger.info(f"step {step}: {spent}, nothing to train", main_process_only=True)
+    while step < max_steps and not spent:
         if stage is not config.stage_at(step):
             stage = config.stage_at(step)
             if batches is not None:
@@ -512,13 +538,10 @@ def main(argv: list[str] | None = None) -> int:
             validate(step)
         if step % args.checkpointing_steps == 0:
             checkpoint(step)
-        if deadline is not None and step % DEADLINE_CHECK_STEPS == 0:  # agreeing on it syncs the processes
-            stop = torch.tensor([float(time.time() > deadline)], device=device)
-            if accelerator.reduce(stop, "sum").item() > 0:
-                logger.info(
-                    f"step {step}: --max_train_minutes {args.max_train_minutes} reached, stopping",
-                    main_process_only=True,
-                )
+        if (deadline is not None or budget is not None) and step % DEADLINE_CHECK_STEPS == 0:
+            reason = out_of_time()  # agreeing on it syncs the processes
+            if reason:
+                logger.info(f"step {step}: {reason}, stopping", main_process_only=True)
                 break
     bar.close()
     if batches is not None:

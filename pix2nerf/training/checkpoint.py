@@ -1,5 +1,7 @@
 """Training checkpoints without pickles: a nested state (dicts, lists, tuples, tensors, plain values) is written as
-one safetensors file of its tensors plus a JSON skeleton of everything else, and read back exactly.
+safetensors files of its tensors plus a JSON skeleton of everything else, and read back exactly. The tensors go into
+one file, or into shards of at most `SHARD_BYTES` each when they are larger (so that a checkpoint travels where files
+are limited in size); the JSON names the files.
 
 Accelerate's `register_for_checkpointing` would store the trainer with torch.save and read it back with
 `weights_only=False` (arbitrary code on load), so `train/train.py` keeps the trainer's state in these files inside
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-TRAINER_STEM = "trainer"  # trainer.safetensors (tensors) + trainer.json (everything else)
+TRAINER_STEM = "trainer"  # trainer.safetensors or trainer-0000i-of-0000n.safetensors (tensors) + trainer.json
+SHARD_BYTES = 15 * 2**20  # the largest tensor file a checkpoint writes (one tensor larger than this gets its own)
 SKELETON_NAME = f"{TRAINER_STEM}.json"
 RNG_STATE_STEM = "rng_state_{}"  # + .safetensors / .json, per process index
 ACCELERATE_RNG_PICKLE = "random_states_{}.pkl"  # what Accelerator.save_state writes (and this module replaces)
@@ -70,41 +74,74 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
+def _shards(tensors: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
+    """`tensors` split in order into groups of at most `limit` bytes (a larger tensor alone in its group)."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor
+        size += nbytes
+    return shards
+
+
 def _write(folder: Path, stem: str, document: dict, state: Any) -> None:
-    """`state` as stem.safetensors (its tensors) + stem.json (`document` with the state's skeleton under "state")."""
+    """`state` as safetensors files (its tensors: stem.safetensors, or shards stem-0000i-of-0000n.safetensors) +
+    stem.json (`document` with the state's skeleton under "state" and the files' names under "files")."""
     folder.mkdir(parents=True, exist_ok=True)
     skeleton, tensors = flatten_state(state)
-    save_file(tensors, str(folder / f"{stem}.safetensors"))
-    (folder / f"{stem}.json").write_text(json.dumps({**document, "state": skeleton}, indent=1) + "\n")
+    shards = _shards(tensors, SHARD_BYTES)
+    if len(shards) == 1:
+        names = [f"{stem}.safetensors"]
+    else:
+        names = [f"{stem}-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    for name, shard in zip(names, shards):
+        save_file(shard, str(folder / name))
+    (folder / f"{stem}.json").write_text(json.dumps({**document, "files": names, "state": skeleton}, indent=1) + "\n")
 
 
 def _read(folder: Path, stem: str) -> tuple[Any, dict]:
     """(state, document) written by `_write`; tensors on the CPU, nothing unpickled."""
     document = _read_document(folder, stem)
+    names = document.pop("files")
+    tensors: dict[str, torch.Tensor] = {}
     try:
-        tensors = load_file(str(folder / f"{stem}.safetensors"))
+        for name in names:
+            tensors.update(load_file(str(folder / name)))
     except (SafetensorError, OSError) as error:
         raise ValueError(f"the training checkpoint in {folder} is unreadable ({error})") from None
     try:
         state = unflatten_state(document.pop("state"), tensors)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(
-            f"{folder / f'{stem}.json'} does not match {stem}.safetensors ({type(error).__name__}: {str(error)[:80]})"
+            f"{folder / f'{stem}.json'} does not match {', '.join(names)[:120]} "
+            f"({type(error).__name__}: {str(error)[:80]})"
         ) from None
     return state, document
 
 
 def _read_document(folder: Path, stem: str) -> dict:
-    """The JSON document of `stem` in `folder`, checked to be an object with a "state" entry."""
-    for name in (f"{stem}.safetensors", f"{stem}.json"):
+    """The JSON document of `stem` in `folder`, checked to be an object with a "state" entry and "files" (the tensor
+    files, all present; documents written before sharding name none and mean stem.safetensors)."""
+    path = folder / f"{stem}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a pix2nerf training checkpoint: {path.name} is missing")
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is unreadable ({str(error)[:80]})") from None
+    if not isinstance(document, dict) or "state" not in document:
+        raise ValueError(f"{path} is malformed: expected a JSON object with a 'state' entry")
+    names = document.setdefault("files", [f"{stem}.safetensors"])
+    pattern = re.compile(rf"^{re.escape(stem)}(-[0-9]{{5}}-of-[0-9]{{5}})?\.safetensors$")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and pattern.match(n) for n in names):
+        raise ValueError(f"{path} is malformed: 'files' must list {stem}[-0000i-of-0000n].safetensors names")
+    for name in names:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder} is not a pix2nerf training checkpoint: {name} is missing")
-    try:
-        document = json.loads((folder / f"{stem}.json").read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{folder / f'{stem}.json'} is unreadable ({str(error)[:80]})") from None
-    if not isinstance(document, dict) or "state" not in document:
-        raise ValueError(f"{folder / f'{stem}.json'} is malformed: expected a JSON object with a 'state' entry")
     return document
 
 

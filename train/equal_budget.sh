@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The equal-budget comparison of the fields: train PRESET from scratch on the synthetic cars until its training steps
+# (summed over resumes) have taken BUDGET_MINUTES, then evaluate it with `pix2nerf eval` on the 100 held-out cars.
+# Usage: bash train/equal_budget.sh PRESET [OUTPUT_ROOT] [BUDGET_MINUTES] [MINUTES_PER_COMMAND]
+# Run it for synthetic_cars (SIREN) and synthetic_cars_triplane with the same OUTPUT_ROOT: they share the data. With
+# MINUTES_PER_COMMAND (machines that stop a command after 10 minutes), run it again until it evaluates; it exits with
+# status 3 while the budget is not spent.
+set -euo pipefail
+preset="$1"
+root="${2:-outputs}"
+budget="${3:-10}"
+minutes="${4:-}"
+data="$root/data/synthetic-cars"
+run="$root/equal-budget/$preset"
+# the compilers' caches, kept across the commands of one machine
+export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/$root/.cache/inductor}"
+export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$PWD/$root/.cache/triton}"
+
+if [ ! -f "$data/dataset_dict.json" ]; then
+  python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
+    --resolution 64 --seed 0 --device cuda --out "$data"
+fi
+accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
+  --train_data_dir "$data" --preset "$preset" --output_dir "$run" --resume_from_checkpoint latest_or_new \
+  --max_train_steps 1000000 --train_budget_minutes "$budget" ${minutes:+--max_train_minutes "$minutes"} \
+  --checkpointing_steps 1000 --checkpoints_total_limit 1 --validation_steps 500 --validation_num_objects 16 \
+  --logging_steps 25 --dataloader_num_workers 8 --seed 0
+if ! python -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["training_minutes"] < float(sys.argv[2]))' \
+  "$run/model/training.json" "$budget"; then
+  echo "$preset: the $budget-minute budget is not spent yet: run this script again to resume" >&2
+  exit 3
+fi
+python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
+  --device cuda --batch-size 64 -o "$run/eval_results.json" --grid "$run/eval_grid.png" --no-progress
