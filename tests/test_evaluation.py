@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from tiny_datasets import multiview_split, write_multiview_dataset
@@ -39,6 +40,7 @@ def test_evaluate_reports_both_protocols_baselines_and_pose_errors(data_dir, tin
     for group in ("protocols", "baselines"):
         for values in results[group].values():
             assert math.isfinite(values["psnr"]["mean"]) and 0 < values["ssim"]["mean"] <= 1
+            assert -1 <= values["ssim_skimage"]["mean"] <= 1
     assert 0 <= results["pose_error_deg"]["yaw"]["median"] <= 180  # wrap-aware
 
     # the blank baseline by hand: a white image against every target composited over white
@@ -48,6 +50,13 @@ def test_evaluate_reports_both_protocols_baselines_and_pose_errors(data_dir, tin
         torch.stack([images.preprocess(im, 16, (255, 255, 255)) for o in objects for im in o.images[1:]]).add(1).div(2)
     )
     expected = psnr(torch.ones_like(targets), targets).mean().item()
+    from skimage.metrics import structural_similarity
+
+    by_hand = [
+        structural_similarity(np.ones((16, 16, 3)), t.permute(1, 2, 0).double().numpy(), data_range=1, channel_axis=-1)
+        for t in targets
+    ]
+    assert results["baselines"]["blank_background"]["ssim_skimage"]["mean"] == pytest.approx(np.mean(by_hand), abs=1e-5)
     assert results["baselines"]["blank_background"]["psnr"]["mean"] == pytest.approx(expected, abs=1e-4)
 
     grid = evaluation_grid(samples)

@@ -33,12 +33,14 @@ import torch
 from PIL import Image
 
 from pix2nerf import images as image_utils
-from pix2nerf.evaluation.metrics import colour_error, psnr, ssim
+from pix2nerf.evaluation.metrics import colour_error, psnr, ssim, ssim_skimage
 from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 
 REQUIRED_COLUMNS = ("object_id", "view_id", "yaw", "pitch")
 PROTOCOLS = ("relative_pose", "predicted_pose")
 BASELINES = ("input_image", "blank_background")
+# per-image metrics of every row: "ssim" is the official code's (zero padding), "ssim_skimage" scikit-image's
+IMAGE_METRICS = {"psnr": psnr, "ssim": ssim, "ssim_skimage": ssim_skimage}
 
 
 @dataclass
@@ -261,10 +263,11 @@ def evaluate(
 ) -> tuple[dict[str, Any], EvaluationSamples]:
     """Evaluate `model` (a Pix2NeRF with an encoder) on `objects`; returns (results, samples for the grid).
 
-    results: {"protocols": {name: {"psnr", "ssim", "colour_error"}}, "baselines": {...}, "input_reconstruction":
-    {...}, "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each metric a {"mean", "std",
-    "median"} over all target views (pose errors: over all views). refine (pix2nerf.inversion.InversionSettings):
-    also "refined": {"protocols", "input_reconstruction", "seconds_per_image", "settings"} from `model.invert`.
+    results: {"protocols": {name: {"psnr", "ssim", "ssim_skimage", "colour_error"}}, "baselines": {...},
+    "input_reconstruction": {...}, "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each
+    metric a {"mean", "std", "median"} over all target views (pose errors: over all views). refine
+    (pix2nerf.inversion.InversionSettings): also "refined": {"protocols", "input_reconstruction",
+    "seconds_per_image", "settings"} from `model.invert`.
     """
     from tqdm.auto import tqdm
 
@@ -284,7 +287,8 @@ def evaluate(
     if refine is not None:
         rows += (*(f"refined_{name}" for name in PROTOCOLS), "refined_input_reconstruction")
     scores: dict[str, dict[str, list[torch.Tensor]]] = {
-        name: {"psnr": [], "ssim": [], **({"colour_error": []} if "pose" in name else {})} for name in rows
+        name: {metric: [] for metric in (*IMAGE_METRICS, *(("colour_error",) if "pose" in name else ()))}
+        for name in rows
     }
     refine_seconds = []
     yaw_differences, pitch_errors, per_object = [], [], []
@@ -325,11 +329,11 @@ def evaluate(
             renders[f"{prefix}relative_pose"] = render(source, relative_yaw, relative_pitch)
             renders[f"{prefix}predicted_pose"] = render(source, pred_yaw[1:], pred_pitch[1:])
             reconstruction = render(source, pred_yaw[:1], pred_pitch[:1])
-            for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+            for metric_name, metric in IMAGE_METRICS.items():
                 values = metric(reconstruction, truth[:1], data_range=1.0)
                 scores[f"{prefix}input_reconstruction"][metric_name].append(values)
         for name, images in renders.items():
-            for metric_name, metric in (("psnr", psnr), ("ssim", ssim)):
+            for metric_name, metric in IMAGE_METRICS.items():
                 values = metric(images, targets, data_range=1.0)
                 scores[name][metric_name].append(values)
                 if "pose" in name:
@@ -398,13 +402,16 @@ def evaluation_grid(
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
     """A short human-readable table of the results."""
-    lines = [f"{'':<30}{'PSNR (dB)':>10}{'SSIM':>8}{'colour':>8}"] if "protocols" in results else []
+    lines = [f"{'':<30}{'PSNR (dB)':>10}{'SSIM':>8}{'SSIM-sk':>8}{'colour':>8}"] if "protocols" in results else []
     refined = results.get("refined", {})
     groups = [("", results.get("protocols", {})), ("refined ", refined.get("protocols", {}))]
     for prefix, group in groups + [("", results.get("baselines", {}))]:
         for name, values in group.items():
             colour = f"{values['colour_error']['mean']:>8.3f}" if "colour_error" in values else ""
-            lines.append(f"{prefix + name:<30}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}{colour}")
+            skimage = f"{values['ssim_skimage']['mean']:>8.3f}" if "ssim_skimage" in values else f"{'':>8}"
+            lines.append(
+                f"{prefix + name:<30}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}{skimage}{colour}"
+            )
     if refined:
         seconds = refined["seconds_per_image"]
         lines.append(f"refinement: {refined['settings']['steps']} steps, {seconds['mean']:.1f} s per image (mean)")

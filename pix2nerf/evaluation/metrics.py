@@ -1,9 +1,13 @@
-"""Image metrics shared by the training losses and the evaluation: PSNR, SSIM and the object colour error."""
+"""Image metrics shared by the training losses and the evaluation: PSNR, SSIM (the official code's, and
+scikit-image's for comparison with other papers) and the object colour error."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from pix2nerf.extras import require
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -39,6 +43,17 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.flatten(1).mean(1)
+
+
+def ssim_skimage(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Structural similarity per image, (B,), of images (B, C, H, W) as scikit-image computes it
+    (`structural_similarity(data_range=..., channel_axis=-1)`: 7x7 uniform window, no padding, the pixelNeRF
+    protocol's form)."""
+    structural_similarity = require("skimage.metrics", "scikit-image's SSIM").structural_similarity
+    x_np = x.detach().float().cpu().permute(0, 2, 3, 1).numpy().astype(np.float64)
+    y_np = y.detach().float().cpu().permute(0, 2, 3, 1).numpy().astype(np.float64)
+    values = [structural_similarity(a, b, data_range=data_range, channel_axis=-1) for a, b in zip(x_np, y_np)]
+    return torch.tensor(values, dtype=torch.float32)
 
 
 def colour_error(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
