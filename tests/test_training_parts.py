@@ -46,6 +46,7 @@ def test_vgg_stack_loads_from_safetensors_and_trains_one_step_of_the_tiny_preset
     torch.manual_seed(1)
     logs = trainer.train_step(torch.rand(2, 3, 8, 8) * 2 - 1, 1)  # an odd step: the reconstruction terms
     assert torch.isfinite(logs["recon_vgg"]) and logs["recon_vgg"] > 0
+    assert torch.isfinite(logs["e_latent_explained"]) and logs["e_latent_explained"] <= 1  # z's variance E reads
     assert any(not torch.equal(a, b) for a, b in zip(before, tiny_model.field.parameters()))
 
 

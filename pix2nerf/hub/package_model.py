@@ -35,6 +35,7 @@ CURVES = [  # (metrics key, title) drawn in the training-curves figure
     ("train/g_loss", "generator loss"),
     ("train/recon_mse", "reconstruction MSE (odd G steps)"),
     ("train/e_yaw_error_deg", "encoder yaw error on generated images (deg)"),
+    ("train/e_latent_explained", "share of z's variance the encoder reads (generated images)"),
     ("eval/relative_pose_psnr", "held-out novel views, relative pose: PSNR (dB)"),
     ("eval/pose_error_yaw_median_deg", "held-out encoder yaw error, median (deg)"),
 ]
