@@ -159,6 +159,24 @@ def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_mod
         sample_diversity(tiny_model, num_latents=1)
 
 
+def test_the_latent_cycle_scores_an_encoder_that_reads_z_above_one_that_reads_nothing(tiny_model, monkeypatch):
+    from pix2nerf.evaluation.benchmark import latent_cycle
+    from pix2nerf.outputs import Latent
+
+    reads_nothing = latent_cycle(tiny_model, num_latents=3)
+    assert all(math.isfinite(v) for v in reads_nothing.values())
+
+    def perfect_encoder(encoder_input, alpha=1.0):  # returns the very latents latent_cycle drew (same seed)
+        z = tiny_model.sample_latents(3, torch.Generator().manual_seed(0))
+        return Latent(z=z, yaw=torch.zeros(3), pitch=torch.zeros(3))
+
+    monkeypatch.setattr(tiny_model, "encode_input", perfect_encoder)
+    perfect = latent_cycle(tiny_model, num_latents=3)
+    assert perfect["cycle_psnr"] > 60 and perfect["mean_latent_psnr"] == reads_nothing["mean_latent_psnr"] < 60
+    with pytest.raises(ValueError, match="at least 1"):
+        latent_cycle(tiny_model, num_latents=0)
+
+
 def test_evaluation_needs_multiview_columns(tmp_path):
     from pix2nerf.evaluation.benchmark import load_objects
 

@@ -248,6 +248,33 @@ def sample_diversity(model, *, num_latents: int = 8, resolution: int = 32, yaw: 
 
 
 @torch.no_grad()
+def latent_cycle(model, *, num_latents: int = 8, seed: int = 0) -> dict[str, float]:
+    """Does the encoder read what the generator makes of z? Renders of prior latents at prior poses (at the encoder's
+    resolution) are encoded, and the encoded z rendered from the same poses: "cycle_psnr" is their PSNR (dB) against
+    the first renders, "mean_latent_psnr" the same with the prior's mean latent for every render (what an encoder
+    that reads nothing of z scores). The gap between the two is the identity that the encoder recovers."""
+    if num_latents < 1:
+        raise ValueError(f"num_latents must be at least 1, got {num_latents}")
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.sample_latents(num_latents, generator)
+    yaw, pitch = model.sample_poses(num_latents, generator)
+    options = dict(
+        resolution=model.config.encoder_resolution,
+        lock_view_dependence=True,
+        return_depth=False,
+        kernels="reference",
+        skip_empty=False,
+    )
+    rgb = model.render(z, yaw, pitch, **options).rgb.float()
+    encoded = model.encode_input(image_utils.to_signed_range(rgb).clamp(-1, 1)).z
+    mean_z = model.sample_latents(4096, generator).mean(0, keepdim=True).expand_as(z)
+    return {
+        "cycle_psnr": psnr(model.render(encoded, yaw, pitch, **options).rgb, rgb).mean().item(),
+        "mean_latent_psnr": psnr(model.render(mean_z, yaw, pitch, **options).rgb, rgb).mean().item(),
+    }
+
+
+@torch.no_grad()
 def evaluate(
     model,
     objects: Sequence[ObjectViews],
@@ -260,6 +287,7 @@ def evaluate(
     grid_objects: int = 4,
     progress: bool = True,
     refine=None,
+    scikit_ssim: bool = True,
 ) -> tuple[dict[str, Any], EvaluationSamples]:
     """Evaluate `model` (a Pix2NeRF with an encoder) on `objects`; returns (results, samples for the grid).
 
@@ -267,7 +295,8 @@ def evaluate(
     "input_reconstruction": {...}, "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each
     metric a {"mean", "std", "median"} over all target views (pose errors: over all views). refine
     (pix2nerf.inversion.InversionSettings): also "refined": {"protocols", "input_reconstruction",
-    "seconds_per_image", "settings"} from `model.invert`.
+    "seconds_per_image", "settings"} from `model.invert`. scikit_ssim=False leaves "ssim_skimage" out (it needs
+    scikit-image and a pass over the images on the CPU).
     """
     from tqdm.auto import tqdm
 
@@ -283,11 +312,12 @@ def evaluate(
         kernels="reference",
         skip_empty=False,  # metrics of the exact sampler, the same on every device
     )
+    image_metrics = IMAGE_METRICS if scikit_ssim else {k: v for k, v in IMAGE_METRICS.items() if k != "ssim_skimage"}
     rows = (*PROTOCOLS, *BASELINES, "input_reconstruction")
     if refine is not None:
         rows += (*(f"refined_{name}" for name in PROTOCOLS), "refined_input_reconstruction")
     scores: dict[str, dict[str, list[torch.Tensor]]] = {
-        name: {metric: [] for metric in (*IMAGE_METRICS, *(("colour_error",) if "pose" in name else ()))}
+        name: {metric: [] for metric in (*image_metrics, *(("colour_error",) if "pose" in name else ()))}
         for name in rows
     }
     refine_seconds = []
@@ -329,11 +359,11 @@ def evaluate(
             renders[f"{prefix}relative_pose"] = render(source, relative_yaw, relative_pitch)
             renders[f"{prefix}predicted_pose"] = render(source, pred_yaw[1:], pred_pitch[1:])
             reconstruction = render(source, pred_yaw[:1], pred_pitch[:1])
-            for metric_name, metric in IMAGE_METRICS.items():
+            for metric_name, metric in image_metrics.items():
                 values = metric(reconstruction, truth[:1], data_range=1.0)
                 scores[f"{prefix}input_reconstruction"][metric_name].append(values)
         for name, images in renders.items():
-            for metric_name, metric in IMAGE_METRICS.items():
+            for metric_name, metric in image_metrics.items():
                 values = metric(images, targets, data_range=1.0)
                 scores[name][metric_name].append(values)
                 if "pose" in name:

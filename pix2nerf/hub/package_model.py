@@ -38,6 +38,7 @@ CURVES = [  # (metrics key, title) drawn in the training-curves figure
     ("train/e_latent_explained", "share of z's variance the encoder reads (generated images)"),
     ("eval/relative_pose_psnr", "held-out novel views, relative pose: PSNR (dB)"),
     ("eval/pose_error_yaw_median_deg", "held-out encoder yaw error, median (deg)"),
+    ("eval/latent_cycle_psnr", "G(E(G(z))) against G(z), same poses: PSNR (dB)"),
 ]
 PANEL, MARGIN = (420, 220), 36
 
