@@ -98,6 +98,10 @@ def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
     assert {"input_image", "blank_background"} == set(results["baselines"])
     assert results["settings"]["resolution"] == 16 and results["settings"]["num_steps"] == 4
     assert len(results["per_object"]) == 3 and "--num-steps 4" in results["command"]
+    assert results["generator"]["sample_diversity"] > 0 and set(results["generator"]["latent_cycle"]) == {
+        "cycle_psnr",
+        "mean_latent_psnr",
+    }
     assert grid.is_file()
 
     pose_output = tmp_path / "poses.json"

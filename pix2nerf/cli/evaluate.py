@@ -16,7 +16,9 @@ from pix2nerf.evaluation.benchmark import (
     evaluate,
     evaluate_poses,
     evaluation_grid,
+    latent_cycle,
     load_objects,
+    sample_diversity,
     summary_lines,
 )
 
@@ -78,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             refine=refine,
         )
+        results["generator"] = {"sample_diversity": sample_diversity(model), "latent_cycle": latent_cycle(model)}
     device = torch.device(args.device)
     results = {
         "model": str(args.model),

@@ -442,6 +442,13 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{prefix + name:<30}{values['psnr']['mean']:>10.2f}{values['ssim']['mean']:>8.3f}{skimage}{colour}"
             )
+    if "generator" in results:
+        generator = results["generator"]
+        cycle = generator["latent_cycle"]
+        lines.append(
+            f"generator: sample diversity {generator['sample_diversity']:.3f}; latent cycle {cycle['cycle_psnr']:.2f} "
+            f"dB against {cycle['mean_latent_psnr']:.2f} dB for the mean latent"
+        )
     if refined:
         seconds = refined["seconds_per_image"]
         lines.append(f"refinement: {refined['settings']['steps']} steps, {seconds['mean']:.1f} s per image (mean)")
