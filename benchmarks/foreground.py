@@ -23,21 +23,20 @@ from pix2nerf import Pix2NeRF, remove_background
 from pix2nerf.data.synthetic import render_objects
 from pix2nerf.data.synthetic.categories import get_category
 from pix2nerf.data.synthetic.splits import plan_split
-from pix2nerf.evaluation.composites import SHIFT, SPAN, make_composites, mask_iou
+from pix2nerf.evaluation.composites import (
+    BENCHMARK_BACKGROUNDS,
+    SHIFT,
+    SPAN,
+    benchmark_backgrounds,
+    make_composites,
+    mask_iou,
+)
 from pix2nerf.evaluation.metrics import psnr
 from pix2nerf.foreground import box_fraction
 from pix2nerf.foreground.framing import object_box
 
-BACKGROUNDS = ("astronaut", "coffee", "chelsea", "rocket", "brick", "grass", "gravel", "camera", "cell", "text")
 VIEW_OFFSETS = (90.0, 180.0)  # yaw offsets of the novel views from the input's, degrees
 VIEW_RESOLUTION = 64
-
-
-def backgrounds() -> list[np.ndarray]:
-    import skimage.data
-
-    photos = [getattr(skimage.data, name)() for name in BACKGROUNDS]
-    return [np.stack([p] * 3, -1) if p.ndim == 2 else p[..., :3] for p in photos]
 
 
 def training_fraction(objects: int) -> dict:
@@ -76,11 +75,11 @@ def main() -> None:
 
     fraction = training_fraction(args.fraction_objects)
     print("training foreground fraction", fraction)
-    composites = make_composites(backgrounds(), args.composites, size=256)
+    composites = make_composites(benchmark_backgrounds(), args.composites, size=256)
     ious = [mask_iou(np.asarray(remove_background(c.photo))[..., 3] >= 128, c.mask) for c in composites]
     print(f"IoU median {statistics.median(ious):.3f}")
 
-    photo = make_composites(backgrounds(), 1, size=512, seed=1)[0].photo
+    photo = make_composites(benchmark_backgrounds(), 1, size=512, seed=1)[0].photo
     remove_background(photo)
     times = []
     for _ in range(5):
@@ -124,7 +123,7 @@ def main() -> None:
                 "size": 256,
                 "span": SPAN,
                 "shift": SHIFT,
-                "backgrounds": list(BACKGROUNDS),
+                "backgrounds": list(BENCHMARK_BACKGROUNDS),
             },
             "mask_iou": {
                 "median": statistics.median(ious),
