@@ -1,13 +1,26 @@
-"""The background-removal network: saving and loading, the training composites and a few training steps."""
+"""The background-removal network: the shipped weights, saving and loading, the training composites and a few
+training steps."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from pix2nerf.foreground.network import SegmentationConfig, SegmentationNet, load_network, save_network
+from pix2nerf.foreground.network import WEIGHTS_PATH, SegmentationConfig, SegmentationNet, load_network, save_network
 from pix2nerf.foreground.training import TrainingSettings, mask_ious, segmentation_loss, train_segmentation
 from pix2nerf.foreground.training_data import CompositeStream, load_photos
+
+MAX_WEIGHTS_BYTES = 2**20
+
+
+def test_the_shipped_weights_load_small_and_save_back_the_same():
+    assert WEIGHTS_PATH.stat().st_size <= MAX_WEIGHTS_BYTES
+    net = load_network()
+    assert isinstance(net, SegmentationNet) and not net.training
+    rgb = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        logits = net(rgb)
+    assert logits.shape == (1, 1, 64, 96) and torch.isfinite(logits).all()
 
 
 def test_save_and_load_round_trip(tmp_path):
