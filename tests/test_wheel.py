@@ -43,6 +43,7 @@ def test_the_wheel_renders_with_the_default_model_from_another_directory(tmp_pat
         metadata = Parser().parsestr(archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
     for name in MODEL_FILES:
         assert f"pix2nerf/models/pix2nerf-synthetic-cars/{name}" in names, name
+    assert "pix2nerf/foreground/weights/segmentation.safetensors" in names  # remove_background's network
     assert metadata["License-Expression"] == "MIT"
     requires = metadata.get_all("Requires-Dist")
     assert "huggingface_hub>=0.30" in requires and any(r.startswith("psutil") and "train" in r for r in requires)

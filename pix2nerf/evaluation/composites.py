@@ -18,6 +18,19 @@ from pix2nerf.data.synthetic.splits import derived_seed
 SPAN = (0.6, 1.0)  # the object's render (its training framing) spans this fraction of the photo's side
 SHIFT = 0.1  # the render's centre lies up to this fraction of the side from the photo's centre
 COMPOSITE_SEED = 7  # the held-out stream of objects (the shipped model trained on seed 0's train split)
+# scikit-image photographs the benchmarks' composites are made on; the segmentation network never trains on them
+BENCHMARK_BACKGROUNDS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "brick",
+    "grass",
+    "gravel",
+    "camera",
+    "cell",
+    "text",
+)
 
 
 @dataclass
@@ -31,6 +44,14 @@ class Composite:
     object_id: int
     yaw: float
     pitch: float
+
+
+def benchmark_backgrounds() -> list[np.ndarray]:
+    """BENCHMARK_BACKGROUNDS as RGB (H, W, 3) uint8 arrays (gray photos repeated over the channels)."""
+    import skimage.data
+
+    photos = [getattr(skimage.data, name)() for name in BENCHMARK_BACKGROUNDS]
+    return [np.stack([p] * 3, -1) if p.ndim == 2 else p[..., :3] for p in photos]
 
 
 def held_out_object_ids(count: int, category: str = "cars") -> list[int]:

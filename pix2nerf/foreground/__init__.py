@@ -1,4 +1,5 @@
-"""Background removal and re-framing of a user's photo, before the encoder (offline, no learned weights).
+"""Background removal and re-framing of a user's photo, before the encoder (offline: a small segmentation network
+whose weights ship with the package).
 
 photo -> `remove_background` (RGBA, alpha = the object's mask) -> `reframe` (the object at the training data's
 size in the frame, over the model's background) -> the encoder's crop and resize. `prepare_image` picks the steps.
