@@ -58,6 +58,10 @@ class Pix2NeRFConfig:
     triplane_decoder_layers: int = 2  # linear layers of the decoder MLP (features -> density and colour)
     triplane_mapping_dim: int = 256  # width of the mapping network and of its style w
     triplane_mapping_layers: int = 4
+    # the mapping network learns at this fraction of lr_g (StyleGAN's 0.01: a mapping network at the full rate can
+    # map every z to one w), and the style affines start with this gain on w (1: styles vary as much as w)
+    triplane_mapping_lr_scale: float = 1.0
+    triplane_style_gain: float = 0.25
     # encoder (CCS) and discriminator, channel widths from the highest resolution down
     encoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 400, 400, 400, 400])
     encoder_resolution: int = 64
@@ -267,6 +271,8 @@ _FLOAT_FIELDS = {  # name -> (low, high)
     "grad_clip": (0.0, 1e6),
     "ema_decay": (0.0, 1.0),
     "topk_floor": (0.0, 1.0),
+    "triplane_mapping_lr_scale": (0.0, 1.0),
+    "triplane_style_gain": (0.0, 100.0),
 }
 STAGE_KEYS = ("start_step", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "lr_e")
 

@@ -5,6 +5,8 @@ kernel choice, the official converter) running it unchanged."""
 from __future__ import annotations
 
 import copy
+import json
+import math
 import os
 import subprocess
 import sys
@@ -129,20 +131,53 @@ def test_trains_with_the_full_objective_and_resumes_exactly(model):
         assert torch.equal(a, b)
 
 
-def test_train_script_trains_the_tiny_triplane_preset(tmp_path):
+def test_the_mapping_network_trains_at_its_lr_scale_and_the_style_gain_sets_the_affines():
+    from pix2nerf.networks import Discriminator
+    from pix2nerf.training import Pix2NeRFTrainer
+
+    torch.manual_seed(0)
+    config = Pix2NeRFConfig.from_preset("tiny_triplane", triplane_mapping_lr_scale=0.01, triplane_style_gain=1.0)
+    model = Pix2NeRF(config)
+    trainer = Pix2NeRFTrainer(model, Discriminator(config.discriminator_channels, config.discriminator_type))
+    trainer.train_step(torch.rand(2, 3, 8, 8) * 2 - 1, 0)
+    groups = trainer.optimizers["g"].param_groups
+    lr = config.stage_at(0)["lr_g"]
+    assert [group["lr"] for group in groups] == pytest.approx([lr, lr * 0.01])
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.field.mapping.parameters()}
+    assert sum(len(group["params"]) for group in groups) == len(list(model.field.parameters()))
+    # unit gain: the affine weights' spread is 1 / sqrt(fan_in), four times the default 0.25's
+    affine = model.field.synthesis.convs[0].affine.weight
+    assert affine.std().item() == pytest.approx(config.triplane_mapping_dim**-0.5, rel=0.2)
+    assert len(Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).field.parameter_groups()) == 1  # scale 1
+
+
+def test_train_script_trains_the_tiny_triplane_preset_and_compare_variants_reads_its_run(tmp_path):
     from tiny_datasets import write_multiview_dataset
 
     data = write_multiview_dataset(tmp_path / "data")
+    run = tmp_path / "variants" / "slow-mapping"
     command = [sys.executable, str(REPO_ROOT / "train" / "train.py"), "--preset", "tiny_triplane"]
-    command += ["--train_data_dir", str(data), "--output_dir", str(tmp_path / "run"), "--max_train_steps", "2"]
-    command += ["--checkpointing_steps", "2", "--validation_steps", "100", "--report_to", "none"]
+    command += ["--train_data_dir", str(data), "--output_dir", str(run), "--max_train_steps", "2"]
+    command += ["--config_overrides", '{"triplane_mapping_lr_scale": 0.01}', "--logging_steps", "1"]
+    command += ["--checkpointing_steps", "2", "--validation_steps", "1", "--validation_num_objects", "2"]
     command += ["--dataloader_num_workers", "0"]
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
-    trained = Pix2NeRF.from_pretrained(tmp_path / "run" / "model")
+    trained = Pix2NeRF.from_pretrained(run / "model")
     assert trained.config.field_type == "triplane"
-    assert "tri-plane" in (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "tri-plane" in (run / "model" / "README.md").read_text()
+
+    output = tmp_path / "comparison.json"
+    command = [sys.executable, str(REPO_ROOT / "train" / "compare_variants.py"), str(tmp_path / "variants")]
+    result = subprocess.run(
+        command + ["-o", str(output)], cwd=REPO_ROOT, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (variant,) = json.loads(output.read_text())["variants"]
+    assert variant["name"] == "slow-mapping" and variant["steps"] == 2
+    assert variant["overrides"]["triplane_mapping_lr_scale"] == 0.01
+    assert math.isfinite(variant["final"]["identity_gain_db"]) and len(variant["validations"]) >= 2
 
 
 def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
@@ -178,6 +213,7 @@ def test_bakes_and_meshes_with_finite_output(model):
         ({"triplane_decoder_layers": 1}, r"triplane_decoder_layers must be an integer in \[2, "),
         ({"triplane_channels": 0}, r"triplane_channels must be an integer in \[1, "),
         ({"field_type": "grid"}, "field_type must be one of 'siren', 'triplane'; got 'grid'"),
+        ({"triplane_mapping_lr_scale": 2.0}, r"triplane_mapping_lr_scale must be a finite number in \[0, 1\]"),
     ],
 )
 def test_bad_triplane_configs_name_the_field(overrides, message):

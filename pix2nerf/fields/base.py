@@ -50,6 +50,11 @@ class RadianceField(nn.Module):
         """rgb (B, N, 3) in [0, 1] and raw sigma (B, N) at world points (B, N, 3) seen along directions (B, N, 3)."""
         raise NotImplementedError
 
+    def parameter_groups(self) -> list[dict]:
+        """Optimizer parameter groups, each with an `lr_scale`: the fraction of the generator's learning rate it
+        trains at (one group at 1 unless a field says otherwise)."""
+        return [{"params": list(self.parameters()), "lr_scale": 1.0}]
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

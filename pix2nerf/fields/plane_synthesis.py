@@ -48,9 +48,12 @@ class StyleMapping(nn.Module):
 
 class ModulatedConv(nn.Module):
     """A k x k convolution whose input channels are scaled per latent by a style s = A w + 1 (B, I) and, with
-    `demodulate`, whose output channels are rescaled to unit expected variance: x (B, I, H, W) -> (B, O, H, W)."""
+    `demodulate`, whose output channels are rescaled to unit expected variance: x (B, I, H, W) -> (B, O, H, W).
+    A starts as `style_gain` times a unit-gain linear map of w."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, demodulate: bool) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, demodulate: bool, style_gain: float
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         with torch.no_grad():
@@ -59,7 +62,7 @@ class ModulatedConv(nn.Module):
         self.affine = nn.Linear(style_dim, in_channels)
         nn.init.kaiming_normal_(self.affine.weight, nonlinearity="linear")
         with torch.no_grad():
-            self.affine.weight.mul_(0.25)
+            self.affine.weight.mul_(style_gain)
         nn.init.ones_(self.affine.bias)
         self.demodulate = demodulate
 
@@ -79,13 +82,16 @@ class PlaneSynthesis(nn.Module):
     """w (B, style_dim) -> planes (B, 3, C, R, R) float32, R = 8 * 2^(len(widths) - 1), stored channels last (a
     permuted view of a contiguous (B, 3, R, R, C) tensor: each texel's C features adjacent)."""
 
-    def __init__(self, style_dim: int, widths: list[int], plane_channels: int) -> None:
+    def __init__(self, style_dim: int, widths: list[int], plane_channels: int, style_gain: float) -> None:
         super().__init__()
         self.constant = nn.Parameter(torch.randn(1, widths[0], BASE_RESOLUTION, BASE_RESOLUTION))
         self.convs = nn.ModuleList(
-            [ModulatedConv(c_in, c_out, 3, style_dim, True) for c_in, c_out in zip(widths[:1] + widths, widths)]
+            [
+                ModulatedConv(c_in, c_out, 3, style_dim, True, style_gain)
+                for c_in, c_out in zip(widths[:1] + widths, widths)
+            ]
         )
-        self.to_planes = ModulatedConv(widths[-1], 4 * 3 * plane_channels, 1, style_dim, False)
+        self.to_planes = ModulatedConv(widths[-1], 4 * 3 * plane_channels, 1, style_dim, False, style_gain)
         self.plane_channels = plane_channels
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:

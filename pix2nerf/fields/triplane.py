@@ -55,8 +55,12 @@ class TriplaneField(RadianceField):
         self.half_size = scene_half_size(config.fov, config.ray_start, config.ray_end)
         self.mapping = StyleMapping(config.z_dim, config.triplane_mapping_dim, config.triplane_mapping_layers)
         self.synthesis = PlaneSynthesis(
-            config.triplane_mapping_dim, config.triplane_synthesis_channels, config.triplane_channels
+            config.triplane_mapping_dim,
+            config.triplane_synthesis_channels,
+            config.triplane_channels,
+            config.triplane_style_gain,
         )
+        self.mapping_lr_scale = config.triplane_mapping_lr_scale
         width = config.triplane_decoder_dim
         dims = [config.triplane_channels] + [width] * (config.triplane_decoder_layers - 1)
         layers: list[nn.Module] = []
@@ -73,6 +77,17 @@ class TriplaneField(RadianceField):
 
     def extra_repr(self) -> str:
         return f"half_size={self.half_size:.4f}"
+
+    def parameter_groups(self) -> list[dict]:
+        """The mapping network in its own group at `lr_scale` = config.triplane_mapping_lr_scale (one group when 1)."""
+        if self.mapping_lr_scale == 1:
+            return super().parameter_groups()
+        mapping = set(self.mapping.parameters())
+        rest = [p for p in self.parameters() if p not in mapping]
+        return [
+            {"params": rest, "lr_scale": 1.0},
+            {"params": list(self.mapping.parameters()), "lr_scale": self.mapping_lr_scale},
+        ]
 
     # ------------------------------------------------------------------------------------------------------------
     def latent_codes(self, z: torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor]:

@@ -71,7 +71,7 @@ class Pix2NeRFTrainer:
         # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
         self.optimizers = {
-            "g": torch.optim.Adam(model.field.parameters(), lr=stage["lr_g"], **adam),
+            "g": torch.optim.Adam(model.field.parameter_groups(), lr=stage["lr_g"], **adam),
             "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], **adam),
             "e": torch.optim.Adam(model.encoder.parameters(), lr=stage["lr_e"], **adam),
         }
@@ -154,7 +154,7 @@ class Pix2NeRFTrainer:
         stage = config.stage_at(step)
         for name in self.optimizers:
             for group in self.optimizers[name].param_groups:
-                group["lr"] = stage[f"lr_{name}"]
+                group["lr"] = stage[f"lr_{name}"] * group.get("lr_scale", 1.0)
         model.train()
         discriminator.train()
         batch, resolution = real.shape[0], real.shape[-1]
