@@ -94,6 +94,9 @@ class Pix2NeRFConfig:
     r1_interval: int = 1  # lazy R1: the penalty on every k-th D step with gamma * k (StyleGAN2); 1 = every step
     pose_loss_weight: float = 15.0
     reconstruction_weight: float = 5.0
+    # > 0 adds to E's inversion loss the latent cycle in image space, weighted so: the MSE between the fakes and
+    # G(E(fake)) rendered from the fakes' poses (G frozen for it). 0 = the official objective (z regression alone)
+    inversion_cycle_weight: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     warmup_steps: int = 280_000
@@ -268,6 +271,7 @@ _FLOAT_FIELDS = {  # name -> (low, high)
     "r1_gamma": (0.0, 1e6),
     "pose_loss_weight": (0.0, 1e6),
     "reconstruction_weight": (0.0, 1e6),
+    "inversion_cycle_weight": (0.0, 1e6),
     "grad_clip": (0.0, 1e6),
     "ema_decay": (0.0, 1.0),
     "topk_floor": (0.0, 1.0),

@@ -1,5 +1,5 @@
 """The parts of pix2nerf.training that train/train.py calls: the VGG16 perceptual stack, the initial model, the
-mixed precision choice, the hub repo, lazy R1 and the model export (CPU, tiny preset)."""
+mixed precision choice, the hub repo, lazy R1, the inversion cycle and the model export (CPU, tiny preset)."""
 
 from __future__ import annotations
 
@@ -151,6 +151,35 @@ def test_lazy_r1_penalises_every_kth_d_step_with_gamma_times_k(tiny_model):
     torch.testing.assert_close(r1[4][0], 4 * r1[1][0])  # the same first D step, gamma scaled by 4
     with pytest.raises(ValueError, match=r"config.r1_interval must be an integer in \[1, "):
         Pix2NeRFConfig.from_preset("tiny", r1_interval=0)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny_triplane"])
+def test_the_inversion_cycle_trains_the_encoder_alone(preset):
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    real = torch.rand(2, 3, 8, 8) * 2 - 1
+    encoder_gradients = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = Pix2NeRF(Pix2NeRFConfig.from_preset(preset, inversion_cycle_weight=weight))
+        trainer = trainer_for(model)
+        field_gradients = []
+
+        def apply(scaler_name, loss, modules, original=trainer._apply):
+            if scaler_name == "e":  # E's backward: the cycle's gradient reaches no field parameter
+                loss.backward(retain_graph=True)
+                field_gradients.extend(p.grad for p in model.field.parameters())
+                encoder_gradients[weight] = [p.grad.clone() for p in model.encoder.parameters() if p.grad is not None]
+            original(scaler_name, loss, modules)
+
+        trainer._apply = apply
+        logs = trainer.train_step(real, 0)
+        assert ("e_cycle" in logs) == (weight > 0)
+        assert field_gradients and all(g is None for g in field_gradients)
+    assert torch.isfinite(logs["e_cycle"]) and logs["e_cycle"] > 0
+    assert all(p.requires_grad for p in model.field.parameters())  # unfrozen after the cycle
+    # the same fakes and E up to its step (the cycle draws its random numbers after): the cycle adds to E's gradient
+    assert any(not torch.equal(a, b) for a, b in zip(encoder_gradients[0.0], encoder_gradients[1.0]))
 
 
 def test_export_writes_the_model_card_grids_and_training_record(tmp_path, tiny_model):

@@ -196,7 +196,14 @@ class Pix2NeRFTrainer:
         with self.autocast():
             z_pred, pose_pred = model.encoder(fake, alpha)
         e_latent, e_pose = F.mse_loss(z_pred.float(), z), F.mse_loss(pose_pred.float(), pose)
-        self._apply("e", e_latent + e_pose, {"e": model.encoder})
+        e_loss = e_latent + e_pose
+        if config.inversion_cycle_weight > 0:  # the fakes seen again through E's latent, from their own poses
+            model.field.requires_grad_(False)
+            cycle = self._render(z_pred.float(), yaw, pitch, resolution, settings)
+            logs["e_cycle"] = F.mse_loss(cycle.float(), fake.float())
+            model.field.requires_grad_(True)
+            e_loss = e_loss + config.inversion_cycle_weight * logs["e_cycle"]
+        self._apply("e", e_loss, {"e": model.encoder})
         self.ema_encoder.update(model.encoder)
         yaw_pred, pitch_pred = pose_to_degrees(pose_pred.detach().float())
         logs.update(
