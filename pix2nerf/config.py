@@ -8,6 +8,7 @@ yaw 0 / pitch 0 is the front view.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -227,7 +228,13 @@ class Pix2NeRFConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(map(str, set(values) - known))
         if unknown:
-            raise ValueError(f"unknown config fields {shorten(unknown, 200)}; known fields: {sorted(known)}")
+            close = {name: difflib.get_close_matches(name, known, 1) for name in unknown[:5] if len(name) <= 100}
+            hints = "; ".join(f"{name!r}: did you mean {match[0]!r}?" for name, match in close.items() if match)
+            raise ValueError(
+                f"unknown config fields {shorten(unknown, 200)}"
+                + (f" ({hints})" if hints else "")
+                + " (the fields are listed in pix2nerf.config.Pix2NeRFConfig)"
+            )
         return cls(**values)
 
     def to_json_file(self, path: str | Path) -> None:
