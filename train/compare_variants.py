@@ -45,6 +45,9 @@ def summarise(folder: Path) -> dict:
     last = training[-4:]
     if last:
         summary["e_latent_last_100_steps"] = statistics.fmean(row["train/e_latent"] for row in last)
+        explained = [row["train/e_latent_explained"] for row in last if "train/e_latent_explained" in row]
+        if explained:  # the share of z's variance E reads: 0 when it reads nothing
+            summary["e_latent_explained_last_100_steps"] = statistics.fmean(explained)
     summary["validations"] = [{"step": row["step"], **{k: row.get(k) for k in FINAL_KEYS}} for row in validations]
     final = validations[-2:]
     if final:
@@ -73,16 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2)
     if args.output:
         args.output.write_text(text + "\n")
-    header = (
-        f"{'variant':<16} {'steps':>6} {'img/s':>6} {'PSNR':>6} {'divers':>7} {'cycle':>6} {'mean-z':>6} {'gain':>6}"
-    )
-    print(header)
+    columns = ("steps", "img/s", "PSNR", "divers", "cycle", "mean-z", "gain", "E reads")
+    print(f"{'variant':<16} " + " ".join(f"{c:>{7 if c in ('divers', 'E reads') else 6}}" for c in columns))
     for v in variants:
         f = v.get("final", {})
         cells = [f.get(k, float("nan")) for k in FINAL_KEYS[:1] + FINAL_KEYS[2:5]]
         print(
             f"{v['name']:<16} {v['steps']:>6} {v['images_per_second_median'] or 0:>6.1f} {cells[0]:>6.2f} "
-            f"{cells[1]:>7.4f} {cells[2]:>6.2f} {cells[3]:>6.2f} {f.get('identity_gain_db', float('nan')):>6.2f}"
+            f"{cells[1]:>7.4f} {cells[2]:>6.2f} {cells[3]:>6.2f} {f.get('identity_gain_db', float('nan')):>6.2f} "
+            f"{v.get('e_latent_explained_last_100_steps', float('nan')):>7.3f}"
         )
     return 0
 
