@@ -123,6 +123,7 @@ def test_accelerate_launch_writes_checkpoint_and_loadable_model(uninterrupted_ru
     logged = set().union(*records)
     assert {"train/r1", "train/e_yaw_error_deg", "train/recon_ssim", "lr/g", "perf/images_per_second"} <= logged
     assert {"eval/relative_pose_psnr", "eval/blank_background_ssim", "eval/pose_error_yaw_median_deg"} <= logged
+    assert all(r["perf/validation_seconds"] > 0 for r in records if "eval/relative_pose_psnr" in r)
 
 
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(uninterrupted_run, data_dir, tmp_path):

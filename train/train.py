@@ -396,10 +396,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def validate(step: int) -> None:
         if is_main:
+            validation_start = time.time()
             with untouched_rng(device):
                 ema = trainer.ema_model()
                 state["grids"] = validation_grids(ema, held_out_inputs, validation_resolution)
                 metrics, results = validation_metrics(ema, held_out_objects, validation_resolution)
+                metrics["perf/validation_seconds"] = time.time() - validation_start  # not in the steps' time
                 if results is not None:
                     data = args.validation_data_dir or source
                     state["evaluation"] = {"step": step, "data": data, "split": args.validation_split, **results}
