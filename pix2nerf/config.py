@@ -60,7 +60,9 @@ class Pix2NeRFConfig:
     triplane_mapping_dim: int = 256  # width of the mapping network and of its style w
     triplane_mapping_layers: int = 4
     # the mapping network learns at this fraction of lr_g (StyleGAN's 0.01: a mapping network at the full rate can
-    # map every z to one w), and the style affines start with this gain on w (1: styles vary as much as w)
+    # map every z to one w; at 1 it shares the generator's optimizer group, so a checkpoint resumes only with a
+    # scale that is 1 again, or again not 1), and the style affines start with this gain on w (1: styles vary as
+    # much as w)
     triplane_mapping_lr_scale: float = 1.0
     triplane_style_gain: float = 0.25
     # encoder (CCS) and discriminator, channel widths from the highest resolution down
@@ -96,7 +98,8 @@ class Pix2NeRFConfig:
     pose_loss_weight: float = 15.0
     reconstruction_weight: float = 5.0
     # > 0 adds to E's inversion loss the latent cycle in image space, weighted so: the MSE between the fakes and
-    # G(E(fake)) rendered from the fakes' poses (G frozen for it). 0 = the official objective (z regression alone)
+    # G(E(fake)) rendered from the fakes' poses (G frozen for it; its own ray samples and density noise, so the term
+    # stays above 0 even for a perfect E). 0 = the official objective (z regression alone)
     inversion_cycle_weight: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999

@@ -54,6 +54,8 @@ def test_bad_configs_are_one_line_errors(tmp_path):
         Pix2NeRFConfig.from_preset("faces")
     with pytest.raises(ValueError, match="unknown config fields"):
         Pix2NeRFConfig.from_dict({"preset": "tiny", "colour": 3})
+    with pytest.raises(ValueError, match="'triplane_style_gian': did you mean 'triplane_style_gain'"):
+        Pix2NeRFConfig.from_dict({"preset": "tiny", "triplane_style_gian": 1.0})
     with pytest.raises(ValueError, match="fov must be a finite number in"):
         Pix2NeRFConfig.from_preset("tiny", fov=0.0)
     (tmp_path / "config.json").write_text("{not json")

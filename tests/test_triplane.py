@@ -101,11 +101,14 @@ def test_kernels_resolve_to_compile_on_cuda_and_reference_on_cpu(model, monkeypa
     assert runner.resolve_kernels("auto", model.field, torch.device("cuda")) == "compile"
 
 
-def test_trains_with_the_full_objective_and_resumes_exactly(model):
+@pytest.mark.parametrize("mapping_lr_scale", [1.0, 0.01])  # one optimizer group for G, then two
+def test_trains_with_the_full_objective_and_resumes_exactly(mapping_lr_scale):
     from pix2nerf.networks import Discriminator
     from pix2nerf.training import Pix2NeRFTrainer
 
-    config = model.config
+    torch.manual_seed(0)
+    config = Pix2NeRFConfig.from_preset("tiny_triplane", triplane_mapping_lr_scale=mapping_lr_scale)
+    model = Pix2NeRF(config)
 
     def trainer_for(network: Pix2NeRF) -> Pix2NeRFTrainer:
         return Pix2NeRFTrainer(network, Discriminator(config.discriminator_channels, config.discriminator_type))
@@ -138,6 +141,9 @@ def test_the_mapping_network_trains_at_its_lr_scale_and_the_style_gain_sets_the_
     torch.manual_seed(0)
     config = Pix2NeRFConfig.from_preset("tiny_triplane", triplane_mapping_lr_scale=0.01, triplane_style_gain=1.0)
     model = Pix2NeRF(config)
+    # unit gain: the affine weights' spread is 1 / sqrt(fan_in), four times the default 0.25's
+    affine = model.field.synthesis.convs[0].affine.weight
+    assert affine.std().item() == pytest.approx(config.triplane_mapping_dim**-0.5, rel=0.2)
     trainer = Pix2NeRFTrainer(model, Discriminator(config.discriminator_channels, config.discriminator_type))
     trainer.train_step(torch.rand(2, 3, 8, 8) * 2 - 1, 0)
     groups = trainer.optimizers["g"].param_groups
@@ -145,9 +151,13 @@ def test_the_mapping_network_trains_at_its_lr_scale_and_the_style_gain_sets_the_
     assert [group["lr"] for group in groups] == pytest.approx([lr, lr * 0.01])
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.field.mapping.parameters()}
     assert sum(len(group["params"]) for group in groups) == len(list(model.field.parameters()))
-    # unit gain: the affine weights' spread is 1 / sqrt(fan_in), four times the default 0.25's
-    affine = model.field.synthesis.convs[0].affine.weight
-    assert affine.std().item() == pytest.approx(config.triplane_mapping_dim**-0.5, rel=0.2)
+    # a resumed run takes the config's scale, not the checkpoint's
+    state = trainer.state_dict()
+    changed = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane", triplane_mapping_lr_scale=0.5))
+    resumed = Pix2NeRFTrainer(changed, Discriminator(config.discriminator_channels, config.discriminator_type))
+    resumed.load_state_dict(state)
+    resumed.train_step(torch.rand(2, 3, 8, 8) * 2 - 1, 1)
+    assert resumed.optimizers["g"].param_groups[1]["lr"] == pytest.approx(lr * 0.5)
     assert len(Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).field.parameter_groups()) == 1  # scale 1
 
 

@@ -42,7 +42,7 @@ def summarise(folder: Path) -> dict:
         summary["overrides"] = {k: v for k, v in config.items() if preset.get(k) != v and k != "yaw_offset"}
     speeds = [row["perf/images_per_second"] for row in training if "perf/images_per_second" in row]
     summary["images_per_second_median"] = statistics.median(speeds) if speeds else None
-    last = training[-4:]
+    last = [row for row in training if row["step"] > summary["steps"] - 100]
     if last:
         summary["e_latent_last_100_steps"] = statistics.fmean(row["train/e_latent"] for row in last)
         explained = [row["train/e_latent_explained"] for row in last if "train/e_latent_explained" in row]

@@ -12,14 +12,10 @@ budget="${3:-10}"
 minutes="${4:-}"
 data="$root/data/synthetic-cars"
 run="$root/equal-budget/$preset"
-# the compilers' caches, kept across the commands of one machine
-export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/$root/.cache/inductor}"
-export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$PWD/$root/.cache/triton}"
+. "$(dirname "$0")/common.sh"
+compiler_caches "$root"
 
-if [ ! -f "$data/dataset_dict.json" ]; then
-  python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
-    --resolution 64 --seed 0 --device cuda --out "$data"
-fi
+synthetic_cars_data "$data" 0 20000
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
   --train_data_dir "$data" --preset "$preset" --output_dir "$run" --resume_from_checkpoint latest_or_new \
   --max_train_steps 1000000 --train_budget_minutes "$budget" ${minutes:+--max_train_minutes "$minutes"} \

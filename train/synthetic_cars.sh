@@ -12,14 +12,10 @@ steps=8550
 data="$root/data/synthetic-cars"
 reference="$root/data/reference-cars"  # other posed cars (seed 1) that fix the yaw origin; never evaluated on
 run="$root/synthetic-cars"
-# the compilers' caches, kept across the commands of one machine
-export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/$root/.cache/inductor}"
-export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$PWD/$root/.cache/triton}"
+. "$(dirname "$0")/common.sh"
+compiler_caches "$root"
 
-if [ ! -f "$data/dataset_dict.json" ]; then
-  python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
-    --resolution 64 --seed 0 --device cuda --out "$data"
-fi
+synthetic_cars_data "$data" 0 20000
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
   --train_data_dir "$data" --preset synthetic_cars --output_dir "$run" --resume_from_checkpoint latest_or_new \
   --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
@@ -29,10 +25,7 @@ if [ ! -f "$run/model/training.json" ] || ! grep -q "\"steps\": $steps," "$run/m
   echo "training stopped before step $steps: run this script again to resume" >&2
   exit 3
 fi
-if [ ! -f "$reference/dataset_dict.json" ]; then
-  python -m pix2nerf make-dataset --category cars --train-objects 8 --test-objects 100 --test-views 24 \
-    --resolution 64 --seed 1 --device cuda --out "$reference"
-fi
+synthetic_cars_data "$reference" 1 8
 python -m pix2nerf calibrate-yaw "$run/model" --data "$reference" --split test --num-objects 100
 python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution 64 \
   --device cuda --batch-size 64 -o "$run/model/eval_results.json" --grid "$run/model/eval_grid.png"

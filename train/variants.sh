@@ -4,21 +4,29 @@
 # train/compare_variants.py. Used to choose the default model's settings (train/runs/triplane-variants).
 # Usage: bash train/variants.sh OUTPUT_ROOT MINUTES NAME='JSON overrides' [NAME='JSON overrides' ...]
 # Each variant resumes from its latest checkpoint: run the script again with the same arguments to train on. The data
-# is train/synthetic_cars_triplane.sh's (generated once per OUTPUT_ROOT), so a variant's checkpoint can continue there.
+# is train/synthetic_cars_triplane.sh's (generated once per OUTPUT_ROOT).
 set -euo pipefail
+usage="usage: bash train/variants.sh OUTPUT_ROOT MINUTES NAME='JSON overrides' [NAME='JSON overrides' ...]"
+if [ "$#" -lt 3 ]; then
+  echo "$usage" >&2
+  exit 2
+fi
 root="$1"
 minutes="$2"
 shift 2
+for variant in "$@"; do
+  if [[ ! "$variant" =~ ^[A-Za-z0-9._-]+=.+ ]]; then
+    echo "not NAME='JSON overrides' (NAME of letters, digits, '.', '_' or '-'): $variant" >&2
+    echo "$usage" >&2
+    exit 2
+  fi
+done
 data="$root/data/synthetic-cars"
-export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/$root/.cache/inductor}"
-export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$PWD/$root/.cache/triton}"
+. "$(dirname "$0")/common.sh"
+compiler_caches "$root"
 
-if [ ! -f "$data/dataset_dict.json" ]; then
-  python -m pix2nerf make-dataset --category cars --train-objects 20000 --test-objects 100 --test-views 24 \
-    --resolution 64 --seed 0 --device cuda --out "$data"
-fi
-# CPU threads shared out: every process's validation computes its metrics on the CPU, and the variants validate at
-# the same steps (in the first side-by-side runs, with each process on all cores, the GPU sat idle for 40-100 s there)
+synthetic_cars_data "$data" 0 20000
+# the CPU's cores shared out between the processes, which validate at the same steps (metrics on the CPU)
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(($(nproc) / $# > 0 ? $(nproc) / $# : 1))}"
 pids=()
 for variant in "$@"; do

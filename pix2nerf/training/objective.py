@@ -198,10 +198,12 @@ class Pix2NeRFTrainer:
         e_latent, e_pose = F.mse_loss(z_pred.float(), z), F.mse_loss(pose_pred.float(), pose)
         e_loss = e_latent + e_pose
         if config.inversion_cycle_weight > 0:  # the fakes seen again through E's latent, from their own poses
-            model.field.requires_grad_(False)
-            cycle = self._render(z_pred.float(), yaw, pitch, resolution, settings)
+            model.field.requires_grad_(False)  # saves G's weight gradients; E's flow through the codes
+            try:
+                cycle = self._render(z_pred.float(), yaw, pitch, resolution, settings)
+            finally:
+                model.field.requires_grad_(True)
             logs["e_cycle"] = F.mse_loss(cycle.float(), fake.float())
-            model.field.requires_grad_(True)
             e_loss = e_loss + config.inversion_cycle_weight * logs["e_cycle"]
         self._apply("e", e_loss, {"e": model.encoder})
         self.ema_encoder.update(model.encoder)
@@ -278,6 +280,9 @@ class Pix2NeRFTrainer:
             for moments in saved["state"].values():
                 moments.setdefault("exp_avg", torch.zeros_like(moments["exp_avg_sq"]))
             optimizer.load_state_dict(saved)
+        # the config's learning-rate scales, not the checkpoint's (load_state_dict keeps the saved group settings)
+        for group, fresh in zip(self.optimizers["g"].param_groups, self.model.field.parameter_groups()):
+            group["lr_scale"] = fresh["lr_scale"]
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
 
