@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Train the tri-plane preset (synthetic_cars_triplane) on the synthetic cars on one GPU: data, training, yaw
 # calibration, evaluation, packaging (the campaign of the second-generation default model, issue 22).
-# Usage: bash train/synthetic_cars_triplane.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND] [STEPS]
+# Usage: bash train/synthetic_cars_triplane.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND] [STEPS] [CONFIG_OVERRIDES]
+# CONFIG_OVERRIDES: a JSON object of config fields over the preset, as train/variants.sh takes them; with the same
+# overrides, a variant's checkpoint copied into OUTPUT_ROOT/synthetic-cars-triplane/ trains on here.
 # Training resumes from the latest checkpoint (latest_or_new): on machines that stop a command after 10 minutes, run it
 # again with the same arguments until it reports the last step (exit status 3 until then); the data is generated once
 # per OUTPUT_ROOT. A checkpoint is 48.4 MiB in four files under 16 MiB, so it travels between machines: copy
@@ -10,6 +12,7 @@ set -euo pipefail
 root="${1:-outputs}"
 minutes="${2:-}"
 steps="${3:-40000}"
+overrides="${4:-"{}"}"
 data="$root/data/synthetic-cars"
 reference="$root/data/reference-cars"  # other posed cars (seed 1) that fix the yaw origin; never evaluated on
 run="$root/synthetic-cars-triplane"
@@ -18,7 +21,8 @@ compiler_caches "$root"
 
 synthetic_cars_data "$data" 0 20000
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
-  --train_data_dir "$data" --preset synthetic_cars_triplane --output_dir "$run" --resume_from_checkpoint latest_or_new \
+  --train_data_dir "$data" --preset synthetic_cars_triplane --config_overrides "$overrides" --output_dir "$run" \
+  --resume_from_checkpoint latest_or_new \
   --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
   --checkpoints_total_limit 1 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \
   --dataloader_num_workers 8 --seed 0
