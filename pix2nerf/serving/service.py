@@ -55,7 +55,7 @@ MESH_FILE_FORMATS = tuple(suffix.lstrip(".") for suffix in MESH_FORMATS)  # glb,
 MAX_OUTPUT_FILES = 64  # orbit and mesh files kept on disk (oldest deleted)
 FOREGROUND_OPACITY = 0.5  # depth-map pixels at least this opaque set the colour range
 MAX_REFINE_STEPS = 100  # refinement steps a request may ask for
-TIMING_STEPS = 2  # refinement steps timed on a blank image when no refinement has run yet
+TIMING_STEPS = 3  # refinement steps timed on a blank image when no refinement has run yet (after a warm-up step)
 
 # turbo colour map, polynomial fit (Mikhailov 2019, Apache-2.0 approximation by R. Du): x in [0, 1] -> rgb
 _TURBO_COEFFICIENTS = np.array(
@@ -411,10 +411,12 @@ class Service:
 
     def refine_seconds(self, steps: int) -> float:
         """Expected seconds of a refinement of `steps` steps: the last refinement's time per step on this machine,
-        or, before any, that of TIMING_STEPS steps on a blank image (timed once)."""
+        or, before any, that of TIMING_STEPS steps on a blank image (timed once, after an untimed step: the first
+        backward pass of a process also pays one-time set-up costs)."""
         if self._seconds_per_step is None:
             size = self.model.config.encoder_resolution
             blank = Image.new("RGB", (size, size), self.model.background_color)
+            self.model.invert(blank, settings=self.refine_settings.replace(steps=1))
             start = time.perf_counter()
             self.model.invert(blank, settings=self.refine_settings.replace(steps=TIMING_STEPS))
             self._seconds_per_step = (time.perf_counter() - start) / TIMING_STEPS
