@@ -60,9 +60,8 @@ class Pix2NeRFConfig:
     triplane_mapping_dim: int = 256  # width of the mapping network and of its style w
     triplane_mapping_layers: int = 4
     # the mapping network learns at this fraction of lr_g (StyleGAN's 0.01: a mapping network at the full rate can
-    # map every z to one w; at 1 it shares the generator's optimizer group, so a checkpoint resumes only with a
-    # scale that is 1 again, or again not 1), and the style affines start with this gain on w (1: styles vary as
-    # much as w)
+    # map every z to one w). Below 1 it has its own optimizer group, so a checkpoint does not resume across a change
+    # between 1 and another value. The style affines start with triplane_style_gain times a unit-gain map of w.
     triplane_mapping_lr_scale: float = 1.0
     triplane_style_gain: float = 0.25
     # encoder (CCS) and discriminator, channel widths from the highest resolution down
@@ -236,7 +235,7 @@ class Pix2NeRFConfig:
             raise ValueError(
                 f"unknown config fields {shorten(unknown, 200)}"
                 + (f" ({hints})" if hints else "")
-                + " (the fields are listed in pix2nerf.config.Pix2NeRFConfig)"
+                + ". The fields are those of pix2nerf.config.Pix2NeRFConfig"
             )
         return cls(**values)
 
