@@ -51,7 +51,7 @@ class Pix2NeRFConfig:
     mapping_num_layers: int = 3
     # tri-plane field: planes of triplane_channels at triplane_resolution^2, grown from a 4 x 4 constant through one
     # style-modulated 3x3 conv per resolution (triplane_synthesis_channels, from 4 px up to half the planes'
-    # resolution: resolution = 8 * 2^(n - 1)), then pixel-shuffled to the planes' resolution
+    # resolution: resolution = 8 * 2^(n - 1)), then bilinearly upsampled to the planes' resolution
     triplane_resolution: int = 128
     triplane_channels: int = 32
     triplane_synthesis_channels: list[int] = field(default_factory=lambda: [256, 256, 128, 128, 64])

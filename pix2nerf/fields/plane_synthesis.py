@@ -3,8 +3,9 @@ synthesis network from a learned 4 x 4 constant to three feature planes.
 
 z (B, z_dim) -> StyleMapping -> w (B, W)
 w (B, W) -> PlaneSynthesis -> planes (B, 3, C, R, R): one ModulatedConv 3x3 per resolution (4, 8, ..., R / 2; nearest
-neighbour doubling between them), then a modulated 1x1 conv without demodulation to 4 * 3 * C channels at R / 2,
-pixel-shuffled to R: no convolution runs at the planes' full resolution.
+neighbour doubling between them), then a modulated 1x1 conv without demodulation to 3 * C channels at R / 2,
+bilinearly upsampled to R: no convolution runs at the planes' full resolution. (A pixel shuffle from 4 * 3 * C
+channels, as before, gave the planes a 2 x 2 texel checkerboard that showed as stripes on every render.)
 
 StyleGAN2's modulation and demodulation, applied to the activations (x * s, a shared conv, times the demodulation
 factor) so that the batch shares one ordinary convolution. Under autocast the convolutions run in reduced precision;
@@ -91,7 +92,7 @@ class PlaneSynthesis(nn.Module):
                 for c_in, c_out in zip(widths[:1] + widths, widths)
             ]
         )
-        self.to_planes = ModulatedConv(widths[-1], 4 * 3 * plane_channels, 1, style_dim, False, style_gain)
+        self.to_planes = ModulatedConv(widths[-1], 3 * plane_channels, 1, style_dim, False, style_gain)
         self.plane_channels = plane_channels
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
@@ -100,7 +101,7 @@ class PlaneSynthesis(nn.Module):
             if index:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = F.leaky_relu(conv(x, w), LEAKY_SLOPE)
-        planes = F.pixel_shuffle(self.to_planes(x, w).float(), 2)
+        planes = F.interpolate(self.to_planes(x, w).float(), scale_factor=2, mode="bilinear", align_corners=False)
         resolution = planes.shape[-1]
         planes = planes.view(w.shape[0], 3, self.plane_channels, resolution, resolution)
         return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
