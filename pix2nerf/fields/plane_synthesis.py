@@ -3,9 +3,10 @@ synthesis network from a learned 4 x 4 constant to three feature planes.
 
 z (B, z_dim) -> StyleMapping -> w (B, W)
 w (B, W) -> PlaneSynthesis -> planes (B, 3, C, R, R): one ModulatedConv 3x3 per resolution (4, 8, ..., R / 2; nearest
-neighbour doubling between them), then a modulated 1x1 conv without demodulation to 3 * C channels at R / 2,
-bilinearly upsampled to R: no convolution runs at the planes' full resolution. (A pixel shuffle from 4 * 3 * C
-channels, as before, gave the planes a 2 x 2 texel checkerboard that showed as stripes on every render.)
+neighbour doubling between them; each output scaled to unit RMS per latent), then a modulated 1x1 conv without
+demodulation to 3 * C channels at R / 2, bilinearly upsampled to R: no convolution runs at the planes' full resolution.
+(A pixel shuffle from 4 * 3 * C channels, as before, gave the planes a 2 x 2 texel checkerboard that showed as stripes
+on every render.)
 
 StyleGAN2's modulation and demodulation, applied to the activations (x * s, a shared conv, times the demodulation
 factor) so that the batch shares one ordinary convolution. Under autocast the convolutions run in reduced precision;
@@ -25,6 +26,17 @@ BASE_RESOLUTION = 4  # the learned constant's size
 
 def _float32_region(device: torch.device):
     return torch.autocast(device.type, enabled=False)
+
+
+def _unit_rms(x: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W) scaled to a root mean square of 1 per latent (over channels and positions; float32 statistics).
+
+    Demodulation keeps a layer's gain at 1 only for uncorrelated inputs: trained weights that add up spatially smooth
+    inputs coherently grew the activations 2.5-4x per layer (planes of standard deviation near 500 after 2,060 steps,
+    which saturated the decoder's colours to black and white). This bounds them whatever the weights learn."""
+    with _float32_region(x.device):
+        scale = torch.rsqrt(x.float().pow(2).mean((1, 2, 3), keepdim=True) + DEMODULATION_EPS)
+    return x * scale.to(x.dtype)
 
 
 class StyleMapping(nn.Module):
@@ -100,7 +112,7 @@ class PlaneSynthesis(nn.Module):
         for index, conv in enumerate(self.convs):
             if index:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = F.leaky_relu(conv(x, w), LEAKY_SLOPE)
+            x = _unit_rms(F.leaky_relu(conv(x, w), LEAKY_SLOPE))
         planes = F.interpolate(self.to_planes(x, w).float(), scale_factor=2, mode="bilinear", align_corners=False)
         resolution = planes.shape[-1]
         planes = planes.view(w.shape[0], 3, self.plane_channels, resolution, resolution)
