@@ -98,6 +98,7 @@ def test_eval_command_writes_json_and_grid(data_dir, tiny_model, tmp_path):
     assert {"input_image", "blank_background"} == set(results["baselines"])
     assert results["settings"]["resolution"] == 16 and results["settings"]["num_steps"] == 4
     assert len(results["per_object"]) == 3 and "--num-steps 4" in results["command"]
+    assert 0 <= results["generator"]["colour_saturation"] <= 1
     assert results["generator"]["sample_diversity"] > 0 and set(results["generator"]["latent_cycle"]) == {
         "cycle_psnr",
         "mean_latent_psnr",
@@ -147,6 +148,18 @@ def test_yaw_error_is_also_reported_after_removing_the_generators_yaw_origin():
     assert errors["yaw_aligned"]["median"] < 3.0 and errors["pitch"]["median"] == 0.0
     assert results["yaw_alignment"]["offset_deg"] == pytest.approx(150.0, abs=0.5)
     assert results["yaw_alignment"]["front_back_flips"] == pytest.approx(4 / 240)
+
+
+def test_colour_saturation_is_near_one_when_the_colour_logits_are_huge():
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+    from pix2nerf.evaluation.benchmark import colour_saturation
+
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).eval()
+    assert colour_saturation(model, num_points=256) < 0.1
+    with torch.no_grad():
+        model.field.decoder[-1].weight.mul_(1000)  # the colour sigmoid's inputs become huge
+    assert colour_saturation(model, num_points=256) > 0.9
 
 
 def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_model):

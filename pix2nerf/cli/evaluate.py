@@ -13,6 +13,7 @@ import torch
 from pix2nerf import __version__
 from pix2nerf.evaluation.benchmark import (
     EvaluationSamples,
+    colour_saturation,
     evaluate,
     evaluate_poses,
     evaluation_grid,
@@ -80,7 +81,11 @@ def main(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             refine=refine,
         )
-        results["generator"] = {"sample_diversity": sample_diversity(model), "latent_cycle": latent_cycle(model)}
+        results["generator"] = {
+            "sample_diversity": sample_diversity(model),
+            "latent_cycle": latent_cycle(model),
+            "colour_saturation": colour_saturation(model),
+        }
     device = torch.device(args.device)
     results = {
         "model": str(args.model),

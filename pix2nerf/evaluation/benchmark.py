@@ -34,7 +34,7 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.evaluation.metrics import colour_error, psnr, ssim, ssim_skimage
-from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
+from pix2nerf.rendering.cameras import prior_ranges, scene_half_size, wrap_degrees
 
 REQUIRED_COLUMNS = ("object_id", "view_id", "yaw", "pitch")
 PROTOCOLS = ("relative_pose", "predicted_pose")
@@ -248,6 +248,23 @@ def sample_diversity(model, *, num_latents: int = 8, resolution: int = 32, yaw: 
 
 
 @torch.no_grad()
+def colour_saturation(model, *, num_latents: int = 8, num_points: int = 4096, seed: int = 0) -> float:
+    """The fraction of the field's colour channels within 0.01 of 0 or 1 at points drawn uniformly from the inner half
+    of the scene box (where the object lies), over `num_latents` prior latents. Near 1 the colour output's sigmoid is
+    saturated: its gradient vanishes and the generator can no longer learn colour (every object renders black or
+    white). The data's own colours are rarely that extreme."""
+    config = model.config
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.sample_latents(num_latents, generator)
+    half = 0.5 * scene_half_size(config.fov, config.ray_start, config.ray_end)
+    points = (torch.rand(num_latents, num_points, 3, generator=generator, device=model.device) * 2 - 1) * half
+    directions = torch.nn.functional.normalize(-points, dim=-1)
+    rgb, _ = model.field(points, directions, *model.field.latent_codes(z))
+    rgb = rgb.float()
+    return (torch.minimum(rgb, 1 - rgb) < 0.01).float().mean().item()
+
+
+@torch.no_grad()
 def latent_cycle(model, *, num_latents: int = 8, seed: int = 0) -> dict[str, float]:
     """Does the encoder read what the generator makes of z? Renders of prior latents at prior poses (at the encoder's
     resolution) are encoded, and the encoded z rendered from the same poses: "cycle_psnr" is their PSNR (dB) against
@@ -445,9 +462,11 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     if "generator" in results:
         generator = results["generator"]
         cycle = generator["latent_cycle"]
+        saturation = generator.get("colour_saturation")  # absent from results written before it was measured
         lines.append(
             f"generator: sample diversity {generator['sample_diversity']:.3f}; latent cycle {cycle['cycle_psnr']:.2f} "
             f"dB against {cycle['mean_latent_psnr']:.2f} dB for the mean latent"
+            + ("" if saturation is None else f"; colour saturation {saturation:.3f}")
         )
     if refined:
         seconds = refined["seconds_per_image"]

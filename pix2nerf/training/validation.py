@@ -9,7 +9,7 @@ from PIL import Image
 
 from pix2nerf import images as image_utils
 from pix2nerf.data.reading import load_split, pil_from_cell, undecoded_column
-from pix2nerf.evaluation.benchmark import evaluate, latent_cycle, load_objects, sample_diversity
+from pix2nerf.evaluation.benchmark import colour_saturation, evaluate, latent_cycle, load_objects, sample_diversity
 from pix2nerf.model import Pix2NeRF
 
 NUM_HELD_OUT_IMAGES = 8
@@ -87,7 +87,7 @@ def validation_grids(model: Pix2NeRF, inputs: list, resolution: int) -> dict[str
 
 def validation_metrics(model: Pix2NeRF, objects: list, resolution: int) -> tuple[dict[str, float], dict | None]:
     """(scalars to log under eval/, the benchmark's results without per-object rows or None without `objects`)."""
-    metrics = {"eval/sample_diversity": sample_diversity(model)}
+    metrics = {"eval/sample_diversity": sample_diversity(model), "eval/colour_saturation": colour_saturation(model)}
     metrics.update({f"eval/latent_{k}": v for k, v in latent_cycle(model).items()})
     if not objects:
         return metrics, None
