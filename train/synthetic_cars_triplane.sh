@@ -6,7 +6,7 @@
 # overrides, a variant's checkpoint copied into OUTPUT_ROOT/synthetic-cars-triplane/ trains on here.
 # Training resumes from the latest checkpoint (latest_or_new): on machines that stop a command after 10 minutes, run it
 # again with the same arguments until it reports the last step (exit status 3 until then); the data is generated once
-# per OUTPUT_ROOT. A checkpoint is 48.4 MiB in four files under 16 MiB, so it travels between machines: copy
+# per OUTPUT_ROOT. A checkpoint is about 47 MiB in four files under 16 MiB, so it travels between machines: copy
 # OUTPUT_ROOT/synthetic-cars-triplane/checkpoint-<step> to the next machine and run the script there.
 set -euo pipefail
 root="${1:-outputs}"
