@@ -184,7 +184,7 @@ def test_the_mapping_network_trains_at_its_lr_scale_and_the_style_gain_sets_the_
     assert len(Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).field.parameter_groups()) == 1  # scale 1
 
 
-def test_train_script_trains_the_tiny_triplane_preset_and_compare_variants_reads_its_run(tmp_path):
+def test_train_script_trains_the_tiny_triplane_preset_compare_variants_reads_it_and_its_checkpoint_packs(tmp_path):
     from tiny_datasets import write_multiview_dataset
 
     data = write_multiview_dataset(tmp_path / "data")
@@ -211,6 +211,16 @@ def test_train_script_trains_the_tiny_triplane_preset_and_compare_variants_reads
     assert variant["name"] == "slow-mapping" and variant["steps"] == 2
     assert variant["overrides"]["triplane_mapping_lr_scale"] == 0.01
     assert math.isfinite(variant["final"]["identity_gain_db"]) and len(variant["validations"]) >= 2
+
+    packed, restored = tmp_path / "packed", tmp_path / "restored"
+    pack = ["bash", str(REPO_ROOT / "train" / "pack_checkpoint.sh"), str(run), str(packed)]
+    assert subprocess.run(pack, capture_output=True, text=True).returncode == 0
+    assert (packed / "metrics.jsonl").read_bytes() == (run / "logs" / "metrics.jsonl").read_bytes()
+    restored.mkdir()
+    parts = sorted(packed.glob("ckpt.tar.*"))
+    subprocess.run(["tar", "xf", "-", "-C", str(restored)], input=b"".join(p.read_bytes() for p in parts), check=True)
+    for file in (run / "checkpoint-2").iterdir():
+        assert (restored / "checkpoint-2" / file.name).read_bytes() == file.read_bytes()
 
 
 def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
