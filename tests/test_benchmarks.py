@@ -1,5 +1,6 @@
-"""The training-throughput benchmark runs on a CPU in its tiny mode: one pair of iterations per field and a render,
-its JSON keyed by field, resolution and batch."""
+"""Benchmarks that run on a CPU in a tiny mode: the training throughput (one pair of iterations per field and a render,
+its JSON keyed by field, resolution and batch), the tri-plane's scale statistics and the latent probe; and the
+equal-budget comparison, which reproduces its committed JSON."""
 
 import json
 import os
@@ -40,3 +41,41 @@ def test_the_equal_budget_comparison_reproduces_its_committed_json(tmp_path):
     assert json.loads(out.read_text()) == committed
     assert committed["runs"]["siren"]["training_minutes"] >= committed["runs"]["triplane"]["training_minutes"]
     assert curves.stat().st_size > 0
+
+
+def _run_benchmark(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO_ROOT / "benchmarks" / script), *arguments]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _tiny_model(folder: Path, preset: str) -> Path:
+    import torch
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    torch.manual_seed(0)
+    Pix2NeRF(Pix2NeRFConfig.from_preset(preset)).save_pretrained(folder)
+    return folder
+
+
+def test_triplane_statistics_reports_bounded_planes_for_a_fresh_field(tmp_path):
+    model, out = _tiny_model(tmp_path / "model", "tiny_triplane"), tmp_path / "statistics.json"
+    result = _run_benchmark("triplane_statistics.py", "--model", str(model), "-o", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    (values,) = json.loads(out.read_text())["results"].values()
+    assert len(values["synthesis_conv_output_rms"]) == 2 and 0 < values["plane_rms"] < 10
+    assert 0 <= values["colour_saturation"] < 0.1
+    siren = _tiny_model(tmp_path / "siren", "tiny")
+    refused = _run_benchmark("triplane_statistics.py", "--model", str(siren))
+    assert refused.returncode != 0 and "tri-plane" in refused.stderr
+
+
+def test_latent_linear_probe_writes_r2_per_penalty(tmp_path):
+    model, out = _tiny_model(tmp_path / "model", "tiny"), tmp_path / "probe.json"
+    arguments = ["--model", str(model), "--num-latents", "40", "--resolution", "4", "--num-steps", "3", "-o", str(out)]
+    result = _run_benchmark("latent_linear_probe.py", *arguments)
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads(out.read_text())
+    assert payload["latents"] == {"train": 32, "held_out": 8, "z_dim": 16}
+    assert all(row["r2_all_dims"] <= 1 and len(row["r2_best_five_dims"]) == 5 for row in payload["results"].values())

@@ -210,7 +210,7 @@ class Pix2NeRFTrainer:
         yaw_pred, pitch_pred = pose_to_degrees(pose_pred.detach().float())
         logs.update(
             e_latent=e_latent,
-            e_latent_explained=1 - e_latent / z.float().var().clamp_min(1e-12),  # 0: E reads nothing of z
+            e_latent_explained=1 - e_latent / z.float().var().clamp_min(1e-12),  # 0: no better than z's mean
             e_pose=e_pose,
             e_yaw_error_deg=wrap_degrees(yaw_pred - yaw).abs().mean(),
             e_pitch_error_deg=(pitch_pred - pitch).abs().mean(),
