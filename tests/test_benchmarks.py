@@ -79,3 +79,14 @@ def test_latent_linear_probe_writes_r2_per_penalty(tmp_path):
     payload = json.loads(out.read_text())
     assert payload["latents"] == {"train": 32, "held_out": 8, "z_dim": 16}
     assert all(row["r2_all_dims"] <= 1 and len(row["r2_best_five_dims"]) == 5 for row in payload["results"].values())
+
+
+def test_triplane_training_drift_logs_the_scale_at_the_first_and_last_step(tmp_path):
+    from tiny_datasets import write_multiview_dataset
+
+    data = write_multiview_dataset(tmp_path / "data", train_objects=8, test_objects=1)
+    result = _run_benchmark("triplane_training_drift.py", "--data", str(data), "--steps", "1", "--threads", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["step"] for row in rows] == [0, 1]
+    assert all(0 < row["plane_rms"] < 10 and 0 <= row["colour_saturation"] <= 1 for row in rows)
