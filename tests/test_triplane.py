@@ -54,8 +54,8 @@ def test_fresh_planes_are_smooth_at_the_texel_scale(model):
 
 
 def test_planes_stay_bounded_when_the_synthesis_weights_add_up_coherently(model):
-    """Demodulation alone lets weights that sum smooth inputs coherently grow the activations at every layer (planes
-    of RMS 73 here, about 500 in a trained preset field, saturating 99% of the decoder's colours)."""
+    """Demodulation alone lets weights that sum smooth inputs coherently grow the activations at every layer, until
+    the decoder's colours saturate (train/runs/triplane-plane-defects/)."""
     z = model.sample_latents(2, torch.Generator().manual_seed(0))
     synthesis = model.field.synthesis
     with torch.no_grad():

@@ -252,7 +252,7 @@ def colour_saturation(model, *, num_latents: int = 8, num_points: int = 4096, se
     """The fraction of the field's colour channels within 0.01 of 0 or 1 at points drawn uniformly from the inner half
     of the scene box (where the object lies), over `num_latents` prior latents. Near 1 the colour output's sigmoid is
     saturated: its gradient vanishes and the generator can no longer learn colour (every object renders black or
-    white). The data's own colours are rarely that extreme."""
+    white)."""
     config = model.config
     generator = torch.Generator(device=model.device).manual_seed(seed)
     z = model.sample_latents(num_latents, generator)

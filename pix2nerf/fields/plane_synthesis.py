@@ -32,8 +32,8 @@ def _unit_rms(x: torch.Tensor) -> torch.Tensor:
     """x (B, C, H, W) scaled to a root mean square of 1 per latent (over channels and positions; float32 statistics).
 
     Demodulation keeps a layer's gain at 1 only for uncorrelated inputs: trained weights that add up spatially smooth
-    inputs coherently grew the activations 2.5-4x per layer (planes of standard deviation near 500 after 2,060 steps,
-    which saturated the decoder's colours to black and white). This bounds them whatever the weights learn."""
+    inputs coherently grew the activations at every layer until the decoder's colours saturated to black and white
+    (train/runs/triplane-plane-defects/). This bounds them whatever the weights learn."""
     with _float32_region(x.device):
         scale = torch.rsqrt(x.float().pow(2).mean((1, 2, 3), keepdim=True) + DEMODULATION_EPS)
     return x * scale.to(x.dtype)
