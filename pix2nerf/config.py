@@ -64,6 +64,9 @@ class Pix2NeRFConfig:
     # between 1 and another value. The style affines start with triplane_style_gain times a unit-gain map of w.
     triplane_mapping_lr_scale: float = 1.0
     triplane_style_gain: float = 0.25
+    # the decoder's colour is sigmoid(logit) * (1 + 2 m) - m for this margin m (EG3D's 0.001): black and white are then
+    # reached at finite logits, so fitting them does not drive the logits (and the sigmoid) into saturation
+    triplane_colour_margin: float = 0.0
     # encoder (CCS) and discriminator, channel widths from the highest resolution down
     encoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 400, 400, 400, 400])
     encoder_resolution: int = 64
@@ -286,6 +289,7 @@ _FLOAT_FIELDS = {  # name -> (low, high)
     "topk_floor": (0.0, 1.0),
     "triplane_mapping_lr_scale": (0.0, 1.0),
     "triplane_style_gain": (0.0, 100.0),
+    "triplane_colour_margin": (0.0, 0.1),
 }
 STAGE_KEYS = ("start_step", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "lr_e")
 

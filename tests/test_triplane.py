@@ -290,3 +290,20 @@ def test_the_triplane_presets_training_checkpoint_travels_in_files_under_16_mb()
     # weights of G, E and D, EMAs of G and E, Adam's second moments of all three (the first moments are not stored)
     state_bytes = 4 * (2 * sum(floats) + floats[0] + floats[1])
     assert state_bytes < 49 * 2**20 and checkpoint.SHARD_BYTES < 16 * 2**20  # 64 MiB travel to and from a GPU
+
+
+def test_the_colour_margin_widens_the_colour_range_so_black_and_white_are_reached_at_finite_logits():
+    config = Pix2NeRFConfig.from_preset("tiny_triplane", triplane_colour_margin=0.001)
+    field = Pix2NeRF(config).field
+    head = field.decoder[-1]
+    with torch.no_grad():
+        head.weight.zero_()
+        features = torch.zeros(1, 3, config.triplane_channels)
+        points = torch.zeros(1, 3, 3)
+        for logit, expected in ((-1e4, -0.001), (0.0, 0.5), (1e4, 1.001)):
+            head.bias[1:] = logit
+            rgb, _ = field._decode(points, features)
+            assert rgb.flatten().tolist() == pytest.approx([expected] * 9, abs=1e-6)
+        head.bias[1:] = -math.log(1 / (0.001 / 1.002) - 1)  # the finite logit whose colour is exactly black
+        rgb, _ = field._decode(points, features)
+        assert rgb.abs().max().item() < 1e-6

@@ -2,7 +2,8 @@
 bilinearly at each point, summed, and decoded by a small MLP to density and colour (after EG3D's representation).
 
 latent z (B, z_dim) -> latent_codes -> planes (B, 3, C, R, R) float32: the XY, XZ and YZ planes
-points (B, N, 3), view directions (B, N, 3), planes -> TriplaneField -> rgb (B, N, 3) in [0, 1], sigma (B, N) raw
+points (B, N, 3), view directions (B, N, 3), planes -> TriplaneField -> rgb (B, N, 3) in [-m, 1 + m] (m: the config's
+triplane_colour_margin), sigma (B, N) raw
 
 The planes span the scene box [-h, h]^3, h = `scene_half_size` of the config's camera and ray range (every sample
 the renderer takes lies inside it); points outside have zero density. The colour does not
@@ -61,6 +62,7 @@ class TriplaneField(RadianceField):
             config.triplane_style_gain,
         )
         self.mapping_lr_scale = config.triplane_mapping_lr_scale
+        self.colour_margin = config.triplane_colour_margin
         width = config.triplane_decoder_dim
         dims = [config.triplane_channels] + [width] * (config.triplane_decoder_layers - 1)
         layers: list[nn.Module] = []
@@ -108,7 +110,7 @@ class TriplaneField(RadianceField):
     def forward(
         self, points: torch.Tensor, directions: torch.Tensor, planes: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """rgb (B, N, 3) in [0, 1] and raw sigma (B, N) at world points (B, N, 3); directions are not used."""
+        """rgb (B, N, 3) in [-m, 1 + m] and raw sigma (B, N) at world points (B, N, 3); directions are not used."""
         return self._decode(points, self._features(points, planes))
 
     def point_function(self, codes: Sequence[torch.Tensor], view_direction: Sequence[float]) -> PointFunction:
@@ -160,11 +162,14 @@ class TriplaneField(RadianceField):
             return features.view(batch, count, channels)
 
     def _decode(self, points: torch.Tensor, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """rgb (B, N, 3) in [0, 1] and raw sigma (B, N), float32, from features (B, N, C) at points (B, N, 3)."""
+        """rgb (B, N, 3) in [-m, 1 + m] and raw sigma (B, N), float32, from features (B, N, C) at points (B, N, 3)."""
         out = self.decoder(features)
         with _float32_region(points.device):
             out, points = out.float(), points.float()
             blob_scale = -1 / (BLOB_RADIUS * self.half_size) ** 2
             blob = (points * points).sum(-1).mul_(blob_scale).add_(1).relu_().mul_(BLOB_DENSITY)
             inside = (points.abs() <= self.half_size).all(-1)
-            return torch.sigmoid(out[..., 1:]), torch.where(inside, out[..., 0] + blob, 0.0)
+            rgb = torch.sigmoid(out[..., 1:])
+            if self.colour_margin:
+                rgb = rgb.mul_(1 + 2 * self.colour_margin).sub_(self.colour_margin)
+            return rgb, torch.where(inside, out[..., 0] + blob, 0.0)
