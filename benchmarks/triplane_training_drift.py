@@ -50,12 +50,15 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="a dataset folder written by `pix2nerf make-dataset`")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--config_overrides", default="{}", help="JSON config fields over the campaign's overrides")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     preset = Pix2NeRFConfig.from_preset("synthetic_cars_triplane")
     stage = dict(preset.training_stages[0], resolution=32, batch_size=8, num_steps=12)
-    config = dataclasses.replace(preset, **CAMPAIGN_OVERRIDES, training_stages=[stage])
+    config = dataclasses.replace(
+        preset, **CAMPAIGN_OVERRIDES, **json.loads(args.config_overrides), training_stages=[stage]
+    )
     model = Pix2NeRF(config)
     trainer = Pix2NeRFTrainer(model, Discriminator(config.discriminator_channels, config.discriminator_type))
     images = load_from_disk(args.data)["train"]["image"]

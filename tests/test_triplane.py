@@ -307,3 +307,7 @@ def test_the_colour_margin_widens_the_colour_range_so_black_and_white_are_reache
         head.bias[1:] = -math.log(1 / (0.001 / 1.002) - 1)  # the finite logit whose colour is exactly black
         rgb, _ = field._decode(points, features)
         assert rgb.abs().max().item() < 1e-6
+    logits = torch.zeros(1, 3, config.triplane_channels, requires_grad=True)
+    rgb, _ = field._decode(torch.zeros(1, 3, 3), logits)
+    rgb.sum().backward()  # the margin keeps the sigmoid's output intact for its backward
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()

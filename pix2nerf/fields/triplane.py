@@ -171,5 +171,7 @@ class TriplaneField(RadianceField):
             inside = (points.abs() <= self.half_size).all(-1)
             rgb = torch.sigmoid(out[..., 1:])
             if self.colour_margin:
-                rgb = rgb.mul_(1 + 2 * self.colour_margin).sub_(self.colour_margin)
+                rgb = (
+                    rgb * (1 + 2 * self.colour_margin) - self.colour_margin
+                )  # not in place: the sigmoid's backward reads it
             return rgb, torch.where(inside, out[..., 0] + blob, 0.0)
