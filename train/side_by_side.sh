@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Two tri-plane campaign variants trained side by side on one GPU for one command of a device that returns only what
 # lies under $OUT: A in outputs/, B in outputs-b/ (sharing the data and the compile caches), each for the seconds left
-# of SECONDS_BUDGET (counted from this script's start). Then each run's metrics go to $OUT/metrics_{a,b}.jsonl, the
-# logs' tails and nvidia-smi samples to $OUT/logs.txt, and one run's newest checkpoint to $OUT/ckpt.tar.* (PACK: a, b,
-# or auto: A unless its last eval/colour_saturation is above 0.5 and B's is lower). Called again on the same warm
-# machine, both runs resume.
+# of SECONDS_BUDGET (counted from this script's start). Then $OUT gets each run's metrics (metrics_{a,b}.jsonl), the
+# logs' tails and nvidia-smi samples (logs.txt), the runs' last sample and reconstruction grids (grids.png, A above B)
+# and one run's newest checkpoint (ckpt.tar.*; PACK: a, b, or auto: A unless its last eval/colour_saturation is above
+# 0.5 and B's is lower). Called again on the same warm machine, both runs resume.
 # Usage: bash train/side_by_side.sh SECONDS_BUDGET PACK OVERRIDES_A OVERRIDES_B
 # (the device's wheels of datasets, dill and multiprocess in .whl/, as the campaign record says)
 set -u
@@ -29,6 +29,19 @@ kill $smi
 cp outputs/synthetic-cars-triplane/logs/metrics.jsonl "$OUT/metrics_a.jsonl"
 cp outputs-b/synthetic-cars-triplane/logs/metrics.jsonl "$OUT/metrics_b.jsonl"
 { for v in a b; do echo "== $v"; grep -v "it/s\]$" /tmp/$v.log | tail -60; done; cat /tmp/smi.csv; } > "$OUT/logs.txt"
+python3 - "$OUT/grids.png" <<'PY'  # A's samples and reconstructions above B's, as the last export drew them
+import sys
+from pathlib import Path
+from PIL import Image
+paths = [Path(root, "synthetic-cars-triplane/model", name + ".png") for root in ("outputs", "outputs-b")
+         for name in ("samples", "reconstructions")]
+tiles = [Image.open(p).convert("RGB") for p in paths if p.exists()]
+if tiles:
+    sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height for t in tiles)), "gray")
+    for index, tile in enumerate(tiles):
+        sheet.paste(tile, (0, sum(t.height for t in tiles[:index])))
+    sheet.save(sys.argv[1])
+PY
 if [ "$pack" = auto ]; then
   pack=$(python3 -c "
 import json
