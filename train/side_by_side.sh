@@ -29,19 +29,7 @@ kill $smi
 cp outputs/synthetic-cars-triplane/logs/metrics.jsonl "$OUT/metrics_a.jsonl"
 cp outputs-b/synthetic-cars-triplane/logs/metrics.jsonl "$OUT/metrics_b.jsonl"
 { for v in a b; do echo "== $v"; grep -v "it/s\]$" /tmp/$v.log | tail -60; done; cat /tmp/smi.csv; } > "$OUT/logs.txt"
-python3 - "$OUT/grids.png" <<'PY'  # A's samples and reconstructions above B's, as the last export drew them
-import sys
-from pathlib import Path
-from PIL import Image
-paths = [Path(root, "synthetic-cars-triplane/model", name + ".png") for root in ("outputs", "outputs-b")
-         for name in ("samples", "reconstructions")]
-tiles = [Image.open(p).convert("RGB") for p in paths if p.exists()]
-if tiles:
-    sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height for t in tiles)), "gray")
-    for index, tile in enumerate(tiles):
-        sheet.paste(tile, (0, sum(t.height for t in tiles[:index])))
-    sheet.save(sys.argv[1])
-PY
+last_grids "$OUT/grids.png" outputs/synthetic-cars-triplane outputs-b/synthetic-cars-triplane
 if [ "$pack" = auto ]; then
   pack=$(python3 -c "
 import json

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One command of the tri-plane campaign (issue 22) on a device that returns only what lies under $OUT: resume from the
+# checkpoint carried into outputs/synthetic-cars-triplane/ (or the one a previous command left on this machine), train
+# for MINUTES, then put the newest checkpoint (ckpt.tar.*), the metrics, the log's tail and the last grids into $OUT.
+# Usage: bash train/campaign_command.sh MINUTES CONFIG_OVERRIDES
+# (the device's wheels of datasets, dill and multiprocess in .whl/; the campaign record says how to carry a checkpoint)
+set -u
+minutes="$1"
+overrides="$2"
+run=outputs/synthetic-cars-triplane
+for folder in "$run"/checkpoint-*; do  # a checkpoint that lost a part on the way would silently start a new run
+  [ -d "$folder" ] || continue
+  parts=$(find "$folder" -name 'trainer-*.safetensors' | wc -l)
+  [ "$parts" = 4 ] || { echo "$folder holds $parts of the 4 trainer files: not resuming" >&2; exit 9; }
+done
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
+. "$(dirname "$0")/common.sh"
+bash train/synthetic_cars_triplane.sh outputs "$minutes" 40000 "$overrides" > /tmp/train.log 2>&1
+echo "training exited with status $?"
+grep -v "it/s\]$" /tmp/train.log | tail -80 > "$OUT/train.log"
+last_grids "$OUT/grids.png" "$run"
+bash train/pack_checkpoint.sh "$run" "$OUT"
