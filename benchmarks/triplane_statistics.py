@@ -1,6 +1,7 @@
 """Scale statistics of a tri-plane model's generator: the RMS of each synthesis conv's output (before its activation)
-and of the planes, how much of the planes varies with the latent, and the fraction of saturated colours (see
-`pix2nerf.evaluation.benchmark.colour_saturation`, repeated here so that the script also runs on older commits).
+and of the planes, how much of the planes varies with the latent, and the fraction of saturated colours at all points
+of the inner scene box (empty space included, unlike `pix2nerf.evaluation.benchmark.colour_saturation`, which counts
+occupied points only; kept so, so that the script runs unchanged on older commits and its records stay comparable).
 
     python benchmarks/triplane_statistics.py --model DIR [--model DIR ...] [-o FILE.json]
 

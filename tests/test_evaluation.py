@@ -150,7 +150,7 @@ def test_yaw_error_is_also_reported_after_removing_the_generators_yaw_origin():
     assert results["yaw_alignment"]["front_back_flips"] == pytest.approx(4 / 240)
 
 
-def test_colour_saturation_is_near_one_when_the_colour_logits_are_huge():
+def test_colour_saturation_is_near_one_when_the_colour_logits_are_huge_and_counts_occupied_points_only():
     from pix2nerf import Pix2NeRF, Pix2NeRFConfig
     from pix2nerf.evaluation.benchmark import colour_saturation
 
@@ -160,6 +160,10 @@ def test_colour_saturation_is_near_one_when_the_colour_logits_are_huge():
     with torch.no_grad():
         model.field.decoder[-1].weight.mul_(1000)  # the colour sigmoid's inputs become huge
     assert colour_saturation(model, num_points=256) > 0.9
+    with torch.no_grad():  # the same colours, but every point empty: empty space's colour is not counted
+        model.field.decoder[-1].weight[0].zero_()
+        model.field.decoder[-1].bias[0] = -1e3
+    assert colour_saturation(model, num_points=256) == 0.0
 
 
 def test_sample_diversity_is_zero_when_the_generator_ignores_the_latent(tiny_model):

@@ -249,19 +249,22 @@ def sample_diversity(model, *, num_latents: int = 8, resolution: int = 32, yaw: 
 
 @torch.no_grad()
 def colour_saturation(model, *, num_latents: int = 8, num_points: int = 4096, seed: int = 0) -> float:
-    """The fraction of the field's colour channels within 0.01 of 0 or 1 at points drawn uniformly from the inner half
-    of the scene box (where the object lies), over `num_latents` prior latents. Near 1 the colour output's sigmoid is
-    saturated: its gradient vanishes and the generator can no longer learn colour (every object renders black or
-    white)."""
+    """The fraction of the field's colour channels within 0.01 of 0 or 1 at the occupied points (positive raw density,
+    the points renders can show) among `num_points` drawn uniformly from the inner half of the scene box, over
+    `num_latents` prior latents; 0 when no point is occupied. Empty space is left out: its colour gets no gradient and
+    is free to saturate. Near 1 the colour output's sigmoid is saturated where it matters: its gradient vanishes and
+    the generator can no longer learn colour (every object renders black or white)."""
     config = model.config
     generator = torch.Generator(device=model.device).manual_seed(seed)
     z = model.sample_latents(num_latents, generator)
     half = 0.5 * scene_half_size(config.fov, config.ray_start, config.ray_end)
     points = (torch.rand(num_latents, num_points, 3, generator=generator, device=model.device) * 2 - 1) * half
     directions = torch.nn.functional.normalize(-points, dim=-1)
-    rgb, _ = model.field(points, directions, *model.field.latent_codes(z))
-    rgb = rgb.float()
-    return (torch.minimum(rgb, 1 - rgb) < 0.01).float().mean().item()
+    rgb, sigma = model.field(points, directions, *model.field.latent_codes(z))
+    rgb, occupied = rgb.float(), sigma.reshape(rgb.shape[:-1]) > 0
+    if not occupied.any():
+        return 0.0
+    return (torch.minimum(rgb, 1 - rgb) < 0.01)[occupied].float().mean().item()
 
 
 @torch.no_grad()
