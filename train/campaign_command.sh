@@ -18,6 +18,7 @@ export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 . "$(dirname "$0")/common.sh"
 bash train/synthetic_cars_triplane.sh outputs "$minutes" 40000 "$overrides" > /tmp/train.log 2>&1
 echo "training exited with status $?"
-grep -v "it/s\]$" /tmp/train.log | tail -80 > "$OUT/train.log"
+tr '\r' '\n' < /tmp/train.log | awk '!/^training: / || (match($0, /\| [0-9]+\//) && substr($0, RSTART + 2, RLENGTH - 3) % 250 == 0)' \
+  | tail -200 > "$OUT/train.log"  # progress bars: every 250th step only
 last_grids "$OUT/grids.png" "$run"
 bash train/pack_checkpoint.sh "$run" "$OUT"
