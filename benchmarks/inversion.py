@@ -33,6 +33,9 @@ VARIANTS = {  # name -> changes to the default settings
     "default": {},
     "steps_10": {"steps": 10},
     "steps_40": {"steps": 40},
+    "steps_100": {"steps": 100},
+    "steps_200": {"steps": 200},
+    "steps_200_all_rays": {"steps": 200, "rays_per_step": 0},
     "lr_1e-2": {"learning_rate": 1e-2},
     "lr_5e-2": {"learning_rate": 5e-2},
     "z": {"variable": "z"},
@@ -41,6 +44,25 @@ VARIANTS = {  # name -> changes to the default settings
     "all_rays": {"rays_per_step": 0},
     "resolution_64": {"resolution": 64},
     "noise_0.03": {"noise": 0.03},
+    # the recipe (Pix2NeRF's hybrid_optimization.py at 50 steps): every pixel of a 64 px loss image, Adam 1e-2,
+    # annealed noise 0.03, no pull towards the encoder's codes
+    "official_50": {
+        "steps": 50,
+        "learning_rate": 1e-2,
+        "resolution": 64,
+        "rays_per_step": 0,
+        "noise": 0.03,
+        "code_weight": 0.0,
+    },
+    "official_50_32px": {
+        "steps": 50,
+        "learning_rate": 1e-2,
+        "resolution": 32,
+        "rays_per_step": 0,
+        "noise": 0.03,
+        "code_weight": 0.0,
+    },
+    "lr_1e-2_noise": {"learning_rate": 1e-2, "noise": 0.03},
 }
 
 

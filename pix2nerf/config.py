@@ -94,6 +94,9 @@ class Pix2NeRFConfig:
     # picks its own yaw origin; `pix2nerf calibrate-yaw` measures it on posed views so that `render` and `encode`
     # speak the data's yaws (yaw 0 = front). Training works in the generator's frame (offset 0).
     yaw_offset: float = 0.0
+    # PSNR (dB) at and above which an input counts as a fit for this model (pix2nerf.evaluation.fit), calibrated on
+    # held-out objects against photos outside the domain by benchmarks/fit_calibration.py
+    fit_threshold_db: float = 14.1
     # training objective (identical weights for all official datasets)
     r1_gamma: float = 10.0
     r1_interval: int = 1  # lazy R1: the penalty on every k-th D step with gamma * k (StyleGAN2); 1 = every step
@@ -280,6 +283,7 @@ _FLOAT_FIELDS = {  # name -> (low, high)
     "pitch_mean": (-90.0, 90.0),
     "pitch_spread": (0.0, 180.0),
     "yaw_offset": (-360.0, 360.0),
+    "fit_threshold_db": (0.0, 100.0),
     "r1_gamma": (0.0, 1e6),
     "pose_loss_weight": (0.0, 1e6),
     "reconstruction_weight": (0.0, 1e6),
@@ -440,8 +444,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # The synthetic cars with the tri-plane field: the `synthetic_cars` cameras, pose prior, background, encoder,
-# discriminator and objective, 64 px from the start and 128 px later (a tri-plane sample costs little, so the
-# iteration allows it). lr_g suits a conv generator in plain (not equalised) weights under Adam (0, 0.9): Adam's step
+# discriminator and objective, at 64 px. lr_g suits a conv generator in plain (not equalised) weights under Adam (0, 0.9): Adam's step
 # is about lr in weight units, so 2e-4 moves a 3x3 conv of 64-256 inputs by 0.3-0.7% of its initial scale per step,
 # near StyleGAN2's 2e-3 on its equalised weights (0.2%); StyleGAN's or EG3D's lr taken as is would be ten times that.
 # E and D are the SIREN preset's with their widths capped at 128 channels, and the synthesis network is narrow, so that
@@ -453,6 +456,13 @@ PRESETS["synthetic_cars_triplane"] = {
     "encoder_channels": [32, 64, 128, 128, 128, 128, 128, 128],
     "discriminator_channels": [16, 32, 64, 128, 128, 128, 128, 128, 128],
     "triplane_synthesis_channels": [128, 128, 128, 64, 64],
+    # what the shipped model trained with (train/runs/synthetic-cars-triplane-campaign/README.md: without them the
+    # generator collapsed, the encoder read nothing of z and the colours saturated)
+    "r1_gamma": 1.0,
+    "inversion_cycle_weight": 1.0,
+    "triplane_mapping_lr_scale": 0.01,
+    "triplane_style_gain": 1.0,
+    "triplane_colour_margin": 0.001,
     "max_train_steps": 40000,
     # one stage at the synthetic cars' own 64 px (a 128 px stage would train on upsampled images)
     "training_stages": [

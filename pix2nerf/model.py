@@ -295,7 +295,7 @@ class Pix2NeRF(
         encoder_input = self.preprocess(images, preprocess)
         latent = self.encode(encoder_input) if latent is None else latent
         rendered = self.render(latent, resolution=FIT_RESOLUTION, return_depth=False).rgb
-        return FitScore(input_view_psnr(rendered, encoder_input))
+        return FitScore(input_view_psnr(rendered, encoder_input), self.config.fit_threshold_db)
 
     def invert(
         self,

@@ -438,7 +438,7 @@ def test_by_default_the_app_serves_the_embedded_trained_model(app_module, monkey
     monkeypatch.delenv("PIX2NERF_MODEL", raising=False)
     service = app_module.load_service(None)
     config = service.model.config
-    assert config.preset == "synthetic_cars" and service.model.encoder is not None
+    assert config.preset == "synthetic_cars_triplane" and service.model.encoder is not None
     assert service.pose_range.yaw_max - service.pose_range.yaw_min >= 359  # cars: all around
 
 

@@ -95,7 +95,7 @@ def test_initial_model_fine_tunes_a_folder_or_the_default_model(tmp_path, tiny_m
     with pytest.raises(ValueError, match="either --preset or --pretrained_model_name_or_path"):
         initial_model("tiny", {}, str(tmp_path / "tiny"))
     default = initial_model(None, {}, "default")
-    assert default.config.preset == "synthetic_cars" and next(default.parameters()).dtype == torch.float32
+    assert default.config.preset == "synthetic_cars_triplane" and next(default.parameters()).dtype == torch.float32
     with pytest.raises(ValueError, match="must be a JSON object"):
         parse_overrides("[1]")
 

@@ -270,8 +270,9 @@ def test_presets_build_and_the_official_converter_refuses_a_triplane_config(tmp_
     config = Pix2NeRFConfig.from_preset("synthetic_cars_triplane")
     cars = Pix2NeRFConfig.from_preset("synthetic_cars")
     assert config.field_type == "triplane" and Pix2NeRFConfig.from_preset("tiny").field_type == "siren"
-    for name in ("fov", "ray_start", "ray_end", "pitch_mean", "r1_gamma", "warmup_steps"):
+    for name in ("fov", "ray_start", "ray_end", "pitch_mean", "warmup_steps"):
         assert getattr(config, name) == getattr(cars, name)
+    assert (config.r1_gamma, config.inversion_cycle_weight, config.triplane_colour_margin) == (1.0, 1.0, 0.001)
     for name in ("encoder_channels", "discriminator_channels"):  # the SIREN preset's, capped at 128
         assert getattr(config, name) == [min(width, 128) for width in getattr(cars, name)]
     assert isinstance(Pix2NeRF(config).field, TriplaneField)

@@ -68,4 +68,4 @@ def test_the_wheel_renders_with_the_default_model_from_another_directory(tmp_pat
     run([str(python), "-m", "pix2nerf", "render", "car.png", "--resolution", "16", "-o", "out.png"], elsewhere)
     assert (elsewhere / "out.png").stat().st_size > 0
     info = json.loads(run([str(environment / "bin" / "pix2nerf"), "info", "--json"], elsewhere).stdout)
-    assert info["model"] == "default" and info["config"]["preset"] == "synthetic_cars"
+    assert info["model"] == "default" and info["config"]["preset"] == "synthetic_cars_triplane"

@@ -2,7 +2,8 @@
 compared with the encoder's input; a photo unlike the training data (not a car on white) gets a low score.
 
 Data flow: encoder input (B, 3, R, R) in [-1, 1] + Latent -> render at the latent's pose, FIT_RESOLUTION px ->
-PSNR against the input, area-downsampled -> `FitScore` (dB, and words against the calibrated threshold).
+PSNR against the input, area-downsampled -> `FitScore` (dB, and words against the model's calibrated threshold,
+`config.fit_threshold_db`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ import torch.nn.functional as F
 from pix2nerf.evaluation.metrics import psnr
 
 FIT_RESOLUTION = 32  # px of the comparison: the score needs the shape and colours, not detail
-# dB at and above which an input counts as a fit: calibrated on held-out cars against photos outside the domain
-# (benchmarks/fit_calibration.py, benchmarks/results/fit_calibration.json).
-FIT_THRESHOLD_DB = 14.1
 GOOD_FIT = "good fit"
 POOR_FIT = "poor fit: this photo looks unlike the model's training data (cars on white)"
 
@@ -27,7 +25,7 @@ class FitScore:
     """psnr (B,) in dB of the render of each latent at its own pose against what the encoder saw; threshold in dB."""
 
     psnr: torch.Tensor
-    threshold: float = FIT_THRESHOLD_DB
+    threshold: float
 
     @property
     def good(self) -> torch.Tensor:
