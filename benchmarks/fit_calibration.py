@@ -1,6 +1,7 @@
 """Calibrate the fit score's threshold: held-out synthetic cars (on white) against photographs outside the domain.
 
-    python benchmarks/fit_calibration.py [--model default] [--cars 16] [--store] [-o benchmarks/results/fit_calibration.json]
+    python benchmarks/fit_calibration.py [--model default] [--cars 16] [--store] \
+        [-o benchmarks/results/fit_calibration.json]
 
 Scores (pix2nerf.evaluation.fit) of the shipped model with preprocess="auto" on: held-out cars at prior poses
 (composites' clean inputs) and square crops of scikit-image's photos. The threshold is the midpoint between the

@@ -444,12 +444,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # The synthetic cars with the tri-plane field: the `synthetic_cars` cameras, pose prior, background, encoder,
-# discriminator and objective, at 64 px. lr_g suits a conv generator in plain (not equalised) weights under Adam (0, 0.9): Adam's step
-# is about lr in weight units, so 2e-4 moves a 3x3 conv of 64-256 inputs by 0.3-0.7% of its initial scale per step,
-# near StyleGAN2's 2e-3 on its equalised weights (0.2%); StyleGAN's or EG3D's lr taken as is would be ten times that.
-# E and D are the SIREN preset's with their widths capped at 128 channels, and the synthesis network is narrow, so that
-# the whole trainer state (networks, EMAs, Adam's second moments: 12.7 M floats, 48.4 MiB) stays under 49 MiB and a
-# checkpoint travels between machines in a few files (see train/synthetic_cars_triplane.sh).
+# discriminator and objective, at 64 px. lr_g suits a conv generator in plain (not equalised) weights under Adam (0,
+# 0.9): Adam's step is about lr in weight units, so 2e-4 moves a 3x3 conv of 64-256 inputs by 0.3-0.7% of its initial
+# scale per step, near StyleGAN2's 2e-3 on its equalised weights (0.2%); StyleGAN's or EG3D's lr taken as is would be
+# ten times that. E and D are the SIREN preset's with their widths capped at 128 channels, and the synthesis network is
+# narrow, so that the whole trainer state (networks, EMAs, Adam's second moments: 12.7 M floats, 48.4 MiB) stays under
+# 49 MiB and a checkpoint travels between machines in a few files (see train/synthetic_cars_triplane.sh).
 PRESETS["synthetic_cars_triplane"] = {
     **PRESETS["synthetic_cars"],
     "field_type": "triplane",

@@ -137,7 +137,7 @@ def model_card(
         "## Usage",
         "```python\nfrom PIL import Image\nfrom pix2nerf import Pix2NeRF\n\n"
         f'model = Pix2NeRF.from_pretrained("{model_id}")\n'
-        'latent = model.encode(Image.open("input.png"))   # z and the pose (degrees)\n'
+        'latent = model.encode(Image.open("input.png"))  # z and the pose (degrees)\n'
         'views = model.novel_views(Image.open("input.png"), yaws=[0, 90, 180, 270], pitches=15.0)\n```',
         f"```bash\npix2nerf orbit input.png --model {model_id} -o orbit.gif\n```",
     ]
