@@ -99,6 +99,17 @@ def test_density_is_zero_outside_the_box_and_point_function_matches_forward(mode
     torch.testing.assert_close(point_sigma, sigma[0])
 
 
+def test_one_latents_planes_serve_a_batch_of_point_rows_as_copies_of_them_would(model):
+    field = model.field
+    (planes,) = field.latent_codes(model.sample_latents(1))
+    planes = planes + 0.1  # a refined latent's codes: the standard layout, not the channels-last one
+    points = (torch.rand(3, 200, 3) * 2 - 1) * field.half_size
+    with torch.no_grad():
+        copies = field(points, points, planes.repeat(3, 1, 1, 1, 1))
+        for shared in (planes, planes.expand(3, -1, -1, -1, -1)):
+            for got, want in zip(field(points, points, shared), copies):
+                torch.testing.assert_close(got, want, rtol=0, atol=0)
+
 def test_a_fresh_field_renders_a_soft_blob_at_the_centre(model):
     out = model.render(model.sample_latents(1), 30.0, 20.0, resolution=16, num_steps=12)
     opacity = out.opacity[0]

@@ -141,11 +141,14 @@ class TriplaneField(RadianceField):
         Bilinear as `grid_sample(..., align_corners=False, padding_mode="border")`, computed as one weighted
         gather of 12 plane texels per point (`embedding_bag`): the planes' gradient is a sum per texel, and on a
         CPU the work is the 12 reads. Planes in the layout `latent_codes` gives them (channels last) are read in
-        place; other layouts are copied first."""
+        place; other layouts are copied first. One latent's planes (batch 1, or expanded to B) serve every row of
+        points without copies."""
         batch, count = points.shape[:2]
         channels, resolution = planes.shape[2], planes.shape[-1]
+        if planes.shape[0] == 1 or planes.stride(0) == 0:  # one latent's planes for every row (views of one object)
+            planes = planes[:1]
         with _float32_region(points.device):
-            table = planes.float().permute(0, 1, 3, 4, 2).reshape(-1, channels)  # (B * 3 * R * R, C)
+            table = planes.float().permute(0, 1, 3, 4, 2).reshape(-1, channels)  # (P * 3 * R * R, C), P = 1 or B
             uv = points.float()[..., list(PLANE_COLUMNS)].view(batch, count, 3, 2)
             # texel coordinates (align_corners=False), clamped to the texel centres of the border
             uv = uv.mul_(resolution / (2 * self.half_size)).add_(resolution / 2 - 0.5).clamp_(0, resolution - 1)
@@ -154,8 +157,9 @@ class TriplaneField(RadianceField):
             axis_weights = torch.stack([1 - fraction, fraction], -1)  # (B, N, 3, 2 axes, 2 texels)
             weights = axis_weights[..., 1, :, None] * axis_weights[..., 0, None, :]  # (B, N, 3, 2 in v, 2 in u)
             low = low.to(torch.int32)
-            plane_start = torch.arange(0, batch * 3 * resolution**2, resolution**2, device=points.device)
-            first = (low[..., 1] * resolution).add_(low[..., 0]).add_(plane_start.view(batch, 1, 3).to(torch.int32))
+            plane_start = torch.arange(0, planes.shape[0] * 3 * resolution**2, resolution**2, device=points.device)
+            plane_start = plane_start.view(planes.shape[0], 1, 3).to(torch.int32)
+            first = (low[..., 1] * resolution).add_(low[..., 0]).add_(plane_start)
             corners = torch.tensor([0, 1, resolution, resolution + 1], device=points.device, dtype=torch.int32)
             index = (first[..., None] + corners).view(batch * count, 12)
             features = F.embedding_bag(index, table, per_sample_weights=weights.view(-1, 12), mode="sum")
