@@ -110,6 +110,7 @@ def test_one_latents_planes_serve_a_batch_of_point_rows_as_copies_of_them_would(
             for got, want in zip(field(points, points, shared), copies):
                 torch.testing.assert_close(got, want, rtol=0, atol=0)
 
+
 def test_a_fresh_field_renders_a_soft_blob_at_the_centre(model):
     out = model.render(model.sample_latents(1), 30.0, 20.0, resolution=16, num_steps=12)
     opacity = out.opacity[0]
