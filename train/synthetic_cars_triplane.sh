@@ -40,5 +40,5 @@ done
 cp "$run/model/eval_results_64px.json" "$run/model/eval_results.json"
 cp "$run/model/eval_grid_64px.png" "$run/model/eval_grid.png"
 python hub/package_model.py "$run/model" --metrics "$run/logs/metrics.jsonl" --commands train/synthetic_cars_triplane.sh \
-  --description train/synthetic_cars_card.md --model-id default \
+  --description train/synthetic_cars_triplane_card.md --model-id default \
   --datasets pix2nerf/synthetic-cars -o "$root/pix2nerf-synthetic-cars" --overwrite
