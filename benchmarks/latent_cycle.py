@@ -15,19 +15,8 @@ import torch
 from common import environment
 
 from pix2nerf import Pix2NeRF
-from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.evaluation.benchmark import latent_cycle, sample_diversity
-from pix2nerf.networks.discriminators import Discriminator
-from pix2nerf.training.checkpoint import load_trainer
-from pix2nerf.training.objective import Pix2NeRFTrainer
-
-
-def checkpoint_model(preset: str, folder: str) -> Pix2NeRF:
-    """The EMA model of a training checkpoint written with `preset`."""
-    config = Pix2NeRFConfig.from_preset(preset)
-    trainer = Pix2NeRFTrainer(Pix2NeRF(config), Discriminator(config.discriminator_channels, config.discriminator_type))
-    load_trainer(trainer, folder)
-    return trainer.ema_model()
+from pix2nerf.training.export import checkpoint_ema_model
 
 
 def main() -> None:
@@ -40,7 +29,7 @@ def main() -> None:
     models = {name: Pix2NeRF.from_pretrained(name).eval() for name in args.model}
     for spec in args.checkpoint:
         preset, _, folder = spec.partition(":")
-        models[folder] = checkpoint_model(preset, folder)
+        models[folder] = checkpoint_ema_model(folder, preset)[0]
     results = {}
     for name, model in models.items():
         results[name] = {

@@ -325,8 +325,10 @@ class Pix2NeRF(
         """The field's codes of a Latent (its refined `codes` when it has them) or of latents z (B, z_dim)."""
         if isinstance(latent_or_z, Latent) and latent_or_z.codes is not None:
             return tuple(c.to(self.device, torch.float32) for c in latent_or_z.codes)
-        z = latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z
-        return self.field.latent_codes(z.to(self.device, torch.float32), psi)
+        z = (latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z).to(self.device, torch.float32)
+        if z.shape[0] > 1 and z.stride(0) == 0:  # one latent for every view (Latent.first): its codes once, shared
+            return tuple(c.expand(z.shape[0], *c.shape[1:]) for c in self.field.latent_codes(z[:1], psi))
+        return self.field.latent_codes(z, psi)
 
     # ----------------------------------------------------------------------------------------------------------
     # latent -> image

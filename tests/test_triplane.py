@@ -111,6 +111,18 @@ def test_one_latents_planes_serve_a_batch_of_point_rows_as_copies_of_them_would(
                 torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
+def test_views_of_one_latent_share_its_planes_and_render_as_separate_latents_would(model):
+    latent = model.encode(photo())
+    (shared,) = model.codes_of(latent.first(3))
+    assert shared.shape[0] == 3 and shared.stride(0) == 0  # computed once, not per view
+    torch.testing.assert_close(shared[0], model.codes_of(latent)[0][0])
+    yaws, pitches = torch.tensor([0.0, 90.0, 180.0]), torch.full((3,), 20.0)
+    views = model.render(latent.first(3), yaws, pitches, resolution=8, num_steps=6).rgb
+    for index in range(3):
+        alone = model.render(latent, yaws[index : index + 1], pitches[index : index + 1], resolution=8, num_steps=6)
+        torch.testing.assert_close(views[index], alone.rgb[0])
+
+
 def test_a_fresh_field_renders_a_soft_blob_at_the_centre(model):
     out = model.render(model.sample_latents(1), 30.0, 20.0, resolution=16, num_steps=12)
     opacity = out.opacity[0]
@@ -233,6 +245,14 @@ def test_train_script_trains_the_tiny_triplane_preset_compare_variants_reads_it_
     subprocess.run(["tar", "xf", "-", "-C", str(restored)], input=b"".join(p.read_bytes() for p in parts), check=True)
     for file in (run / "checkpoint-2").iterdir():
         assert (restored / "checkpoint-2" / file.name).read_bytes() == file.read_bytes()
+    from pix2nerf.training.export import checkpoint_ema_model
+
+    exported, progress = checkpoint_ema_model(
+        restored / "checkpoint-2", "tiny_triplane", {"triplane_mapping_lr_scale": 0.01}
+    )
+    assert progress["step"] == 2  # the restored checkpoint's EMA model is the one the run exported at its last step
+    for name, tensor in trained.state_dict().items():
+        torch.testing.assert_close(exported.state_dict()[name], tensor, rtol=0, atol=0)
 
 
 def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):

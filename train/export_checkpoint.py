@@ -2,9 +2,10 @@
 for checkpoints that came back from a machine whose command returned no model folder (train/campaign_command.sh).
 
     python train/export_checkpoint.py outputs/synthetic-cars-triplane/checkpoint-11020 \\
-        --preset synthetic_cars_triplane --config_overrides '{"r1_gamma": 1.0, ...}' -o outputs/campaign-11020
+        --preset synthetic_cars_triplane [--config_overrides '{...}'] -o outputs/campaign-11020
 
-The preset and overrides must be those the run trained with (the checkpoint holds tensors, not the config).
+The preset and overrides must be those the run trained with (the checkpoint holds tensors, not the config); then
+`pix2nerf calibrate-yaw`, `pix2nerf eval` and `hub/package_model.py` as in train/synthetic_cars_triplane.sh.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from pix2nerf.networks.discriminators import Discriminator
-from pix2nerf.training.checkpoint import load_trainer
-from pix2nerf.training.initial_model import initial_model
-from pix2nerf.training.objective import Pix2NeRFTrainer
+from pix2nerf.training.export import checkpoint_ema_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,14 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         overrides = json.loads(args.config_overrides)
-        model = initial_model(args.preset, overrides)
-        config = model.config
-        trainer = Pix2NeRFTrainer(model, Discriminator(config.discriminator_channels, config.discriminator_type))
-        progress = load_trainer(trainer, args.checkpoint)
+        model, progress = checkpoint_ema_model(args.checkpoint, args.preset, overrides)
     except (OSError, ValueError) as error:
         print(f"export_checkpoint.py: error: {error}", file=sys.stderr)
         return 2
-    trainer.ema_model().save_pretrained(args.out)
+    model.save_pretrained(args.out)
     training = {
         "preset": args.preset,
         "config_overrides": overrides,

@@ -11,6 +11,10 @@ from PIL import Image
 
 from pix2nerf.hub.model_card import write_model_card
 from pix2nerf.model import Pix2NeRF
+from pix2nerf.networks.discriminators import Discriminator
+from pix2nerf.training.checkpoint import load_trainer
+from pix2nerf.training.initial_model import initial_model
+from pix2nerf.training.objective import Pix2NeRFTrainer
 
 TRAINING_INFO_NAME = "training.json"
 CARD_IMAGES = (  # (caption, path in the model folder); the file stem names the validation grid
@@ -68,3 +72,13 @@ def export_model(
     for item in staging.iterdir():
         os.replace(item, model_dir / item.name)
     staging.rmdir()
+
+
+def checkpoint_ema_model(folder: str | Path, preset: str, overrides: dict | None = None) -> tuple[Pix2NeRF, dict]:
+    """The EMA model of a training checkpoint folder written with `preset` and config `overrides` (the checkpoint
+    holds tensors, not the config), and the checkpoint's progress (step, images_seen, train_seconds, ...)."""
+    model = initial_model(preset, overrides or {})
+    config = model.config
+    trainer = Pix2NeRFTrainer(model, Discriminator(config.discriminator_channels, config.discriminator_type))
+    progress = load_trainer(trainer, folder)
+    return trainer.ema_model(), progress
