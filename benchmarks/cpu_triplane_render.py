@@ -5,7 +5,7 @@
 
 Without --model the field is a fresh `synthetic_cars_triplane` one (seed 0): a soft blob, which covers less of the
 image than a trained car, so the render with every sample evaluated (skip_empty False) is the bound to read.
-Target (issue 27, 2-core CPU): at most 300 ms. A shared CPU slows it: the JSON records the load average and the
+A shared CPU slows it: the JSON records the load average and the
 time of a 1024 x 1024 float32 matmul in the same process as a yardstick of the CPU's state.
 """
 

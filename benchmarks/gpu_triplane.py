@@ -7,8 +7,6 @@ under fp16 autocast, backward of the mean pixel.
 
     python benchmarks/gpu_triplane.py --out benchmarks/results/gpu_triplane_h200.json
     python benchmarks/gpu_triplane.py --device cpu --preset tiny_triplane --repeats 1 --out /tmp/smoke.json
-
-Target (issue 27): the render at most 2 ms on an H200.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ images per second and losses side by side, then each run's last checkpoint resum
 
 Throughput is the median of the logged images/s after the first log (which includes compilation); losses are means
 over the second half of each run's logs (the two runs draw different fakes, so they agree statistically, not bit for
-bit). Target: N = 2 processes at least 1.8x the images/s of one at the same global batch.
+bit).
 """
 
 from __future__ import annotations
