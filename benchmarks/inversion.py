@@ -8,7 +8,6 @@ and object colour error of the encoder alone and of each refinement variant, wit
 
 On a GPU, `--device cuda --out benchmarks/results/inversion_gpu.json`. Renders are the model's default inference
 renders (64 px, the config's samples per ray, view direction locked).
-Target (issue 20): novel-view PSNR >= encoder + 2.5 dB and colour error <= half the encoder's; default <= 20 s.
 """
 
 from __future__ import annotations
@@ -63,6 +62,19 @@ VARIANTS = {  # name -> changes to the default settings
         "code_weight": 0.0,
     },
     "lr_1e-2_noise": {"learning_rate": 1e-2, "noise": 0.03},
+    # offsets to the mapping network's output (the tri-plane's w, from which the planes are synthesised; for the SIREN
+    # the codes themselves), free of the pull towards the encoder's codes
+    "style_40_lr_5e-2": {"variable": "style", "learning_rate": 5e-2, "code_weight": 0.0},
+    "style_40_lr_1e-1": {"variable": "style", "learning_rate": 1e-1, "code_weight": 0.0},
+    "style_80_lr_5e-2": {"variable": "style", "steps": 80, "learning_rate": 5e-2, "code_weight": 0.0},
+    "style_80_lr_1e-1": {"variable": "style", "steps": 80, "learning_rate": 1e-1, "code_weight": 0.0},
+    "style_80_lr_1e-1_decay": {
+        "variable": "style",
+        "steps": 80,
+        "learning_rate": 1e-1,
+        "final_lr_fraction": 0.1,
+        "code_weight": 0.0,
+    },
 }
 
 

@@ -56,6 +56,23 @@ def test_z_refinement_and_zero_steps(model, photo):
     assert model.invert(photo, 0).codes is None
 
 
+@pytest.mark.parametrize("preset", ["tiny", "tiny_triplane"])
+def test_style_refinement_lowers_the_input_view_loss(preset):
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset(preset)).eval()
+    z = model.sample_latents(1, torch.Generator().manual_seed(3))
+    photo = model.render(z, 30.0, 20.0, resolution=16).rgb * 2 - 1
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.field.codes_from_styles(*model.field.styles(z)), model.field.latent_codes(z))
+    )
+    settings = {**FAST, "rays_per_step": 0, "learning_rate": 0.1, "code_weight": 0.0}
+    refined = model.invert(photo, 10, variable="style", **settings)
+    assert [c.shape for c in refined.codes] == [c.shape for c in model.field.latent_codes(refined.z)]
+    encoded = model.encode(photo)
+    assert input_view_error(model, refined, photo) < 0.95 * input_view_error(model, encoded, photo)
+
+
 def test_a_diverging_step_returns_the_best_finite_codes(model, photo):
     calls = []
 

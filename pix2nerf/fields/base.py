@@ -2,6 +2,7 @@
 of a field.
 
     latent z (B, z_dim) -> field.latent_codes(z, psi) -> codes: a tuple of per-latent tensors, batch first
+    (= field.codes_from_styles(*field.styles(z)): the mapping network's output, then what the field builds from it)
     points (B, N, 3), view directions (B, N, 3), *codes -> field(...) -> rgb (B, N, 3) in [0, 1], raw sigma (B, N)
 
 World units: the camera sits at radius 1 and looks at the origin. A field keeps its parameters in float32 and
@@ -49,6 +50,15 @@ class RadianceField(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb (B, N, 3) in [0, 1] and raw sigma (B, N) at world points (B, N, 3) seen along directions (B, N, 3)."""
         raise NotImplementedError
+
+    def styles(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The mapping network's output for latents z (B, z_dim), each tensor batch first, float32 (test-time
+        refinement's "style" variable). Default: the codes themselves, for a field whose codes are its styles."""
+        return self.latent_codes(z)
+
+    def codes_from_styles(self, *styles: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The codes built from `styles` (differentiable). Default: the styles unchanged."""
+        return styles
 
     def parameter_groups(self) -> list[dict]:
         """Optimizer parameter groups, each with an `lr_scale`: the fraction of the generator's learning rate it

@@ -98,6 +98,14 @@ class TriplaneField(RadianceField):
         if psi != 1.0:
             mean = self.average_style()
             w = mean + psi * (w - mean)
+        return self.codes_from_styles(w)
+
+    def styles(self, z: torch.Tensor) -> tuple[torch.Tensor]:
+        """The style w (B, W) of latents z (B, z_dim)."""
+        return (self.mapping(z),)
+
+    def codes_from_styles(self, w: torch.Tensor) -> tuple[torch.Tensor]:
+        """The planes (B, 3, C, R, R) float32 synthesised from styles w (B, W)."""
         return (self.synthesis(w),)
 
     @torch.no_grad()

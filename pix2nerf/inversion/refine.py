@@ -1,9 +1,10 @@
-"""Refine an encoded latent against its photo: Adam on offsets to the field's codes (or to z), the field's rays
+"""Refine an encoded latent against its photo: Adam on offsets to the field's codes, styles or z, the field's rays
 rendered at the encoder's pose (view direction locked, as `Pix2NeRF.render` does), so that any field of the
 contract (pix2nerf.fields.base) inverts.
 
     photo (1, 3, H, W) in [-1, 1] -> resized to settings.resolution -> target pixels (R*R, 3) in [0, 1]
-    loss = MSE(rays(codes + offsets, encoder's pose), target) over `rays_per_step` random pixels a step
+    codes = the codes built from (settings.variable's start + offsets): the codes themselves, the styles, or z
+    loss = MSE(rays(codes, encoder's pose), target) over `rays_per_step` random pixels a step
          + symmetry * the same for the mirrored photo at the mirrored pose + code_weight * mean((codes - encoder's)^2)
 
 The field runs as a frozen copy (gradients reach only the offsets): the model's weights, and renders that other
@@ -66,13 +67,13 @@ def refine(
     with torch.no_grad():
         z = latent.z.to(device, torch.float32)
         encoded = tuple(code.detach().float() for code in model.field.latent_codes(z))
-    variables = (z,) if settings.variable == "z" else encoded
+        starts = {"codes": encoded, "style": tuple(s.detach().float() for s in model.field.styles(z)), "z": (z,)}
+    variables = starts[settings.variable]
     offsets = [torch.zeros_like(v, requires_grad=True) for v in variables]
+    build = {"codes": lambda *codes: codes, "style": model.field.codes_from_styles, "z": model.field.latent_codes}
 
     def codes_of(values: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        if settings.variable == "z":
-            return model.field.latent_codes(z + values[0])
-        return tuple(code + offset for code, offset in zip(encoded, values))
+        return tuple(build[settings.variable](*(start + offset for start, offset in zip(variables, values))))
 
     optimizer = torch.optim.Adam(offsets, lr=settings.learning_rate)
     generator = torch.Generator(device=device).manual_seed(settings.seed)

@@ -7,7 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-VARIABLES = ("codes", "z")  # offsets to every tensor of field.latent_codes(z), or an offset to z itself
+# offsets to every tensor of field.latent_codes(z), to field.styles(z) (the mapping network's output, which
+# field.codes_from_styles builds the codes from), or to z itself
+VARIABLES = ("codes", "style", "z")
 MAX_STEPS = 10_000
 MAX_RESOLUTION = 512
 
@@ -19,7 +21,7 @@ class InversionSettings:
     steps: Adam steps (0: the encoder's latent unchanged). learning_rate: Adam's, decayed linearly to
     `final_lr_fraction` of it over the steps. resolution: px of the render the loss compares with the photo,
     num_steps: its coarse samples per ray (as many fine ones when hierarchical). rays_per_step: pixels of it drawn
-    at random each step (0: all). variable: "codes" or "z".
+    at random each step (0: all). variable: "codes", "style" or "z" (VARIABLES).
     code_weight: L2 penalty pulling the codes towards the encoder's (mean squared difference, times this).
     symmetry: weight of the loss of the mirrored photo at the mirrored pose (yaw -> -yaw, the object's left-right
     symmetry; 0: off). seed: the generator of the annealed noise added to the offsets (`noise`, times 1 - i / steps).
