@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.networks import Discriminator
 
 
@@ -207,3 +208,25 @@ def test_export_writes_the_model_card_grids_and_training_record(tmp_path, tiny_m
     assert "someone/cars" in (tmp_path / "model" / "README.md").read_text()
     assert json.loads((tmp_path / "model" / "training.json").read_text()) == {"steps": 3}
     Pix2NeRF.from_pretrained(tmp_path / "model")
+
+
+def test_the_fade_in_restarts_only_where_the_resolution_changes():
+    stage = {"batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 1e-4, "lr_e": 1e-4}
+    stages = [
+        {**stage, "start_step": 0, "resolution": 16},
+        {**stage, "start_step": 100, "resolution": 32},
+        {**stage, "start_step": 300, "resolution": 32, "lr_g": 5e-5},  # learning rates only: the fade goes on
+        {**stage, "start_step": 400, "resolution": 64},
+    ]
+    config = Pix2NeRFConfig.from_preset("tiny", training_stages=stages, fade_steps=400)
+    trainer = trainer_for(Pix2NeRF(config))
+    assert [trainer.alpha(step) for step in (0, 50, 100, 200, 300, 350, 400, 500)] == [
+        0.0,
+        0.125,
+        0.0,
+        0.25,
+        0.5,
+        0.625,
+        0.0,
+        0.25,
+    ]

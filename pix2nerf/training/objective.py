@@ -89,8 +89,14 @@ class Pix2NeRFTrainer:
         return autocast(self.precision, self.device)
 
     def alpha(self, step: int) -> float:
-        """Progressive fade-in of the newest resolution since the current stage began."""
-        start = self.config.stage_at(step)["start_step"]
+        """Progressive fade-in of the newest resolution since the first stage at the current resolution began (a
+        stage that changes only learning rates, batch or samples keeps the fade where it was)."""
+        start, resolution = 0, None
+        for stage in self.config.training_stages:  # ascending start steps (config validation)
+            if stage["start_step"] > step:
+                break
+            if stage["resolution"] != resolution:
+                start, resolution = stage["start_step"], stage["resolution"]
         return min(1.0, (step - start) / max(1, self.config.fade_steps))
 
     def density_noise(self, step: int) -> float:
