@@ -67,13 +67,16 @@ def refine(
     with torch.no_grad():
         z = latent.z.to(device, torch.float32)
         encoded = tuple(code.detach().float() for code in model.field.latent_codes(z))
-        starts = {"codes": encoded, "style": tuple(s.detach().float() for s in model.field.styles(z)), "z": (z,)}
-    variables = starts[settings.variable]
+        if settings.variable == "style":
+            variables, build = tuple(s.detach().float() for s in model.field.styles(z)), model.field.codes_from_styles
+        elif settings.variable == "z":
+            variables, build = (z,), model.field.latent_codes
+        else:
+            variables, build = encoded, lambda *codes: codes
     offsets = [torch.zeros_like(v, requires_grad=True) for v in variables]
-    build = {"codes": lambda *codes: codes, "style": model.field.codes_from_styles, "z": model.field.latent_codes}
 
     def codes_of(values: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        return tuple(build[settings.variable](*(start + offset for start, offset in zip(variables, values))))
+        return tuple(build(*(start + offset for start, offset in zip(variables, values))))
 
     optimizer = torch.optim.Adam(offsets, lr=settings.learning_rate)
     generator = torch.Generator(device=device).manual_seed(settings.seed)
