@@ -5,8 +5,8 @@
 
 Without --model the field is a fresh `synthetic_cars_triplane` one (seed 0): a soft blob, which covers less of the
 image than a trained car, so the render with every sample evaluated (skip_empty False) is the bound to read.
-A shared CPU slows it: the JSON records the load average and the
-time of a 1024 x 1024 float32 matmul in the same process as a yardstick of the CPU's state.
+A shared CPU slows it: the JSON records the load average and the time of a 1024 x 1024 float32 matmul in the same
+process as a yardstick of the CPU's state.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.networks import Discriminator
 
 
@@ -211,6 +210,8 @@ def test_export_writes_the_model_card_grids_and_training_record(tmp_path, tiny_m
 
 
 def test_the_fade_in_restarts_only_where_the_resolution_changes():
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
     stage = {"batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 1e-4, "lr_e": 1e-4}
     stages = [
         {**stage, "start_step": 0, "resolution": 16},
