@@ -31,3 +31,29 @@ if tiles:
     sheet.save(sys.argv[1])
 PY
 }
+
+# newest_checkpoint RUN_DIR: the path of the run's newest complete checkpoint-<step> folder (status 1 if none)
+newest_checkpoint() {
+  local newest="" folder
+  for folder in "$1"/checkpoint-*; do
+    [ -f "$folder/checkpoint_complete.json" ] || continue
+    if [ -z "$newest" ] || [ "${folder##*-}" -gt "${newest##*-}" ]; then newest="$folder"; fi
+  done
+  [ -n "$newest" ] || { echo "no complete checkpoint in $1" >&2; return 1; }
+  echo "$newest"
+}
+
+# calibrate_and_evaluate MODEL DATA REFERENCE: fix the model's yaw origin on the reference cars, then evaluate it on
+# DATA's 100 held-out cars at 64 and 128 px with 40 refinement steps on the GPU (MODEL/eval_results_{64,128}px.json,
+# MODEL/eval_grid_{64,128}px.png; the 64 px ones also as eval_results.json and eval_grid.png)
+calibrate_and_evaluate() {
+  python -m pix2nerf calibrate-yaw "$1" --data "$3" --split test --num-objects 100
+  local resolution
+  for resolution in 64 128; do
+    python -m pix2nerf eval "$1" --data "$2" --split test --num-objects 100 --resolution "$resolution" \
+      --refine-steps 40 --device cuda --batch-size 64 --no-progress -o "$1/eval_results_${resolution}px.json" \
+      --grid "$1/eval_grid_${resolution}px.png"
+  done
+  cp "$1/eval_results_64px.json" "$1/eval_results.json"
+  cp "$1/eval_grid_64px.png" "$1/eval_grid.png"
+}

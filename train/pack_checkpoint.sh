@@ -6,16 +6,8 @@
 set -euo pipefail
 run="$1"
 dest="$2"
-newest=""
-for folder in "$run"/checkpoint-*; do
-  [ -f "$folder/checkpoint_complete.json" ] || continue
-  step="${folder##*-}"
-  if [ -z "$newest" ] || [ "$step" -gt "${newest##*-}" ]; then newest="$folder"; fi
-done
-if [ -z "$newest" ]; then
-  echo "no complete checkpoint in $run" >&2
-  exit 1
-fi
+. "$(dirname "$0")/common.sh"
+newest="$(newest_checkpoint "$run")"
 mkdir -p "$dest"
 tar cf - -C "$run" "$(basename "$newest")" | split -b 15M - "$dest/ckpt.tar."
 [ ! -f "$run/logs/metrics.jsonl" ] || cp "$run/logs/metrics.jsonl" "$dest/"

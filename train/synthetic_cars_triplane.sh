@@ -31,14 +31,7 @@ if [ ! -f "$run/model/training.json" ] || ! grep -q "\"steps\": $steps," "$run/m
   exit 3
 fi
 synthetic_cars_data "$reference" 1 8
-python -m pix2nerf calibrate-yaw "$run/model" --data "$reference" --split test --num-objects 100
-for resolution in 64 128; do
-  python -m pix2nerf eval "$run/model" --data "$data" --split test --num-objects 100 --resolution "$resolution" \
-    --refine-steps 40 --device cuda --batch-size 64 -o "$run/model/eval_results_${resolution}px.json" \
-    --grid "$run/model/eval_grid_${resolution}px.png"
-done
-cp "$run/model/eval_results_64px.json" "$run/model/eval_results.json"
-cp "$run/model/eval_grid_64px.png" "$run/model/eval_grid.png"
+calibrate_and_evaluate "$run/model" "$data" "$reference"
 python hub/package_model.py "$run/model" --metrics "$run/logs/metrics.jsonl" --commands train/synthetic_cars_triplane.sh \
   --description train/synthetic_cars_triplane_card.md --model-id default \
   --datasets pix2nerf/synthetic-cars -o "$root/pix2nerf-synthetic-cars" --overwrite

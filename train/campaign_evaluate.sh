@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# After train/campaign_command.sh on the same machine: export the EMA model of the campaign's newest checkpoint, fix
+# its yaw origin and evaluate it on the GPU (calibrate_and_evaluate in train/common.sh), and put the model folder into
+# DEST/model.tar (about 13 MiB: the float32 weights, evaluations and grids), to be packaged where it comes back.
+# Usage: bash train/campaign_evaluate.sh DEST CONFIG_OVERRIDES
+set -euo pipefail
+dest="$1"
+overrides="$2"
+run=outputs/synthetic-cars-triplane
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
+. "$(dirname "$0")/common.sh"
+checkpoint="$(newest_checkpoint "$run")"
+model="outputs/campaign-${checkpoint##*-}"
+python train/export_checkpoint.py "$checkpoint" --preset synthetic_cars_triplane --config_overrides "$overrides" -o "$model"
+synthetic_cars_data outputs/data/reference-cars 1 8
+calibrate_and_evaluate "$model" outputs/data/synthetic-cars outputs/data/reference-cars
+tar cf "$dest/model.tar" -C outputs "$(basename "$model")"
