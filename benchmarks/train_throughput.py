@@ -31,6 +31,7 @@ from pix2nerf.fields import FIELD_CLASSES
 from pix2nerf.networks import Discriminator
 from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
+from pix2nerf.training.step_graphs import StepGraphs
 
 FIELDS = ("siren", "zero", "triplane")
 TOP_KERNELS = 12
@@ -59,34 +60,38 @@ def field_config(field: str, args) -> Pix2NeRFConfig | None:
 
 
 def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device) -> Pix2NeRFTrainer:
+    """With --step-graphs, the optimisers are capturable in every variant (the eager one runs without graphs)."""
     torch.manual_seed(args.seed)
     model = Pix2NeRF(config)
     if field == "zero":
         model.field = ZeroCostField(config)
     model.to(device)
     discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
-    return Pix2NeRFTrainer(model, discriminator, mixed_precision=args.mixed_precision)
+    return Pix2NeRFTrainer(model, discriminator, mixed_precision=args.mixed_precision, step_graphs=args.step_graphs)
 
 
 class Workload:
-    """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's."""
+    """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
+    `graphs`: the D and E steps replayed from CUDA graphs (StepGraphs of this workload's own) or run eagerly."""
 
-    def __init__(self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None) -> None:
+    def __init__(self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None, graphs=False) -> None:
         self.trainer, self.ray_stages = trainer, ray_stages
+        self.step_graphs = StepGraphs() if graphs else None
         self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
         self.steps = iter(range(2, 10**9, 2))  # even steps from 2: the fade-in is done, the density noise off
         self.losses: dict = {}
 
     def pair(self) -> None:
-        runner = self.trainer.field_runner
-        runner_stages = runner.ray_stages
+        runner, trainer = self.trainer.field_runner, self.trainer
+        runner_stages, trainer_graphs = runner.ray_stages, trainer.step_graphs
         runner.ray_stages = self.ray_stages or runner_stages
+        trainer.step_graphs = self.step_graphs
         try:
             step = next(self.steps)
-            self.trainer.train_step(self.real, step)
-            self.losses = self.trainer.train_step(self.real, step + 1)
+            trainer.train_step(self.real, step)
+            self.losses = trainer.train_step(self.real, step + 1)
         finally:
-            runner.ray_stages = runner_stages
+            runner.ray_stages, trainer.step_graphs = runner_stages, trainer_graphs
 
 
 def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
@@ -171,6 +176,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[16, 8], help="one per --resolution")
     parser.add_argument("--steps", type=int, default=24, help="coarse samples per ray in training (as many fine)")
     parser.add_argument("--r1-interval", type=int, default=None, help="config.r1_interval, where the config has it")
+    parser.add_argument(
+        "--step-graphs",
+        action="store_true",
+        help="also time each field with its D and E steps replayed from CUDA graphs (the 'graphs' rows)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
     parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed pairs before the first round (compilation)")
@@ -198,9 +208,13 @@ def main() -> int:
             key = f"{resolution}px_b{batch}"
             samplers = {trainer.field_runner.ray_stages.name: None}
             samplers.setdefault(REFERENCE_RAY_STAGES.name, REFERENCE_RAY_STAGES)
-            for sampler, stages in samplers.items():
-                workloads[field, key, sampler] = work = Workload(trainer, resolution, batch, stages)
-                for _ in range(args.warmup):
+            variants = {(sampler, False): stages for sampler, stages in samplers.items()}
+            if args.step_graphs:
+                variants[trainer.field_runner.ray_stages.name, True] = None
+            for (sampler, graphs), stages in variants.items():
+                name = (field, key, f"{sampler}_sampler" + ("_step_graphs" if graphs else ""))
+                workloads[name] = work = Workload(trainer, resolution, batch, stages, graphs)
+                for _ in range(args.warmup + 3 * graphs):  # the graphs' warm-up and capture
                     work.pair()
 
     times, peaks = collections.defaultdict(list), collections.defaultdict(list)
@@ -214,13 +228,13 @@ def main() -> int:
     results: dict = {
         field: {"field_kernels": trainer.field_kernels, "train": {}} for field, trainer in trainers.items()
     }
-    for (field, key, sampler), work in workloads.items():
-        row = summarise(times[field, key, sampler], work.real.shape[0], peaks[field, key, sampler])
+    for (field, key, variant), work in workloads.items():
+        row = summarise(times[field, key, variant], work.real.shape[0], peaks[field, key, variant])
         row["losses_finite"] = all(math.isfinite(float(v)) for v in work.losses.values())
         if work.ray_stages is None:  # the runner's own sampler: the one a training run takes
             row["profile"] = profile_summary(work.pair, device)
-        results[field]["train"].setdefault(key, {})[f"{sampler}_sampler"] = row
-        print(f"{field} {key} {sampler} sampler: {row['images_per_second']['median']:.1f} images/s", flush=True)
+        results[field]["train"].setdefault(key, {})[variant] = row
+        print(f"{field} {key} {variant}: {row['images_per_second']['median']:.1f} images/s", flush=True)
     settings = {
         key: getattr(args, key)
         for key in (
@@ -232,6 +246,7 @@ def main() -> int:
             "warmup",
             "render_resolution",
             "render_steps",
+            "step_graphs",
         )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}

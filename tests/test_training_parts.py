@@ -231,3 +231,8 @@ def test_the_fade_in_restarts_only_where_the_resolution_changes():
         0.0,
         0.25,
     ]
+
+
+def test_step_graphs_need_one_cuda_process(tiny_model):
+    with pytest.raises(ValueError, match="step_graphs needs one CUDA process; this trainer runs on cpu"):
+        trainer_for(tiny_model, step_graphs=True)

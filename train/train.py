@@ -153,6 +153,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(faster than torch.compile and in less memory: see the README's Performance section), torch.compile, or "
         "auto: triton where it can run",
     )
+    model.add_argument(
+        "--step_graphs",
+        action="store_true",
+        help="on one CUDA process, replay the discriminator's and the encoder's steps from CUDA graphs once the "
+        "fade-in is done (fewer kernel launches; see the README's Performance section)",
+    )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
     run.add_argument("--output_dir", default="runs/pix2nerf")
@@ -291,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         vgg=vgg,
         compile_field=False if args.disable_compile else None,
         field_kernels=args.field_kernels,
+        step_graphs=args.step_graphs,
     )
     set_seed(args.seed + accelerator.process_index)
 

@@ -8,6 +8,7 @@ is computed from scaled gradients then unscaled, so it is exact under fp16.
 
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import nullcontext
 
@@ -25,6 +26,7 @@ from pix2nerf.networks import Discriminator
 from pix2nerf.rendering.cameras import degrees_to_official, official_to_degrees, wrap_degrees
 from pix2nerf.rendering.volume import RaySamplingSettings
 from pix2nerf.training.ema import EMA
+from pix2nerf.training.step_graphs import StepGraphs
 
 ADAM_BETAS = (0.0, 0.9)
 
@@ -53,16 +55,22 @@ class Pix2NeRFTrainer:
         vgg: nn.Module | None = None,
         compile_field: bool | None = None,
         field_kernels: str = "auto",
+        step_graphs: bool = False,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field with gradients under fp16 on CUDA, "triton" (the field's Triton
         layer kernels, pix2nerf.kernels.siren_layers), "compile" (torch.compile) or "auto": triton where the field
         has such kernels and training is fp16, else compile. `self.field_kernels` says which was taken (see the
-        README's Performance section for their speed)."""
+        README's Performance section for their speed). step_graphs: replay the D and E steps from CUDA graphs once
+        the fade-in is done (pix2nerf.training.step_graphs; CUDA, one process)."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
+        if step_graphs and (model.device.type != "cuda" or _world_size() > 1):
+            raise ValueError(
+                f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()}"
+            )
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
         self.device = model.device
@@ -70,6 +78,9 @@ class Pix2NeRFTrainer:
         stage = config.stage_at(0)
         # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
+        self.step_graphs = StepGraphs() if step_graphs else None
+        if step_graphs:
+            adam["capturable"] = True  # the step count stays on the device
         self.optimizers = {
             "g": torch.optim.Adam(model.field.parameter_groups(), lr=stage["lr_g"], **adam),
             "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], **adam),
@@ -149,6 +160,75 @@ class Pix2NeRFTrainer:
                 terms["recon_vgg"] = F.mse_loss(self.vgg(reconstruction).float(), self.vgg(real).float())
         return terms
 
+    def _run(self, name: str, step, inputs: tuple[torch.Tensor, ...], **settings) -> dict[str, torch.Tensor]:
+        """step(*inputs, **settings), replayed from a CUDA graph where the trainer has step graphs and the fade-in
+        is done (the key: the step, its inputs' shapes, its settings and every learning rate)."""
+        if self.step_graphs is None or settings.get("alpha") != 1.0:
+            return step(*inputs, **settings)
+        rates = tuple(group["lr"] for optimizer in self.optimizers.values() for group in optimizer.param_groups)
+        shapes = tuple((tuple(value.shape), value.dtype) for value in inputs)
+        key = (name, shapes, tuple(sorted(settings.items())), rates)
+        return self.step_graphs(key, functools.partial(step, **settings), *inputs)
+
+    def _discriminator_step(
+        self, real: torch.Tensor, fake: torch.Tensor, pose: torch.Tensor, *, alpha: float, with_r1: bool
+    ) -> dict[str, torch.Tensor]:
+        """D on real and generated images (B, 3, R, R) in [-1, 1]: the adversarial loss, R1 on the reals where
+        `with_r1`, and pose regression on the fakes' poses (B, 2); returns the logs."""
+        config, discriminator = self.config, self.discriminator
+        real = real.detach().requires_grad_(with_r1)
+        with self.autocast():
+            real_logits, _ = discriminator(real, alpha)
+            fake_logits, fake_pose = discriminator(fake, alpha)
+        logs = {}
+        r1 = 0.0
+        if with_r1:
+            scale = self.scalers["d"].scale(torch.ones((), device=real.device))  # a tensor (1 when disabled): no sync
+            (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
+            gamma = config.r1_gamma * config.r1_interval
+            logs["r1"] = r1 = 0.5 * gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
+        d_pose = F.mse_loss(fake_pose.float(), pose)
+        d_loss = (
+            F.softplus(fake_logits.float()).mean()
+            + F.softplus(-real_logits.float()).mean()
+            + r1
+            + config.pose_loss_weight * d_pose
+        )
+        self._apply("d", d_loss, {"d": discriminator})
+        return {**logs, "d_loss": d_loss, "d_pose": d_pose, "d_real": real_logits.mean(), "d_fake": fake_logits.mean()}
+
+    def _encoder_step(
+        self,
+        fake: torch.Tensor,
+        z: torch.Tensor,
+        yaw: torch.Tensor,
+        pitch: torch.Tensor,
+        pose: torch.Tensor,
+        *,
+        alpha: float,
+        resolution: int,
+        settings: RaySamplingSettings,
+    ) -> dict[str, torch.Tensor]:
+        """E inverts generated images (B, 3, R, R) to their latents z (B, Z) and poses (B, 2), and (with the
+        inversion cycle) renders its latents from the same yaw and pitch (B,) degrees to match the fakes; returns
+        the logs and the predicted pose ("pose_pred", detached)."""
+        model, config = self.model, self.config
+        with self.autocast():
+            z_pred, pose_pred = model.encoder(fake, alpha)
+        e_latent, e_pose = F.mse_loss(z_pred.float(), z), F.mse_loss(pose_pred.float(), pose)
+        logs = {"e_latent": e_latent, "e_pose": e_pose, "pose_pred": pose_pred.detach()}
+        e_loss = e_latent + e_pose
+        if config.inversion_cycle_weight > 0:  # the fakes seen again through E's latent, from their own poses
+            model.field.requires_grad_(False)  # saves G's weight gradients; E's flow through the codes
+            try:
+                cycle = self._render(z_pred.float(), yaw, pitch, resolution, settings)
+            finally:
+                model.field.requires_grad_(True)
+            logs["e_cycle"] = F.mse_loss(cycle.float(), fake.float())
+            e_loss = e_loss + config.inversion_cycle_weight * logs["e_cycle"]
+        self._apply("e", e_loss, {"e": model.encoder})
+        return logs
+
     # ------------------------------------------------------------------------------------------------------------
     def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
         """One iteration on real images (B, 3, R, R) in [-1, 1].
@@ -177,47 +257,16 @@ class Pix2NeRFTrainer:
         with torch.no_grad():
             fake = self._render(z, yaw, pitch, resolution, settings)
         with_r1 = step % config.r1_interval == 0  # lazy R1: every r1_interval-th D step, gamma scaled to match
-        real = real.detach().requires_grad_(with_r1)
-        with self.autocast():
-            real_logits, _ = discriminator(real, alpha)
-            fake_logits, fake_pose = discriminator(fake, alpha)
-        r1 = 0.0
-        if with_r1:
-            scale = self.scalers["d"].scale(torch.ones((), device=real.device))  # a tensor (1 when disabled): no sync
-            (grad_real,) = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
-            gamma = config.r1_gamma * config.r1_interval
-            logs["r1"] = r1 = 0.5 * gamma * (grad_real.float() / scale).pow(2).flatten(1).sum(1).mean()
-        d_pose = F.mse_loss(fake_pose.float(), pose)
-        d_loss = (
-            F.softplus(fake_logits.float()).mean()
-            + F.softplus(-real_logits.float()).mean()
-            + r1
-            + config.pose_loss_weight * d_pose
-        )
-        self._apply("d", d_loss, {"d": discriminator})
-        logs.update(d_loss=d_loss, d_pose=d_pose, d_real=real_logits.mean(), d_fake=fake_logits.mean())
-        real = real.detach()
+        logs.update(self._run("d", self._discriminator_step, (real, fake, pose), alpha=alpha, with_r1=with_r1))
 
         # E: inversion of the same fakes
-        with self.autocast():
-            z_pred, pose_pred = model.encoder(fake, alpha)
-        e_latent, e_pose = F.mse_loss(z_pred.float(), z), F.mse_loss(pose_pred.float(), pose)
-        e_loss = e_latent + e_pose
-        if config.inversion_cycle_weight > 0:  # the fakes seen again through E's latent, from their own poses
-            model.field.requires_grad_(False)  # saves G's weight gradients; E's flow through the codes
-            try:
-                cycle = self._render(z_pred.float(), yaw, pitch, resolution, settings)
-            finally:
-                model.field.requires_grad_(True)
-            logs["e_cycle"] = F.mse_loss(cycle.float(), fake.float())
-            e_loss = e_loss + config.inversion_cycle_weight * logs["e_cycle"]
-        self._apply("e", e_loss, {"e": model.encoder})
+        inputs = (fake, z, yaw, pitch, pose)
+        e_logs = self._run("e", self._encoder_step, inputs, alpha=alpha, resolution=resolution, settings=settings)
         self.ema_encoder.update(model.encoder)
-        yaw_pred, pitch_pred = pose_to_degrees(pose_pred.detach().float())
+        yaw_pred, pitch_pred = pose_to_degrees(e_logs.pop("pose_pred").float())
         logs.update(
-            e_latent=e_latent,
-            e_latent_explained=1 - e_latent / z.float().var().clamp_min(1e-12),  # 0: no better than z's mean
-            e_pose=e_pose,
+            e_logs,
+            e_latent_explained=1 - e_logs["e_latent"] / z.float().var().clamp_min(1e-12),  # 0: no better than z's mean
             e_yaw_error_deg=wrap_degrees(yaw_pred - yaw).abs().mean(),
             e_pitch_error_deg=(pitch_pred - pitch).abs().mean(),
         )
@@ -291,6 +340,11 @@ class Pix2NeRFTrainer:
             group["lr_scale"] = fresh["lr_scale"]
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
+        for optimizer in self.optimizers.values():  # the trainer's choice, not the checkpoint's
+            for group in optimizer.param_groups:
+                group["capturable"] = self.step_graphs is not None and self.device.type == "cuda"
+        if self.step_graphs is not None:  # the graphs wrote into the optimisers' replaced state
+            self.step_graphs.clear()
 
 
 def _training_kernels(field_kernels: str, compile_field: bool | None, precision: str, model: Pix2NeRF) -> str:
@@ -317,9 +371,13 @@ def _without_first_moment(optimizer_state: dict) -> dict:
     return {**optimizer_state, "state": moments}
 
 
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def _average_gradients(module: nn.Module) -> None:
     """All-reduce (mean) the gradients of `module` across processes, in one flat buffer."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if _world_size() == 1:
         return
     params = [p for p in module.parameters() if p.requires_grad]
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]

@@ -1,0 +1,99 @@
+"""The discriminator's and encoder's steps replayed from CUDA graphs against the same steps run as launched (issue 26).
+
+Two trainers built alike (same seed, weights and real images) take the same iterations, one with `step_graphs`. With
+the inversion cycle off the graphs draw no random numbers, so both see the same fakes and latents and their weights
+should agree to rounding (the graphed trainer's Adam is capturable: its bias correction is computed on the device);
+per network the JSON gives the largest difference between the two runs' weights relative to how far training moved
+them. With the cycle on (the presets' default) the cycle's random jitter differs between a replay and a launch, so
+that run reports finite losses and the graphs captured.
+
+    python benchmarks/gpu_step_graphs.py --out benchmarks/results/gpu_step_graphs_h200.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+
+import torch
+from common import environment, write_json
+
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
+from pix2nerf.networks import Discriminator
+from pix2nerf.training import Pix2NeRFTrainer
+
+
+def build(config: Pix2NeRFConfig, step_graphs: bool, device: torch.device) -> Pix2NeRFTrainer:
+    torch.manual_seed(0)
+    model = Pix2NeRF(config).to(device)
+    discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
+    return Pix2NeRFTrainer(model, discriminator, mixed_precision="fp16", step_graphs=step_graphs)
+
+
+def weights(trainer: Pix2NeRFTrainer) -> dict[str, torch.Tensor]:
+    networks = {"g": trainer.model.field, "e": trainer.model.encoder, "d": trainer.discriminator}
+    return {name: torch.cat([p.detach().float().flatten() for p in net.parameters()]) for name, net in networks.items()}
+
+
+def compare(config: Pix2NeRFConfig, steps: int, resolution: int, batch: int, device: torch.device) -> dict:
+    """`steps` iterations from step 2 (fade-in done) of an eager and a graphed trainer on the same images."""
+    trainers = {"eager": build(config, False, device), "graphs": build(config, True, device)}
+    start = weights(trainers["eager"])
+    real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
+    losses = {name: [] for name in trainers}
+    for step in range(2, 2 + steps):
+        for name, trainer in trainers.items():
+            torch.manual_seed(1000 + step)
+            logs = trainer.train_step(real, step)
+            losses[name].append({k: float(v) for k, v in logs.items()})
+    eager, graphed = weights(trainers["eager"]), weights(trainers["graphs"])
+    moved = {k: float((eager[k] - start[k]).norm()) for k in eager}
+    return {
+        "steps": steps,
+        "graphs_captured": len(trainers["graphs"].step_graphs),
+        "weights_moved": moved,
+        "relative_difference": {k: float((eager[k] - graphed[k]).norm()) / max(moved[k], 1e-30) for k in eager},
+        "loss_max_abs_difference": {
+            key: max(abs(a[key] - b[key]) for a, b in zip(losses["eager"], losses["graphs"]))
+            for key in losses["eager"][0]
+        },
+        "losses_finite": all(math.isfinite(v) for row in losses["graphs"] for v in row.values()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", nargs="+", default=["synthetic_cars_triplane", "synthetic_cars"])
+    parser.add_argument("--steps", type=int, default=8, help="iterations (the graphs capture at the third)")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--out", default="benchmarks/results/gpu_step_graphs.json")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("CUDA graphs need a CUDA device", file=sys.stderr)
+        return 2
+    device = torch.device("cuda")
+    results = {}
+    for preset in args.preset:
+        base = Pix2NeRFConfig.from_preset(preset)
+        stage = {**base.training_stages[-1], "start_step": 0, "resolution": args.resolution, "batch_size": args.batch}
+        base = dataclasses.replace(base, training_stages=[stage], warmup_steps=0, fade_steps=1, density_noise_steps=1)
+        for cycle in (0.0, base.inversion_cycle_weight or 1.0):
+            config = dataclasses.replace(base, inversion_cycle_weight=cycle)
+            row = compare(config, args.steps, args.resolution, args.batch, device)
+            results[f"{preset}_cycle_{cycle:g}"] = row
+            print(preset, f"cycle {cycle:g}", row["relative_difference"], row["graphs_captured"], flush=True)
+    payload = {
+        "benchmark": "gpu_step_graphs",
+        "environment": {**environment(device), "pix2nerf": __version__},
+        "settings": vars(args),
+        "results": results,
+    }
+    write_json(args.out, payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

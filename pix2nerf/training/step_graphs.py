@@ -1,0 +1,78 @@
+"""CUDA graphs of whole optimisation steps (forward, backward, R1's double backward, unscale, clip, fused Adam and the
+grad scaler's update) whose shapes and settings are fixed: a step launches about a thousand small kernels from
+Python, which on a fast GPU take longer to launch than to run; a replay launches them at once."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+
+
+class StepGraphs:
+    """Runs `step(*inputs) -> {name: tensor}` for a key, the same computation as called directly.
+
+    A key's first `warmup` calls run as launched (they train, on a side stream, so that the graph's stream has its
+    libraries' workspaces and the optimisers their state); the next call captures a graph (capturing runs nothing)
+    and replays it; later calls copy their inputs into the graph's buffers and replay. The key must hold everything
+    a replay cannot change: shapes, dtypes, Python numbers the step reads (learning rates, fade-in alpha, whether R1
+    runs). Optimisers must be built with `capturable=True`; random numbers come from CUDA's default generator, which
+    advances on every replay. `clear()` after replacing tensors a graph reads or writes (loading optimiser state).
+    """
+
+    MAX_GRAPHS = 6
+
+    def __init__(self, warmup: int = 2) -> None:
+        self.warmup = warmup
+        self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+        self._calls: dict[tuple, int] = {}
+        self._stream: torch.cuda.Stream | None = None
+
+    def __len__(self) -> int:
+        """The number of graphs held."""
+        return len(self._graphs)
+
+    def clear(self) -> None:
+        self._graphs.clear()
+        self._calls.clear()
+
+    def __call__(
+        self, key: tuple, step: Callable[..., dict[str, torch.Tensor]], *inputs: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        entry = self._graphs.get(key)
+        if entry is None:
+            self._calls[key] = calls = self._calls.get(key, 0) + 1
+            if calls <= self.warmup:
+                return self._on_side_stream(step, inputs)
+            entry = self._graphs[key] = self._capture(step, inputs)
+            while len(self._graphs) > self.MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(key)
+        graph, static_inputs, static_outputs = entry
+        for buffer, value in zip(static_inputs, inputs):
+            buffer.copy_(value)
+        graph.replay()
+        return {name: value.clone() for name, value in static_outputs.items()}
+
+    def _side_stream(self) -> torch.cuda.Stream:
+        if self._stream is None:
+            self._stream = torch.cuda.Stream()
+        return self._stream
+
+    def _on_side_stream(self, step, inputs) -> dict[str, torch.Tensor]:
+        side, main = self._side_stream(), torch.cuda.current_stream()
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            outputs = step(*inputs)
+        main.wait_stream(side)
+        return outputs
+
+    def _capture(self, step, inputs) -> tuple:
+        static_inputs = [value.detach().clone() for value in inputs]
+        side = self._side_stream()
+        side.wait_stream(torch.cuda.current_stream())
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=side):
+            static_outputs = step(*static_inputs)
+        return graph, static_inputs, static_outputs
