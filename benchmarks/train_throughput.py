@@ -72,7 +72,7 @@ def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device
 
 class Workload:
     """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
-    `graphs`: the D and E steps replayed from CUDA graphs (StepGraphs of this workload's own) or run eagerly."""
+    `graphs`: D's step replayed from CUDA graphs (StepGraphs of this workload's own) or run eagerly."""
 
     def __init__(self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None, graphs=False) -> None:
         self.trainer, self.ray_stages = trainer, ray_stages
@@ -179,7 +179,7 @@ def main() -> int:
     parser.add_argument(
         "--step-graphs",
         action="store_true",
-        help="also time each field with its D and E steps replayed from CUDA graphs (the 'graphs' rows)",
+        help="also time each field with D's step replayed from CUDA graphs (the *_step_graphs rows)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
     parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")

@@ -156,8 +156,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument(
         "--step_graphs",
         action="store_true",
-        help="on one CUDA process, replay the discriminator's and the encoder's steps from CUDA graphs once the "
-        "fade-in is done (fewer kernel launches; see the README's Performance section)",
+        help="on one CUDA process, replay the discriminator's step (forward passes, R1, backward, optimiser) from CUDA "
+        "graphs once the fade-in is done (fewer kernel launches; see the README's Performance section)",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")

@@ -61,8 +61,9 @@ class Pix2NeRFTrainer:
         reference maths; field_kernels: the field with gradients under fp16 on CUDA, "triton" (the field's Triton
         layer kernels, pix2nerf.kernels.siren_layers), "compile" (torch.compile) or "auto": triton where the field
         has such kernels and training is fp16, else compile. `self.field_kernels` says which was taken (see the
-        README's Performance section for their speed). step_graphs: replay the D and E steps from CUDA graphs once
-        the fade-in is done (pix2nerf.training.step_graphs; CUDA, one process)."""
+        README's Performance section for their speed). step_graphs: replay D's step (its forward passes, R1's double
+        backward, backward and optimiser step) from CUDA graphs once the fade-in is done
+        (pix2nerf.training.step_graphs; CUDA, one process)."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
@@ -195,7 +196,8 @@ class Pix2NeRFTrainer:
             + config.pose_loss_weight * d_pose
         )
         self._apply("d", d_loss, {"d": discriminator})
-        return {**logs, "d_loss": d_loss, "d_pose": d_pose, "d_real": real_logits.mean(), "d_fake": fake_logits.mean()}
+        logs.update(d_loss=d_loss, d_pose=d_pose, d_real=real_logits.mean(), d_fake=fake_logits.mean())
+        return {name: value.detach() for name, value in logs.items()}  # nothing keeps the step's autograd graph
 
     def _encoder_step(
         self,
@@ -227,7 +229,7 @@ class Pix2NeRFTrainer:
             logs["e_cycle"] = F.mse_loss(cycle.float(), fake.float())
             e_loss = e_loss + config.inversion_cycle_weight * logs["e_cycle"]
         self._apply("e", e_loss, {"e": model.encoder})
-        return logs
+        return {name: value.detach() for name, value in logs.items()}
 
     # ------------------------------------------------------------------------------------------------------------
     def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
@@ -261,7 +263,7 @@ class Pix2NeRFTrainer:
 
         # E: inversion of the same fakes
         inputs = (fake, z, yaw, pitch, pose)
-        e_logs = self._run("e", self._encoder_step, inputs, alpha=alpha, resolution=resolution, settings=settings)
+        e_logs = self._encoder_step(*inputs, alpha=alpha, resolution=resolution, settings=settings)
         self.ema_encoder.update(model.encoder)
         yaw_pred, pitch_pred = pose_to_degrees(e_logs.pop("pose_pred").float())
         logs.update(
