@@ -2,8 +2,9 @@
 
 Two trainers built alike (same seed, weights and real images) take the same iterations, one with `step_graphs`. D's
 step draws no random numbers, so both trainers see the same fakes, latents and jitter, and their weights should agree
-to rounding (the graphed trainer's Adam is capturable: its bias correction is computed on the device), or as far
-as a second launched run drifts from the first (cuDNN's and `grid_sample`'s backward passes are not deterministic).
+to rounding (a replay runs the same kernels; fused Adam computes the same with `capturable`), or as far as a second
+launched run drifts from the first (cuDNN's and `grid_sample`'s backward passes are not deterministic): a larger
+difference points to a defect.
 Per network the JSON gives the distance between each run's weights and the first's relative to how far training moved
 them, the largest difference of each logged loss, and the steps whose losses were not finite; a case that fails
 records its error.

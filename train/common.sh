@@ -37,6 +37,7 @@ newest_checkpoint() {
   local newest="" folder
   for folder in "$1"/checkpoint-*; do
     [ -f "$folder/checkpoint_complete.json" ] || continue
+    case "${folder##*-}" in '' | *[!0-9]*) continue ;; esac  # checkpoint-<step>.tmp and the like
     if [ -z "$newest" ] || [ "${folder##*-}" -gt "${newest##*-}" ]; then newest="$folder"; fi
   done
   [ -n "$newest" ] || { echo "no complete checkpoint in $1" >&2; return 1; }

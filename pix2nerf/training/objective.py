@@ -70,7 +70,8 @@ class Pix2NeRFTrainer:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
         if step_graphs and (model.device.type != "cuda" or _world_size() > 1):
             raise ValueError(
-                f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()}"
+                f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()} "
+                "process(es)"
             )
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
@@ -81,7 +82,7 @@ class Pix2NeRFTrainer:
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
         self.step_graphs = StepGraphs() if step_graphs else None
         if step_graphs:
-            adam["capturable"] = True  # the step count stays on the device
+            adam["capturable"] = True  # passes the optimisers' capture check (fused Adam's step count is on the device)
         self.optimizers = {
             "g": torch.optim.Adam(model.field.parameter_groups(), lr=stage["lr_g"], **adam),
             "d": torch.optim.Adam(discriminator.parameters(), lr=stage["lr_d"], **adam),
@@ -262,8 +263,7 @@ class Pix2NeRFTrainer:
         logs.update(self._run("d", self._discriminator_step, (real, fake, pose), alpha=alpha, with_r1=with_r1))
 
         # E: inversion of the same fakes
-        inputs = (fake, z, yaw, pitch, pose)
-        e_logs = self._encoder_step(*inputs, alpha=alpha, resolution=resolution, settings=settings)
+        e_logs = self._encoder_step(fake, z, yaw, pitch, pose, alpha=alpha, resolution=resolution, settings=settings)
         self.ema_encoder.update(model.encoder)
         yaw_pred, pitch_pred = pose_to_degrees(e_logs.pop("pose_pred").float())
         logs.update(
@@ -344,7 +344,7 @@ class Pix2NeRFTrainer:
             scaler.load_state_dict(state["scalers"][name])
         for optimizer in self.optimizers.values():  # the trainer's choice, not the checkpoint's
             for group in optimizer.param_groups:
-                group["capturable"] = self.step_graphs is not None and self.device.type == "cuda"
+                group["capturable"] = self.step_graphs is not None
         if self.step_graphs is not None:  # the graphs wrote into the optimisers' replaced state
             self.step_graphs.clear()
 

@@ -13,17 +13,23 @@ import torch
 class StepGraphs:
     """Runs `step(*inputs) -> {name: tensor}` for a key, the same computation as called directly.
 
-    A key's first `warmup` calls run as launched (they train, on a side stream, so that the graph's stream has its
-    libraries' workspaces and the optimisers their state); the next call captures a graph (capturing runs nothing)
+    A key's first `warmup` calls (at least one) run as launched (they train, on a side stream, so that the graph's
+    stream has its libraries' workspaces, the optimisers their state and grad scalers their scale tensors, which a
+    capture would otherwise create and every replay reset); the next call captures a graph (capturing runs nothing)
     and replays it; later calls copy their inputs into the graph's buffers and replay. The key must hold everything
     a replay cannot change: shapes, dtypes, Python numbers the step reads (learning rates, fade-in alpha, whether R1
     runs). Optimisers must be built with `capturable=True`; random numbers come from CUDA's default generator, which
-    advances on every replay. `clear()` after replacing tensors a graph reads or writes (loading optimiser state).
+    advances on every replay. The `MAX_GRAPHS` most recent keys keep their graphs (with lazy R1, one with the penalty
+    and one without), each with its own memory pool. `clear()` after replacing tensors a graph reads or writes
+    (loading optimiser state). A capture that fails raises: the step's optimisers and scalers are then left
+    mid-step, so the training run must stop.
     """
 
-    MAX_GRAPHS = 6
+    MAX_GRAPHS = 2
 
     def __init__(self, warmup: int = 2) -> None:
+        if not isinstance(warmup, int) or warmup < 1:
+            raise ValueError(f"warmup must be an integer of at least 1, got {str(warmup)[:40]!r}")
         self.warmup = warmup
         self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
         self._calls: dict[tuple, int] = {}
@@ -45,6 +51,7 @@ class StepGraphs:
             self._calls[key] = calls = self._calls.get(key, 0) + 1
             if calls <= self.warmup:
                 return self._on_side_stream(step, inputs)
+            del self._calls[key]
             entry = self._graphs[key] = self._capture(step, inputs)
             while len(self._graphs) > self.MAX_GRAPHS:
                 self._graphs.popitem(last=False)
@@ -73,6 +80,7 @@ class StepGraphs:
         side = self._side_stream()
         side.wait_stream(torch.cuda.current_stream())
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=side):
+        # thread_local: other threads (a DataLoader's pin-memory thread) may call CUDA while this one captures
+        with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
             static_outputs = step(*static_inputs)
         return graph, static_inputs, static_outputs
