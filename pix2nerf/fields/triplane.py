@@ -157,7 +157,8 @@ class TriplaneField(RadianceField):
             planes = planes[:1]
         with _float32_region(points.device):
             table = planes.float().permute(0, 1, 3, 4, 2).reshape(-1, channels)  # (P * 3 * R * R, C), P = 1 or B
-            uv = points.float()[..., list(PLANE_COLUMNS)].view(batch, count, 3, 2)
+            points = points.float()  # columns picked one by one: a list index would be a host tensor, copied in
+            uv = torch.stack([points[..., column] for column in PLANE_COLUMNS], -1).view(batch, count, 3, 2)
             # texel coordinates (align_corners=False), clamped to the texel centres of the border
             uv = uv.mul_(resolution / (2 * self.half_size)).add_(resolution / 2 - 0.5).clamp_(0, resolution - 1)
             low = uv.floor().clamp_(max=resolution - 2)
@@ -168,7 +169,8 @@ class TriplaneField(RadianceField):
             plane_start = torch.arange(0, planes.shape[0] * 3 * resolution**2, resolution**2, device=points.device)
             plane_start = plane_start.view(planes.shape[0], 1, 3).to(torch.int32)
             first = (low[..., 1] * resolution).add_(low[..., 0]).add_(plane_start)
-            corners = torch.tensor([0, 1, resolution, resolution + 1], device=points.device, dtype=torch.int32)
+            offset = torch.arange(2, device=points.device, dtype=torch.int32)
+            corners = (offset[:, None] * resolution + offset[None, :]).view(4)  # texels 0, 1, R, R + 1
             index = (first[..., None] + corners).view(batch * count, 12)
             features = F.embedding_bag(index, table, per_sample_weights=weights.view(-1, 12), mode="sum")
             return features.view(batch, count, channels)
