@@ -236,3 +236,43 @@ def test_the_fade_in_restarts_only_where_the_resolution_changes():
 def test_step_graphs_need_one_cuda_process(tiny_model):
     with pytest.raises(ValueError, match="step_graphs needs one CUDA process; this trainer runs on cpu"):
         trainer_for(tiny_model, step_graphs=True)
+
+
+def test_step_graphs_get_d_step_after_the_fade_in_keyed_by_what_a_replay_cannot_change():
+    """A recorder stands in for the CUDA graphs (pix2nerf.training.step_graphs) on the CPU: the trainer hands it D's
+    step only once the fade-in is done, under keys that change with the R1 switch and the learning rates, and the
+    training it runs is the trainer's own."""
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    class Recorder:
+        def __init__(self):
+            self.keys = []
+
+        def __call__(self, key, step, *inputs):
+            self.keys.append(key)
+            return step(*inputs)
+
+    real = torch.rand(2, 3, 8, 8) * 2 - 1
+    stages = [
+        {"start_step": 0, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 1e-4, "lr_e": 1e-4},
+        {"start_step": 4, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 5e-5, "lr_e": 1e-4},
+    ]
+    logs = {}
+    for name in ("launched", "recorded"):
+        torch.manual_seed(0)
+        model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny", r1_interval=2, fade_steps=2, training_stages=stages))
+        trainer = trainer_for(model)
+        recorder = trainer.step_graphs = Recorder() if name == "recorded" else None
+        logs[name] = []
+        for step in range(6):
+            torch.manual_seed(100 + step)
+            logs[name].append(trainer.train_step(real, step))
+    assert len(recorder.keys) == 4  # steps 2-5: alpha reaches 1 at step 2
+    assert [dict(key[2])["with_r1"] for key in recorder.keys] == [True, False, True, False]
+    assert all(dict(key[2])["alpha"] == 1.0 for key in recorder.keys)
+    assert recorder.keys[0] != recorder.keys[2]  # D's learning rate halved from step 4
+    assert recorder.keys[2][3] == recorder.keys[3][3] and recorder.keys[0][1] == recorder.keys[3][1]
+    for launched, recorded in zip(logs["launched"], logs["recorded"]):
+        assert launched.keys() == recorded.keys()
+        for key in launched:
+            torch.testing.assert_close(recorded[key], launched[key])
