@@ -13,9 +13,8 @@ for folder in "$run"/checkpoint-*; do  # a checkpoint that lost a part on the wa
   parts=$(find "$folder" -name 'trainer-*.safetensors' | wc -l)
   [ "$parts" = 4 ] || { echo "$folder holds $parts of the 4 trainer files: not resuming" >&2; exit 9; }
 done
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 . "$(dirname "$0")/common.sh"
+device_wheels
 bash train/synthetic_cars_triplane.sh outputs "$minutes" 40000 "$overrides" > /tmp/train.log 2>&1
 echo "training exited with status $?"
 tr '\r' '\n' < /tmp/train.log | awk '!/^training: / || (match($0, /\| [0-9]+\//) && substr($0, RSTART + 2, RLENGTH - 3) % 250 == 0)' \

@@ -7,9 +7,8 @@ set -euo pipefail
 dest="$1"
 overrides="$2"
 run=outputs/synthetic-cars-triplane
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 . "$(dirname "$0")/common.sh"
+device_wheels
 checkpoint="$(newest_checkpoint "$run")"
 model="outputs/campaign-${checkpoint##*-}"
 python train/export_checkpoint.py "$checkpoint" --preset synthetic_cars_triplane --config_overrides "$overrides" -o "$model"

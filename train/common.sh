@@ -1,5 +1,12 @@
 # Shared by the training scripts (sourced, not run).
 
+# device_wheels: on a GPU machine without datasets, install the wheels carried in .whl/ into /tmp/site and put it,
+# and this checkout, on the Python path (offline hub)
+device_wheels() {
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
+}
+
 # compiler_caches ROOT: torch.compile's and Triton's caches under ROOT/.cache, kept across the commands of one machine
 compiler_caches() {
   local root

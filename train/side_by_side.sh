@@ -10,10 +10,9 @@
 set -u
 budget="$1"
 pack="$2"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
-export TORCHINDUCTOR_CACHE_DIR=$PWD/outputs/.cache/inductor TRITON_CACHE_DIR=$PWD/outputs/.cache/triton
 . "$(dirname "$0")/common.sh"
+device_wheels
+compiler_caches outputs
 synthetic_cars_data outputs/data/synthetic-cars 0 20000
 mkdir -p outputs-b && ln -sfn ../outputs/data outputs-b/data
 minutes=$(python3 -c "print(round(($budget - $SECONDS) / 60, 2))")

@@ -71,7 +71,7 @@ class Pix2NeRFTrainer:
         if step_graphs and (model.device.type != "cuda" or _world_size() > 1):
             raise ValueError(
                 f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()} "
-                "process(es)"
+                "process(es): leave step_graphs off (no --step_graphs) there"
             )
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
