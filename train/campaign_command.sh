@@ -2,11 +2,12 @@
 # One command of the tri-plane campaign (issue 22) on a device that returns only what lies under $OUT: resume from the
 # checkpoint carried into outputs/synthetic-cars-triplane/ (or the one a previous command left on this machine), train
 # for MINUTES, then put the newest checkpoint (ckpt.tar.*), the metrics, the log's tail and the last grids into $OUT.
-# Usage: bash train/campaign_command.sh MINUTES CONFIG_OVERRIDES
+# Usage: bash train/campaign_command.sh MINUTES CONFIG_OVERRIDES [DATA_RESOLUTION]
 # (the device's wheels of datasets, dill and multiprocess in .whl/; the campaign record says how to carry a checkpoint)
 set -u
 minutes="$1"
 overrides="$2"
+data_resolution="${3:-64}"
 run=outputs/synthetic-cars-triplane
 for folder in "$run"/checkpoint-*; do  # a checkpoint that lost a part on the way would silently start a new run
   [ -d "$folder" ] || continue
@@ -15,7 +16,7 @@ for folder in "$run"/checkpoint-*; do  # a checkpoint that lost a part on the wa
 done
 . "$(dirname "$0")/common.sh"
 device_wheels
-bash train/synthetic_cars_triplane.sh outputs "$minutes" 40000 "$overrides" > /tmp/train.log 2>&1
+bash train/synthetic_cars_triplane.sh outputs "$minutes" 40000 "$overrides" "$data_resolution" > /tmp/train.log 2>&1
 echo "training exited with status $?"
 tr '\r' '\n' < /tmp/train.log | awk '!/^training: / || (match($0, /\| [0-9]+\//) && substr($0, RSTART + 2, RLENGTH - 3) % 250 == 0)' \
   | tail -200 > "$OUT/train.log"  # progress bars: every 250th step only

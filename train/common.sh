@@ -15,11 +15,18 @@ compiler_caches() {
   export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$root/.cache/triton}"
 }
 
-# synthetic_cars_data FOLDER SEED TRAIN_OBJECTS: the synthetic cars at 64 px (TRAIN_OBJECTS unposed training views,
-# 100 held-out cars of 24 posed views), rendered on the GPU unless FOLDER already holds them
+# synthetic_cars_data FOLDER SEED TRAIN_OBJECTS [RESOLUTION]: the synthetic cars at RESOLUTION px, 64 unless given
+# (TRAIN_OBJECTS unposed training views, 100 held-out cars of 24 posed views), rendered on the GPU unless FOLDER
+# already holds them
 synthetic_cars_data() {
   [ -f "$1/dataset_dict.json" ] || python -m pix2nerf make-dataset --category cars --train-objects "$3" \
-    --test-objects 100 --test-views 24 --resolution 64 --seed "$2" --device cuda --out "$1"
+    --test-objects 100 --test-views 24 --resolution "${4:-64}" --seed "$2" --device cuda --out "$1"
+}
+
+# synthetic_cars_folder ROOT RESOLUTION: where the training scripts keep the synthetic cars of that resolution
+# (ROOT/data/synthetic-cars at 64 px, as every run so far; ROOT/data/synthetic-cars-<RESOLUTION>px otherwise)
+synthetic_cars_folder() {
+  if [ "$2" = 64 ]; then echo "$1/data/synthetic-cars"; else echo "$1/data/synthetic-cars-${2}px"; fi
 }
 
 # last_grids DEST RUN_DIR...: the runs' last generated samples and novel views (as their last export drew them), one

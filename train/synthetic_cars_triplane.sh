@@ -2,8 +2,11 @@
 # Train the tri-plane preset (synthetic_cars_triplane) on the synthetic cars on one GPU: data, training, yaw
 # calibration, evaluation, packaging (the campaign of the second-generation default model, issue 22).
 # Usage: bash train/synthetic_cars_triplane.sh [OUTPUT_ROOT] [MINUTES_PER_COMMAND] [STEPS] [CONFIG_OVERRIDES]
+#        [DATA_RESOLUTION]
 # CONFIG_OVERRIDES: a JSON object of config fields over the preset, as train/variants.sh takes them; with the same
 # overrides, a variant's checkpoint copied into OUTPUT_ROOT/synthetic-cars-triplane/ trains on here.
+# DATA_RESOLUTION (64 unless given): the cars are rendered at this size for training and evaluation (128 for a
+# training stage at 128 px: the 64 px images would only be upsampled).
 # Training resumes from the latest checkpoint (latest_or_new): on machines that stop a command after 10 minutes, run it
 # again with the same arguments until it reports the last step (exit status 3 until then); the data is generated once
 # per OUTPUT_ROOT. A checkpoint is about 47 MiB in four files under 16 MiB, so it travels between machines: copy
@@ -13,13 +16,14 @@ root="${1:-outputs}"
 minutes="${2:-}"
 steps="${3:-40000}"
 overrides="${4:-"{}"}"
-data="$root/data/synthetic-cars"
+data_resolution="${5:-64}"
 reference="$root/data/reference-cars"  # other posed cars (seed 1) that fix the yaw origin; never evaluated on
 run="$root/synthetic-cars-triplane"
 . "$(dirname "$0")/common.sh"
 compiler_caches "$root"
+data="$(synthetic_cars_folder "$root" "$data_resolution")"
 
-synthetic_cars_data "$data" 0 20000
+synthetic_cars_data "$data" 0 20000 "$data_resolution"
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dynamo_backend no train/train.py \
   --train_data_dir "$data" --preset synthetic_cars_triplane --config_overrides "$overrides" --output_dir "$run" \
   --resume_from_checkpoint latest_or_new \
