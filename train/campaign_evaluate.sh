@@ -2,12 +2,13 @@
 # After train/campaign_command.sh on the same machine: export the EMA model of the campaign's newest checkpoint, fix
 # its yaw origin and evaluate it on the GPU (calibrate_and_evaluate in train/common.sh), and put the model folder into
 # DEST/model.tar (about 13 MiB: the float32 weights, evaluations and grids), to be packaged where it comes back.
-# Usage: bash train/campaign_evaluate.sh DEST CONFIG_OVERRIDES [DATA_RESOLUTION]
-# (DATA_RESOLUTION: the held-out cars of train/campaign_command.sh's data at that resolution, 64 unless given)
+# Usage: bash train/campaign_evaluate.sh DEST CONFIG_OVERRIDES [DATA]
+# (DATA: the dataset folder whose 100 held-out cars are evaluated; outputs/data/synthetic-cars, the campaign's own 64 px
+# data, unless given)
 set -euo pipefail
 dest="$1"
 overrides="$2"
-data_resolution="${3:-64}"
+data="${3:-outputs/data/synthetic-cars}"
 run=outputs/synthetic-cars-triplane
 . "$(dirname "$0")/common.sh"
 device_wheels
@@ -15,5 +16,5 @@ checkpoint="$(newest_checkpoint "$run")"
 model="outputs/campaign-${checkpoint##*-}"
 python train/export_checkpoint.py "$checkpoint" --preset synthetic_cars_triplane --config_overrides "$overrides" -o "$model"
 synthetic_cars_data outputs/data/reference-cars 1 8
-calibrate_and_evaluate "$model" "$(synthetic_cars_folder outputs "$data_resolution")" outputs/data/reference-cars
+calibrate_and_evaluate "$model" "$data" outputs/data/reference-cars
 tar cf "$dest/model.tar" -C outputs "$(basename "$model")"
