@@ -155,9 +155,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     model.add_argument(
         "--step_graphs",
-        action="store_true",
+        choices=["auto", "on", "off"],
+        default="auto",
         help="on one CUDA process, replay the discriminator's step (forward passes, R1, backward, optimiser) from CUDA "
-        "graphs once the fade-in is done (fewer kernel launches; see the README's Performance section)",
+        "graphs once the fade-in is done (fewer kernel launches; see the README's Performance section); auto: on "
+        "one CUDA process under fp16 for fields other than the SIREN",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
@@ -297,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         vgg=vgg,
         compile_field=False if args.disable_compile else None,
         field_kernels=args.field_kernels,
-        step_graphs=args.step_graphs,
+        step_graphs={"auto": None, "on": True, "off": False}[args.step_graphs],
     )
     set_seed(args.seed + accelerator.process_index)
 
@@ -319,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     logger.info(
         f"{len(images)} training images from {source} at {data_resolution} px; validation on {held_out_what or '-'}; "
-        f"{accelerator.num_processes} process(es) on {device}, {mixed_precision} precision; "
+        f"{accelerator.num_processes} process(es) on {device}, {mixed_precision} precision; field kernels "
+        f"{trainer.field_kernels}, D's step from CUDA graphs {'on' if trainer.step_graphs is not None else 'off'}; "
         f"parameters {model.num_parameters()} + discriminator {sum(p.numel() for p in discriminator.parameters())}",
         main_process_only=True,
     )

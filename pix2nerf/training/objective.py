@@ -55,7 +55,7 @@ class Pix2NeRFTrainer:
         vgg: nn.Module | None = None,
         compile_field: bool | None = None,
         field_kernels: str = "auto",
-        step_graphs: bool = False,
+        step_graphs: bool | None = None,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field with gradients under fp16 on CUDA, "triton" (the field's Triton
@@ -63,20 +63,23 @@ class Pix2NeRFTrainer:
         has such kernels and training is fp16, else compile. `self.field_kernels` says which was taken (see the
         README's Performance section for their speed). step_graphs: replay D's step (its forward passes, R1's double
         backward, backward and optimiser step) from CUDA graphs once the fade-in is done
-        (pix2nerf.training.step_graphs; CUDA, one process)."""
+        (pix2nerf.training.step_graphs; CUDA, one process); None: where they were measured to train as launched
+        training does, faster (`default_step_graphs`)."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
+        self.precision = "fp32" if mixed_precision == "no" else mixed_precision
+        if step_graphs is None:
+            step_graphs = default_step_graphs(model, self.precision)
         if step_graphs and (model.device.type != "cuda" or _world_size() > 1):
             raise ValueError(
                 f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()} "
-                "process(es): leave step_graphs off (no --step_graphs) there"
+                "process(es): leave step_graphs off (--step_graphs off) there"
             )
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
         self.device = model.device
-        self.precision = "fp32" if mixed_precision == "no" else mixed_precision
         stage = config.stage_at(0)
         # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
@@ -347,6 +350,15 @@ class Pix2NeRFTrainer:
                 group["capturable"] = self.step_graphs is not None
         if self.step_graphs is not None:  # the graphs wrote into the optimisers' replaced state
             self.step_graphs.clear()
+
+
+def default_step_graphs(model: Pix2NeRF, precision: str) -> bool:
+    """Whether a trainer takes D's step from CUDA graphs unless told: on one CUDA process under fp16, for fields other
+    than the SIREN (graphed and launched training agree there as launched training agrees with itself, and the step
+    gets faster; the SIREN's step does not, and its graphs' memory pools are what it can least spare). See the README's
+    Performance section."""
+    one_cuda_process = model.device.type == "cuda" and _world_size() == 1
+    return one_cuda_process and precision == "fp16" and model.config.field_type != "siren"
 
 
 def _training_kernels(field_kernels: str, compile_field: bool | None, precision: str, model: Pix2NeRF) -> str:
