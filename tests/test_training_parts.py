@@ -293,3 +293,32 @@ def test_step_graphs_get_d_step_after_the_fade_in_keyed_by_what_a_replay_cannot_
         assert launched.keys() == recorded.keys()
         for key in launched:
             torch.testing.assert_close(recorded[key], launched[key])
+
+
+def test_step_graphs_check_their_warm_up_and_a_failed_capture_says_how_to_go_on(monkeypatch):
+    """CUDA's graph capture replaced by stand-ins: the step runs launched for its warm-up, then a capture that the
+    step breaks (as a host-to-device copy does) stops the run with what to do next."""
+    import contextlib
+
+    from pix2nerf.training.step_graphs import StepGraphs
+
+    with pytest.raises(ValueError, match="warmup must be an integer of at least 1"):
+        StepGraphs(warmup=0)
+    graphs = StepGraphs(warmup=1)
+    monkeypatch.setattr(graphs, "_on_side_stream", lambda step, inputs: step(*inputs))
+    monkeypatch.setattr(graphs, "_side_stream", lambda: SimpleNamespace(wait_stream=lambda stream: None))
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda: None)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: None)
+    monkeypatch.setattr(torch.cuda, "graph", lambda graph, **options: contextlib.nullcontext())
+    calls = []
+
+    def step(x):
+        calls.append(x)
+        if len(calls) > 1:
+            raise RuntimeError("Cannot copy between CPU and CUDA tensors during CUDA graph capture")
+        return {"y": x * 2}
+
+    assert graphs(("d",), step, torch.ones(2))["y"].tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match=r"Cannot copy between CPU and CUDA.*--step_graphs off"):
+        graphs(("d",), step, torch.ones(2))
+    assert len(graphs) == 0

@@ -80,7 +80,13 @@ class StepGraphs:
         side = self._side_stream()
         side.wait_stream(torch.cuda.current_stream())
         graph = torch.cuda.CUDAGraph()
-        # thread_local: other threads (a DataLoader's pin-memory thread) may call CUDA while this one captures
-        with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
-            static_outputs = step(*static_inputs)
+        try:
+            # thread_local: other threads (a DataLoader's pin-memory thread) may call CUDA while this one captures
+            with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                static_outputs = step(*static_inputs)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"capturing a training step as a CUDA graph failed ({error}); this run cannot go on: resume it from "
+                "its last checkpoint with the step graphs off (--step_graphs off, or step_graphs=False)"
+            ) from error
         return graph, static_inputs, static_outputs
