@@ -42,7 +42,8 @@ anywhere. [Pix2NeRF](https://arxiv.org/abs/2202.13162) encodes the photo into a 
 reads that field baked onto a grid, "full" renders it with the model's own sampler. The embedded default model (a
 tri-plane field) was trained from scratch for 78 minutes on one GPU on synthetic cars: expect low-resolution cars
 whose pose follows the photo, closer to its colour and body than the previous model's, with blurred detail: on
-held-out cars its novel views score 17.2 dB PSNR (its model card in `pix2nerf/models/pix2nerf-synthetic-cars` has the
+held-out cars its novel views score 17.2 dB PSNR, some colours shift (a blue car may come out grey), and about one view
+in eight is taken for the opposite end of the car (its model card in `pix2nerf/models/pix2nerf-synthetic-cars` has the
 numbers). Photos unlike its training data (a car on white) get a poor fit score and a car-like guess."""
 
 
