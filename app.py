@@ -261,17 +261,16 @@ def build_demo(service: serving.Service) -> gr.Blocks:
                 zoom = gr.Slider(
                     0.5, 3.0, value=1.0, step=0.1, label="Zoom", info="above 1 the object fills more", elem_id="zoom"
                 )
-                with gr.Row():
-                    refine_steps = gr.Slider(
-                        0,
-                        serving.MAX_REFINE_STEPS,
-                        value=0,
-                        step=1,
-                        label="Refine steps",
-                        info="0: the encoder alone; Refine fits the photo (the default steps when 0)",
-                        elem_id="refine-steps",
-                    )
-                    refine_button = gr.Button("Refine", size="sm", elem_id="refine")
+                refine_steps = gr.Slider(
+                    0,
+                    serving.MAX_REFINE_STEPS,
+                    value=0,
+                    step=1,
+                    label="Refine steps",
+                    info="0: the encoder alone; Refine fits the photo (the default steps when 0)",
+                    elem_id="refine-steps",
+                )
+                refine_button = gr.Button("Refine", size="sm", elem_id="refine")
                 refine_estimate = gr.Markdown(elem_id="refine-estimate")
             with gr.Column():
                 view = gr.Image(label="Novel view", format="png", interactive=False, height=320, elem_id="novel-view")
