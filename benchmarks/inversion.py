@@ -68,6 +68,17 @@ VARIANTS = {  # name -> changes to the default settings
     "style_40_lr_1e-1": {"variable": "style", "learning_rate": 1e-1, "code_weight": 0.0},
     "style_80_lr_5e-2": {"variable": "style", "steps": 80, "learning_rate": 5e-2, "code_weight": 0.0},
     "style_80_lr_1e-1": {"variable": "style", "steps": 80, "learning_rate": 1e-1, "code_weight": 0.0},
+    # the planes themselves (the tri-plane's codes) without the pull towards the encoder's: does the input view fit?
+    "samples_36": {"num_steps": 36},
+    "free_codes_lr_1e-1": {"learning_rate": 1e-1, "code_weight": 0.0},
+    "free_codes_100_64px_36": {
+        "steps": 100,
+        "learning_rate": 5e-2,
+        "code_weight": 0.0,
+        "resolution": 64,
+        "num_steps": 36,
+        "rays_per_step": 1024,
+    },
     "style_80_lr_1e-1_decay": {
         "variable": "style",
         "steps": 80,
