@@ -6,6 +6,11 @@ and object colour error of the encoder alone and of each refinement variant, wit
     python benchmarks/inversion.py --data /tmp/invert_cars [--objects 12] [--variants default,z,...] \\
         [--out benchmarks/results/inversion_cpu.json]
 
+The `critic_*` variants add the training discriminator's opinion of other views to the refinement's loss: each step
+one view from the pose prior, rendered at 32 px with 12 + 12 samples and upsampled to D's resolution, scored by D's
+realness (non-saturating, as G's loss) and by its pose head against the view's pose (G's pose loss). They need D from
+a training checkpoint of the same model: `--critic RUN/checkpoint-<step>`.
+
 On a GPU, `--device cuda --out benchmarks/results/inversion_gpu.json`. Renders are the model's default inference
 renders (64 px, the config's samples per ray, view direction locked).
 """
@@ -18,14 +23,19 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 from common import environment, write_json
 
 from pix2nerf import images as image_utils
 from pix2nerf.evaluation.benchmark import load_objects, object_masks, relative_poses
 from pix2nerf.evaluation.metrics import colour_error, psnr, ssim
-from pix2nerf.inversion import InversionSettings
+from pix2nerf.inversion import InversionSettings, refine
 from pix2nerf.model import Pix2NeRF
+from pix2nerf.networks import Discriminator
 from pix2nerf.rendering.cameras import prior_ranges
+from pix2nerf.rendering.volume import RaySamplingSettings
+from pix2nerf.training.checkpoint import load_training_state
+from pix2nerf.training.objective import official_pose
 
 DEFAULT = InversionSettings()
 VARIANTS = {  # name -> changes to the default settings
@@ -79,6 +89,11 @@ VARIANTS = {  # name -> changes to the default settings
         "num_steps": 36,
         "rays_per_step": 1024,
     },
+    # the discriminator's opinion of other views (realness weight, pose weight), beside the default's loss
+    "critic_0.01": {"critic": (0.01, 0.0)},
+    "critic_0.1": {"critic": (0.1, 0.0)},
+    "critic_pose_0.1": {"critic": (0.0, 0.1)},
+    "critic_0.01_pose_0.1": {"critic": (0.01, 0.1)},
     "style_80_lr_1e-1_decay": {
         "variable": "style",
         "steps": 80,
@@ -87,6 +102,34 @@ VARIANTS = {  # name -> changes to the default settings
         "code_weight": 0.0,
     },
 }
+
+
+def load_discriminator(model: Pix2NeRF, checkpoint: str) -> Discriminator:
+    """The discriminator of a training checkpoint (`checkpoint-<step>` folder) of `model`'s config, frozen."""
+    state, _ = load_training_state(checkpoint)
+    discriminator = Discriminator(model.config.discriminator_channels, model.config.discriminator_type)
+    discriminator.load_state_dict(state["discriminator"])
+    return discriminator.to(model.device).eval().requires_grad_(False)
+
+
+def critic_loss(model: Pix2NeRF, discriminator: Discriminator, realness: float, pose: float, seed: int = 0):
+    """codes -> realness * softplus(-D(view)) + pose * MSE(D's pose, the view's) for one view a call from the pose
+    prior (32 px, 12 + 12 samples, upsampled to D's training resolution)."""
+    config = model.config
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    sampling = RaySamplingSettings(
+        near=config.ray_start, far=config.ray_end, num_steps=12, deterministic=True, background=config.background
+    )
+    size = config.training_stages[-1]["resolution"]
+
+    def loss(codes: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        yaw, pitch = model.sample_poses(1, generator)
+        rgb = model.render_codes(codes, yaw, pitch, 32, sampling, True).rgb
+        image = F.interpolate(rgb * 2 - 1, size=(size, size), mode="bilinear", align_corners=False)
+        logit, predicted_pose = discriminator(image, 1.0)
+        return realness * F.softplus(-logit).mean() + pose * F.mse_loss(predicted_pose, official_pose(yaw, pitch))
+
+    return loss
 
 
 def main() -> None:
@@ -98,6 +141,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (then also --out .../inversion_gpu.json)")
     parser.add_argument("--out", default="benchmarks/results/inversion_cpu.json")
+    parser.add_argument("--critic", default=None, help="a training checkpoint folder with D (the critic_* variants)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
@@ -145,11 +189,24 @@ def main() -> None:
         print(name, {k: round(v, 4) for k, v in entry.items()}, flush=True)
         write_json(args.out, results)
 
+    discriminator = load_discriminator(model, args.critic) if args.critic else None
+
+    def invert(image, progress, settings: InversionSettings, critic: tuple[float, float] | None):
+        if critic is None:
+            return model.invert(image, settings=settings, progress=progress)
+        if discriminator is None:
+            raise SystemExit("the critic_* variants need --critic RUN/checkpoint-<step>")
+        target = model.preprocess(image)
+        regulariser = critic_loss(model, discriminator, *critic, seed=settings.seed)
+        return refine(model, model.encode_input(target), target, settings, progress, regulariser)
+
     score("encoder", lambda image, progress: model.encode(image))
     for name in args.variants.split(","):
-        settings = DEFAULT.replace(**VARIANTS[name])
+        changes = dict(VARIANTS[name])
+        critic = changes.pop("critic", None)
+        settings = DEFAULT.replace(**changes)
         results["variants"].setdefault(name, {})
-        score(name, lambda image, progress, s=settings: model.invert(image, settings=s, progress=progress))
+        score(name, lambda image, progress, s=settings, c=critic: invert(image, progress, s, c))
         results["variants"][name]["settings"] = VARIANTS[name]
         write_json(args.out, results)
 

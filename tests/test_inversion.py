@@ -73,6 +73,26 @@ def test_style_refinement_lowers_the_input_view_loss(preset):
     assert input_view_error(model, refined, photo) < 0.95 * input_view_error(model, encoded, photo)
 
 
+def test_a_regulariser_of_the_codes_joins_the_loss(model, photo):
+    """refine's regulariser (what benchmarks/inversion.py's critic variants plug in) is called with the step's codes
+    and its gradient moves them: a strong pull of the codes towards zero shrinks them."""
+    from pix2nerf.inversion import refine
+
+    settings = InversionSettings(steps=4, learning_rate=0.1, code_weight=0.0, **FAST)
+    target = model.preprocess(photo)
+    seen = []
+
+    def towards_zero(codes):
+        seen.append(len(codes))
+        return 100.0 * sum(code.square().mean() for code in codes)
+
+    plain = refine(model, model.encode_input(target), target, settings)
+    pulled = refine(model, model.encode_input(target), target, settings, regulariser=towards_zero)
+    assert seen == [len(pulled.codes)] * 4
+    squared = [sum(code.square().sum().item() for code in latent.codes) for latent in (pulled, plain)]
+    assert squared[0] < 0.9 * squared[1]
+
+
 def test_a_diverging_step_returns_the_best_finite_codes(model, photo):
     calls = []
 

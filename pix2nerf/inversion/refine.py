@@ -6,6 +6,7 @@ contract (pix2nerf.fields.base) inverts.
     codes = the codes built from (settings.variable's start + offsets): the codes themselves, the styles, or z
     loss = MSE(rays(codes, encoder's pose), target) over `rays_per_step` random pixels a step
          + symmetry * the same for the mirrored photo at the mirrored pose + code_weight * mean((codes - encoder's)^2)
+         + regulariser(codes), where one is given (for example a critic's opinion of other views)
 
 The field runs as a frozen copy (gradients reach only the offsets): the model's weights, and renders that other
 threads run with them, are untouched.
@@ -29,11 +30,17 @@ Progress = Callable[[int, int], None]  # progress(done, total) after each step
 
 
 def refine(
-    model: Pix2NeRF, latent: Latent, photo: torch.Tensor, settings: InversionSettings, progress: Progress | None = None
+    model: Pix2NeRF,
+    latent: Latent,
+    photo: torch.Tensor,
+    settings: InversionSettings,
+    progress: Progress | None = None,
+    regulariser: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None,
 ) -> Latent:
     """The Latent of one image (batch 1, from `model.encode(photo)`) with `codes` refined against `photo`
     (1, 3, H, W) in [-1, 1]; its z and pose unchanged. Deterministic for a given settings.seed on a CPU.
-    A step whose loss or codes are not finite ends the refinement with the best codes seen so far."""
+    A step whose loss or codes are not finite ends the refinement with the best codes seen so far.
+    regulariser(codes) -> a scalar loss added at every step (differentiable in the codes; None: none)."""
     if latent.z.shape[0] != 1 or photo.shape[0] != 1:
         raise ValueError(
             f"refine takes one latent and one photo, got batches of {latent.z.shape[0]} and {photo.shape[0]}"
@@ -99,6 +106,8 @@ def refine(
                 loss = loss + settings.code_weight * sum(
                     (code - start).square().mean() for code, start in zip(codes, encoded)
                 ) / len(codes)
+            if regulariser is not None:
+                loss = loss + regulariser(codes)
             if not torch.isfinite(loss):
                 break
             if loss.item() < best_loss:
