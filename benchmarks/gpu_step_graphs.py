@@ -1,13 +1,13 @@
 """The discriminator's step replayed from CUDA graphs against the same step run as launched (issue 26).
 
-Two trainers built alike (same seed, weights and real images) take the same iterations, one with `step_graphs`. D's
-step draws no random numbers, so both trainers see the same fakes, latents and jitter, and their weights should agree
-to rounding (a replay runs the same kernels; fused Adam computes the same with `capturable`), or as far as a second
-launched run drifts from the first (cuDNN's and `grid_sample`'s backward passes are not deterministic): a larger
-difference points to a defect.
-Per network the JSON gives the distance between each run's weights and the first's relative to how far training moved
-them, the largest difference of each logged loss, and the steps whose losses were not finite; a case that fails
-records its error. Each preset is one case, with its own objective (the inversion cycle included).
+Three trainers built alike (same seed, weights and real images) take the same iterations: launched, launched again, and
+with `step_graphs`. D's step draws no random numbers, so all see the same fakes, latents and jitter, and weights should
+agree to rounding (a replay runs the same kernels; fused Adam computes the same with `capturable`), or as far as a
+second launched run drifts from the first (cuDNN's and `grid_sample`'s backward passes are not deterministic): a larger
+difference points to a defect. Per network the JSON gives the distance between each run's weights and the first's
+relative to how far training moved them, the largest difference of each logged loss over the steps where both runs'
+values are finite, and the steps whose losses were not finite; a case that fails records its error. Each preset is one
+case, with its own objective (the inversion cycle included).
 
     python benchmarks/gpu_step_graphs.py --out benchmarks/results/gpu_step_graphs_h200.json
 """
@@ -61,7 +61,14 @@ def compare(config: Pix2NeRFConfig, steps: int, resolution: int, batch: int, dev
                 k: float((final["eager"][k] - final[name][k]).norm()) / max(moved[k], 1e-30) for k in start
             },
             "loss_max_abs_difference": {
-                key: max(abs(a[key] - b[key]) for a, b in zip(losses["eager"], losses[name]))
+                key: max(
+                    (
+                        abs(a[key] - b[key])
+                        for a, b in zip(losses["eager"], losses[name])
+                        if math.isfinite(a[key] - b[key])
+                    ),
+                    default=math.nan,
+                )
                 for key in losses["eager"][0]
             },
         }

@@ -21,6 +21,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +79,7 @@ VARIANTS = {  # name -> changes to the default settings
     "style_40_lr_1e-1": {"variable": "style", "learning_rate": 1e-1, "code_weight": 0.0},
     "style_80_lr_5e-2": {"variable": "style", "steps": 80, "learning_rate": 5e-2, "code_weight": 0.0},
     "style_80_lr_1e-1": {"variable": "style", "steps": 80, "learning_rate": 1e-1, "code_weight": 0.0},
-    # the planes themselves (the tri-plane's codes) without the pull towards the encoder's: does the input view fit?
+    # does the input view fit with more samples per ray, or with the planes (the tri-plane's codes) free of the pull?
     "samples_36": {"num_steps": 36},
     "free_codes_lr_1e-1": {"learning_rate": 1e-1, "code_weight": 0.0},
     "free_codes_100_64px_36": {
@@ -112,7 +113,9 @@ def load_discriminator(model: Pix2NeRF, checkpoint: str) -> Discriminator:
     return discriminator.to(model.device).eval().requires_grad_(False)
 
 
-def critic_loss(model: Pix2NeRF, discriminator: Discriminator, realness: float, pose: float, seed: int = 0):
+def critic_loss(
+    model: Pix2NeRF, discriminator: Discriminator, realness: float, pose: float, seed: int = 0
+) -> Callable[[tuple[torch.Tensor, ...]], torch.Tensor]:
     """codes -> realness * softplus(-D(view)) + pose * MSE(D's pose, the view's) for one view a call from the pose
     prior (32 px, 12 + 12 samples, upsampled to D's training resolution)."""
     config = model.config
@@ -137,12 +140,26 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--data", required=True, help="a multi-view test split (pix2nerf make-dataset)")
     parser.add_argument("--objects", type=int, default=12)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default: all; the critic_* ones only with --critic)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (then also --out .../inversion_gpu.json)")
     parser.add_argument("--out", default="benchmarks/results/inversion_cpu.json")
     parser.add_argument("--critic", default=None, help="a training checkpoint folder with D (the critic_* variants)")
     args = parser.parse_args()
+    names = (
+        args.variants.split(",")
+        if args.variants
+        else [n for n in VARIANTS if args.critic or not n.startswith("critic")]
+    )
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if not args.critic and any("critic" in VARIANTS[name] for name in names):
+        parser.error("the critic_* variants need --critic RUN/checkpoint-<step> (a training checkpoint with D)")
     torch.set_num_threads(args.threads)
     model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
     objects = load_objects(args.data, "test", num_objects=args.objects)
@@ -157,6 +174,7 @@ def main() -> None:
         "environment": {**environment(torch.device(args.device)), "load_average_1min": os.getloadavg()[0]},
         "model": args.model,
         "data": args.data,
+        "critic": args.critic,
         "protocol": "relative_pose",
         "objects": len(objects),
         "target_views": sum(len(t) - 1 for t in truths),
@@ -194,14 +212,12 @@ def main() -> None:
     def invert(image, progress, settings: InversionSettings, critic: tuple[float, float] | None):
         if critic is None:
             return model.invert(image, settings=settings, progress=progress)
-        if discriminator is None:
-            raise SystemExit("the critic_* variants need --critic RUN/checkpoint-<step>")
         target = model.preprocess(image)
         regulariser = critic_loss(model, discriminator, *critic, seed=settings.seed)
         return refine(model, model.encode_input(target), target, settings, progress, regulariser)
 
     score("encoder", lambda image, progress: model.encode(image))
-    for name in args.variants.split(","):
+    for name in names:
         changes = dict(VARIANTS[name])
         critic = changes.pop("critic", None)
         settings = DEFAULT.replace(**changes)

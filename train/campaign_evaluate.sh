@@ -8,9 +8,13 @@
 set -euo pipefail
 dest="$1"
 overrides="$2"
-data="${3:-outputs/data/synthetic-cars}"
 run=outputs/synthetic-cars-triplane
 . "$(dirname "$0")/common.sh"
+data="${3:-$(synthetic_cars_folder outputs 64)}"
+if [ ! -f "$data/dataset_dict.json" ]; then
+  echo "no dataset in $data (give the folder of the held-out cars)" >&2
+  exit 2
+fi
 device_wheels
 checkpoint="$(newest_checkpoint "$run")"
 model="outputs/campaign-${checkpoint##*-}"

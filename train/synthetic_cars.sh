@@ -20,7 +20,7 @@ accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dy
   --train_data_dir "$data" --preset synthetic_cars --output_dir "$run" --resume_from_checkpoint latest_or_new \
   --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
   --checkpoints_total_limit 1 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \
-  --dataloader_num_workers 8 --seed 0
+  --dataloader_num_workers 8 --seed 0 --step_graphs "$step_graphs"
 if [ ! -f "$run/model/training.json" ] || ! grep -q "\"steps\": $steps," "$run/model/training.json"; then
   echo "training stopped before step $steps: run this script again to resume" >&2
   exit 3

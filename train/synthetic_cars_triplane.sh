@@ -6,7 +6,8 @@
 # CONFIG_OVERRIDES: a JSON object of config fields over the preset, as train/variants.sh takes them; with the same
 # overrides, a variant's checkpoint copied into OUTPUT_ROOT/synthetic-cars-triplane/ trains on here.
 # DATA_RESOLUTION (64 unless given): the cars are rendered at this size for training and evaluation (128 for a
-# training stage at 128 px: the 64 px images would only be upsampled).
+# training stage at 128 px: the 64 px images would only be upsampled; the evaluation then reads held-out cars rendered
+# at 128 px, not the 64 px protocol of the shipped model's card). STEP_GRAPHS in the environment: see train/common.sh.
 # Training resumes from the latest checkpoint (latest_or_new): on machines that stop a command after 10 minutes, run it
 # again with the same arguments until it reports the last step (exit status 3 until then); the data is generated once
 # per OUTPUT_ROOT. A checkpoint is about 47 MiB in four files under 16 MiB, so it travels between machines: copy
@@ -29,7 +30,7 @@ accelerate launch --num_processes 1 --num_machines 1 --mixed_precision fp16 --dy
   --resume_from_checkpoint latest_or_new \
   --max_train_steps "$steps" ${minutes:+--max_train_minutes "$minutes"} --checkpointing_steps 1000 \
   --checkpoints_total_limit 1 --validation_steps 1000 --validation_num_objects 16 --logging_steps 25 \
-  --dataloader_num_workers 8 --seed 0
+  --dataloader_num_workers 8 --seed 0 --step_graphs "$step_graphs"
 if [ ! -f "$run/model/training.json" ] || ! grep -q "\"steps\": $steps," "$run/model/training.json"; then
   echo "training stopped before step $steps: run this script again to resume" >&2
   exit 3

@@ -158,8 +158,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["auto", "on", "off"],
         default="auto",
         help="on one CUDA process, replay the discriminator's step (forward passes, R1, backward, optimiser) from CUDA "
-        "graphs once the fade-in is done (fewer kernel launches; see the README's Performance section); auto: on "
-        "one CUDA process under fp16 for fields other than the SIREN",
+        "graphs once the fade-in is done (fewer kernel launches); auto: where the README's Performance section "
+        "measured them to pay",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")

@@ -36,7 +36,7 @@ for variant in "$@"; do
   python train/train.py --mixed_precision fp16 --train_data_dir "$data" --preset synthetic_cars_triplane \
     --config_overrides "$overrides" --output_dir "$root/variants/$name" --resume_from_checkpoint latest_or_new \
     --max_train_minutes "$minutes" --checkpointing_steps 100000 --checkpoints_total_limit 1 --validation_steps 250 \
-    --validation_num_objects 16 --logging_steps 25 --dataloader_num_workers 2 --seed 0 \
+    --validation_num_objects 16 --logging_steps 25 --dataloader_num_workers 2 --seed 0 --step_graphs "$step_graphs" \
     >>"$root/variants/$name/train.log" 2>&1 &
   pids+=("$!")
 done

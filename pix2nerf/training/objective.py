@@ -355,8 +355,7 @@ class Pix2NeRFTrainer:
 def default_step_graphs(model: Pix2NeRF, precision: str) -> bool:
     """Whether a trainer takes D's step from CUDA graphs unless told: on one CUDA process under fp16, for fields other
     than the SIREN (graphed and launched training agree there as launched training agrees with itself, and the step
-    gets faster; the SIREN's step does not, and its graphs' memory pools are what it can least spare). See the README's
-    Performance section."""
+    gets faster; the SIREN's step does not). See the README's Performance section."""
     one_cuda_process = model.device.type == "cuda" and _world_size() == 1
     return one_cuda_process and precision == "fp16" and model.config.field_type != "siren"
 
