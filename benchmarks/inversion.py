@@ -90,6 +90,13 @@ VARIANTS = {  # name -> changes to the default settings
         "num_steps": 36,
         "rays_per_step": 1024,
     },
+    # the encoder's yaw and pitch refined with the codes (Adam in degrees); codes_only: the default before
+    "codes_only": {"pose_learning_rate": 0.0},
+    "pose_lr_0.1": {"pose_learning_rate": 0.1},
+    "pose_lr_0.25": {"pose_learning_rate": 0.25},
+    "pose_lr_0.5": {"pose_learning_rate": 0.5},
+    "pose_lr_1": {"pose_learning_rate": 1.0},
+    "pose_lr_4": {"pose_learning_rate": 4.0},
     # the discriminator's opinion of other views (realness weight, pose weight), beside the default's loss
     "critic_0.01": {"critic": (0.01, 0.0)},
     "critic_0.1": {"critic": (0.1, 0.0)},

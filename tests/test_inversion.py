@@ -34,10 +34,24 @@ def input_view_error(model: Pix2NeRF, latent, photo: torch.Tensor) -> float:
 
 def test_refinement_lowers_the_input_view_loss(model, photo):
     encoded = model.encode(photo)
-    refined = model.invert(photo, 10, learning_rate=0.1, code_weight=0.0, **{**FAST, "rays_per_step": 0})
+    options = dict(learning_rate=0.1, code_weight=0.0, pose_learning_rate=0.0, **{**FAST, "rays_per_step": 0})
+    refined = model.invert(photo, 10, **options)
     assert refined.codes is not None and encoded.codes is None
     assert torch.equal(refined.z, encoded.z) and torch.equal(refined.yaw, encoded.yaw)
     assert input_view_error(model, refined, photo) < 0.95 * input_view_error(model, encoded, photo)
+
+
+def test_pose_refinement_moves_the_pose_within_the_prior(model, photo):
+    from pix2nerf.rendering.cameras import prior_ranges
+
+    encoded = model.encode(photo)
+    refined = model.invert(photo, 10, pose_learning_rate=2.0, **FAST)
+    assert not torch.equal(refined.yaw, encoded.yaw) and torch.isfinite(refined.yaw).all()
+    low, high = prior_ranges(model.config)[1]
+    assert low <= refined.pitch.item() <= high
+    assert model.render(refined, resolution=16).rgb.isfinite().all()
+    kept = model.invert(photo, 10, pose_learning_rate=0.0, **FAST)
+    assert torch.equal(kept.yaw, encoded.yaw) and torch.equal(kept.pitch, encoded.pitch)
 
 
 def test_refinement_is_seeded_and_reports_progress(model, photo):

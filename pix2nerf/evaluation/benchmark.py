@@ -11,7 +11,8 @@ composited over the model's background, under two protocols:
 Also the encoder's pose error (degrees, yaw wrap-aware) on every view, the reconstruction of the input view at its
 predicted pose, the object colour error of each protocol (pix2nerf.evaluation.metrics.colour_error over the
 ground-truth alpha > 0.5), and two baselines on the same target views: the input image itself, and a blank background
-image. With `refine` settings, the same protocols again from `model.invert` of view 0 (the "refined" rows), timed.
+image. With `refine` settings, the same protocols again from `model.invert` of view 0 (the "refined" rows, relative to
+the input's pose as the refinement returns it), timed.
 
 Yaw is reported twice. A GAN trained on unposed images under a full-circle yaw prior picks its own yaw origin: turning
 every generated scene about the vertical axis leaves the image distribution unchanged, so its yaw 0 is the data's
@@ -364,7 +365,6 @@ def evaluate(
         targets = truth[1:]
         count = len(targets)
         masks = object_masks(obj, resolution)[1:] if any("pose" in name for name in rows) else None
-        relative_yaw, relative_pitch = relative_poses(obj, pred_yaw[0], pred_pitch[0], (low, high))
         latents = {"": latent}
         if refine is not None:
             start = time.perf_counter()
@@ -376,9 +376,12 @@ def evaluate(
         }
         row = {"object_id": obj.object_id, "category": obj.category, "views": count}
         for prefix, source in latents.items():
+            # the input's pose as the method estimates it (a refinement may refine it) plus each view's true offset
+            input_yaw, input_pitch = source.yaw.float().cpu()[:1], source.pitch.float().cpu()[:1]
+            relative_yaw, relative_pitch = relative_poses(obj, input_yaw[0], input_pitch[0], (low, high))
             renders[f"{prefix}relative_pose"] = render(source, relative_yaw, relative_pitch)
             renders[f"{prefix}predicted_pose"] = render(source, pred_yaw[1:], pred_pitch[1:])
-            reconstruction = render(source, pred_yaw[:1], pred_pitch[:1])
+            reconstruction = render(source, input_yaw, input_pitch)
             for metric_name, metric in image_metrics.items():
                 values = metric(reconstruction, truth[:1], data_range=1.0)
                 scores[f"{prefix}input_reconstruction"][metric_name].append(values)

@@ -181,7 +181,9 @@ class TriplaneField(RadianceField):
         with _float32_region(points.device):
             out, points = out.float(), points.float()
             blob_scale = -1 / (BLOB_RADIUS * self.half_size) ** 2
-            blob = (points * points).sum(-1).mul_(blob_scale).add_(1).relu_().mul_(BLOB_DENSITY)
+            # the relu's output is not changed in place: its backward reads it (gradients reach the points when the
+            # rays' pose is refined)
+            blob = BLOB_DENSITY * (points * points).sum(-1).mul_(blob_scale).add_(1).relu_()
             inside = (points.abs() <= self.half_size).all(-1)
             rgb = torch.sigmoid(out[..., 1:])
             if self.colour_margin:

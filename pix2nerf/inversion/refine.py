@@ -4,7 +4,8 @@ contract (pix2nerf.fields.base) inverts.
 
     photo (1, 3, H, W) in [-1, 1] -> resized to settings.resolution -> target pixels (R*R, 3) in [0, 1]
     codes = the codes built from (settings.variable's start + offsets): the codes themselves, the styles, or z
-    loss = MSE(rays(codes, encoder's pose), target) over `rays_per_step` random pixels a step
+    loss = MSE(rays(codes, pose), target) over `rays_per_step` random pixels a step (pose: the encoder's, refined
+           too when settings.pose_learning_rate > 0)
          + symmetry * the same for the mirrored photo at the mirrored pose + code_weight * mean((codes - encoder's)^2)
          + regulariser(codes), where one is given (for example a critic's opinion of other views)
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from pix2nerf.inversion.settings import InversionSettings
 from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF
-from pix2nerf.rendering.cameras import constant_vectors, world_rays
+from pix2nerf.rendering.cameras import constant_vectors, prior_ranges, world_rays
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays
 
 Progress = Callable[[int, int], None]  # progress(done, total) after each step
@@ -38,8 +39,9 @@ def refine(
     regulariser: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None,
 ) -> Latent:
     """The Latent of one image (batch 1, from `model.encode(photo)`) with `codes` refined against `photo`
-    (1, 3, H, W) in [-1, 1]; its z and pose unchanged. Deterministic for a given settings.seed on a CPU.
-    A step whose loss or codes are not finite ends the refinement with the best codes seen so far.
+    (1, 3, H, W) in [-1, 1]; its z unchanged, its pose too unless settings.pose_learning_rate > 0. Deterministic
+    for a given settings.seed on a CPU. A step whose loss or codes are not finite ends the refinement with the best
+    codes (and pose) seen so far.
     regulariser(codes) -> a scalar loss added at every step (differentiable in the codes; None: none)."""
     if latent.z.shape[0] != 1 or photo.shape[0] != 1:
         raise ValueError(
@@ -53,12 +55,17 @@ def refine(
     yaw = latent.yaw.to(device).float().reshape(1) + config.yaw_offset  # the generator's frame
     pitch = latent.pitch.to(device).float().reshape(1)
     pixels = target.to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
-    views = [_rays(yaw, pitch, settings.resolution, config.fov) + (pixels, 1.0)]
+    views = [(1.0, pixels, 1.0)]  # (yaw's sign, target pixels, loss weight)
     if settings.symmetry > 0:  # the data's yaw y seen mirrored is -y: in the generator's frame 2 offset - yaw
         mirrored = target.flip(-1).to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
-        views.append(
-            _rays(2 * config.yaw_offset - yaw, pitch, settings.resolution, config.fov) + (mirrored, settings.symmetry)
-        )
+        views.append((-1.0, mirrored, settings.symmetry))
+    pose_offset = torch.zeros(2, device=device, requires_grad=settings.pose_learning_rate > 0)  # degrees
+
+    def rays_of(sign: float) -> tuple[torch.Tensor, ...]:
+        view_yaw = yaw + pose_offset[:1]
+        view_yaw = view_yaw if sign > 0 else 2 * config.yaw_offset - view_yaw
+        return _rays(view_yaw, pitch + pose_offset[1:], settings.resolution, config.fov)
+
     num_rays = pixels.shape[1]
     rays_per_step = min(settings.rays_per_step or num_rays, num_rays)
     field = copy.deepcopy(model.field).requires_grad_(False)
@@ -85,16 +92,20 @@ def refine(
     def codes_of(values: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         return tuple(build(*(start + offset for start, offset in zip(variables, values))))
 
-    optimizer = torch.optim.Adam(offsets, lr=settings.learning_rate)
+    variables_to_fit = [{"params": offsets, "base_lr": settings.learning_rate}]
+    if settings.pose_learning_rate > 0:
+        variables_to_fit.append({"params": [pose_offset], "base_lr": settings.pose_learning_rate})
+    optimizer = torch.optim.Adam(variables_to_fit, lr=settings.learning_rate)
     generator = torch.Generator(device=device).manual_seed(settings.seed)
-    best_loss, best_codes = math.inf, encoded
+    best_loss, best_codes, best_pose = math.inf, encoded, pose_offset.detach().clone()
     for step in range(settings.steps):
         for group in optimizer.param_groups:
-            group["lr"] = settings.learning_rate * (1 - (1 - settings.final_lr_fraction) * step / settings.steps)
+            group["lr"] = group["base_lr"] * (1 - (1 - settings.final_lr_fraction) * step / settings.steps)
         with torch.enable_grad():
             codes = codes_of(offsets)
             loss = 0.0
-            for origins, directions, view, rgb, weight in views:
+            for sign, rgb, weight in views:
+                origins, directions, view = rays_of(sign)
                 chosen = torch.randperm(num_rays, generator=generator, device=device)[:rays_per_step]
 
                 def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,9 +123,11 @@ def refine(
                 break
             if loss.item() < best_loss:
                 best_loss, best_codes = loss.item(), tuple(code.detach() for code in codes)
-            gradients = torch.autograd.grad(loss, offsets)
-        for offset, gradient in zip(offsets, gradients):
-            offset.grad = gradient
+                best_pose = pose_offset.detach().clone()
+            fitted = [*offsets, pose_offset] if settings.pose_learning_rate > 0 else offsets
+            gradients = torch.autograd.grad(loss, fitted)
+        for variable, gradient in zip(fitted, gradients):
+            variable.grad = gradient
         optimizer.step()
         if settings.noise > 0:
             with torch.no_grad():
@@ -126,11 +139,14 @@ def refine(
     else:
         with torch.no_grad():
             final = tuple(code.detach() for code in codes_of(offsets))
-        if all(torch.isfinite(code).all() for code in final):
-            best_codes = final
+        if all(torch.isfinite(code).all() for code in final) and torch.isfinite(pose_offset).all():
+            best_codes, best_pose = final, pose_offset.detach().clone()
     if progress is not None and step + 1 < settings.steps:
         progress(settings.steps, settings.steps)
-    return Latent(z=latent.z, yaw=latent.yaw, pitch=latent.pitch, codes=best_codes)
+    best_pose = best_pose.to(latent.yaw.device, latent.yaw.dtype)
+    pitch_range = prior_ranges(config)[1]  # the refined pitch stays where the encoder's may lie
+    refined_pitch = (latent.pitch + best_pose[1]).clamp(*pitch_range)
+    return Latent(z=latent.z, yaw=latent.yaw + best_pose[0], pitch=refined_pitch, codes=best_codes)
 
 
 def _rays(yaw: torch.Tensor, pitch: torch.Tensor, resolution: int, fov: float) -> tuple[torch.Tensor, ...]:

@@ -25,6 +25,8 @@ class InversionSettings:
     code_weight: L2 penalty pulling the codes towards the encoder's (mean squared difference, times this).
     symmetry: weight of the loss of the mirrored photo at the mirrored pose (yaw -> -yaw, the object's left-right
     symmetry; 0: off). seed: the generator of the annealed noise added to the offsets (`noise`, times 1 - i / steps).
+    pose_learning_rate: > 0 also refines the encoder's yaw and pitch (offsets in degrees, Adam at this rate, decayed
+    as `learning_rate` is); 0 keeps the encoder's pose. Defaults: the best measured (README, "Using the model").
     """
 
     steps: int = 40
@@ -39,6 +41,7 @@ class InversionSettings:
     symmetry: float = 0.0
     noise: float = 0.0
     seed: int = 0
+    pose_learning_rate: float = 0.25
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 0, MAX_STEPS)
@@ -47,7 +50,7 @@ class InversionSettings:
         _check_int("rays_per_step", self.rays_per_step, 0, MAX_RESOLUTION**2)
         _check_float("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
         _check_float("final_lr_fraction", self.final_lr_fraction, 0.0, 1.0)
-        for name in ("code_weight", "symmetry", "noise"):
+        for name in ("code_weight", "symmetry", "noise", "pose_learning_rate"):
             _check_float(name, getattr(self, name), 0.0, 1e6)
         if self.variable not in VARIABLES:
             raise ValueError(f"variable must be one of {VARIABLES}, got {str(self.variable)[:40]!r}")
