@@ -1,13 +1,14 @@
-"""The discriminator's step replayed from CUDA graphs against the same step run as launched (issue 26).
+"""Whole training iterations replayed from CUDA graphs against the same iterations run as launched (issue 26).
 
-Three trainers built alike (same seed, weights and real images) take the same iterations: launched, launched again, and
-with `step_graphs`. D's step draws no random numbers, so all see the same fakes, latents and jitter, and weights should
-agree to rounding (a replay runs the same kernels; fused Adam computes the same with `capturable`), or as far as a
-second launched run drifts from the first (cuDNN's and `grid_sample`'s backward passes are not deterministic): a larger
-difference points to a defect. Per network the JSON gives the distance between each run's weights and the first's
-relative to how far training moved them, the largest difference of each logged loss over the steps where both runs'
-values are finite, and the steps whose losses were not finite; a case that fails records its error. Each preset is one
-case, with its own objective (the inversion cycle included).
+Three trainers built alike (same seed, weights and real images) take the same iterations, each from the same seed
+of CUDA's generator: launched, launched again, and with `step_graphs` (a replay draws its latents, poses and ray
+jitter from the generator as launched kernels do). Weights should agree to rounding (a replay runs the same kernels;
+fused Adam computes the same with `capturable`), or as far as a second launched run drifts from the first (cuDNN's
+and `grid_sample`'s backward passes are not deterministic): a larger difference points to a defect. Per network the
+JSON gives the distance between each run's weights and the first's relative to how far training moved them, the
+largest difference of each logged loss over the steps where both runs' values are finite, and the steps whose
+losses were not finite; a case that fails records its error. Each preset is one case, with its own objective (the
+inversion cycle included).
 
     python benchmarks/gpu_step_graphs.py --out benchmarks/results/gpu_step_graphs_h200.json
 """
@@ -41,8 +42,9 @@ def weights(trainer: Pix2NeRFTrainer) -> dict[str, torch.Tensor]:
 
 
 def compare(config: Pix2NeRFConfig, steps: int, resolution: int, batch: int, device: torch.device) -> dict:
-    """`steps` iterations from step 2 (fade-in done) of two eager trainers and a graphed one on the same images: the
-    second eager run measures how far launched training drifts from itself (non-deterministic kernels)."""
+    """`steps` iterations from step 2 (fade-in and density noise done) of two eager trainers and a graphed one on the
+    same images: the second eager run measures how far launched training drifts from itself (non-deterministic
+    kernels). The graphed trainer captures each kind of iteration (pi-GAN's, Pix2NeRF's) at its third."""
     trainers = {name: build(config, name == "graphs", device) for name in ("eager", "eager_again", "graphs")}
     start = weights(trainers["eager"])
     real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
@@ -52,6 +54,7 @@ def compare(config: Pix2NeRFConfig, steps: int, resolution: int, batch: int, dev
             torch.manual_seed(1000 + step)
             logs = trainer.train_step(real, step)
             losses[name].append({k: float(v) for k, v in logs.items()})
+            torch.cuda.empty_cache()  # the launched trainers' cached memory, beside the graphs' pool
     final = {name: weights(trainer) for name, trainer in trainers.items()}
     moved = {k: float((final["eager"][k] - start[k]).norm()) for k in start}
 
@@ -91,7 +94,7 @@ def main() -> int:
     parser.add_argument(
         "--preset", nargs="+", default=["synthetic_cars_triplane", "synthetic_cars"], help="one case each, in order"
     )
-    parser.add_argument("--steps", type=int, default=8, help="iterations (the graphs capture at the third)")
+    parser.add_argument("--steps", type=int, default=10, help="iterations (each kind captured at its third)")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--out", default="benchmarks/results/gpu_step_graphs.json")

@@ -72,10 +72,13 @@ def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device
 
 class Workload:
     """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
-    `graphs`: D's step replayed from CUDA graphs (StepGraphs of this workload's own) or run eagerly."""
+    `graphs`: whole iterations replayed from CUDA graphs (StepGraphs of this workload's own) or launched;
+    `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms)."""
 
-    def __init__(self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None, graphs=False) -> None:
-        self.trainer, self.ray_stages = trainer, ray_stages
+    def __init__(
+        self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None, graphs=False, autotune=False
+    ) -> None:
+        self.trainer, self.ray_stages, self.autotune = trainer, ray_stages, autotune
         self.step_graphs = StepGraphs() if graphs else None
         self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
         self.steps = iter(range(2, 10**9, 2))  # even steps from 2: the fade-in is done, the density noise off
@@ -83,15 +86,15 @@ class Workload:
 
     def pair(self) -> None:
         runner, trainer = self.trainer.field_runner, self.trainer
-        runner_stages, trainer_graphs = runner.ray_stages, trainer.step_graphs
+        runner_stages, trainer_graphs, autotune = runner.ray_stages, trainer.step_graphs, trainer.conv_autotune
         runner.ray_stages = self.ray_stages or runner_stages
-        trainer.step_graphs = self.step_graphs
+        trainer.step_graphs, trainer.conv_autotune = self.step_graphs, self.autotune
         try:
             step = next(self.steps)
             trainer.train_step(self.real, step)
             self.losses = trainer.train_step(self.real, step + 1)
         finally:
-            runner.ray_stages, trainer.step_graphs = runner_stages, trainer_graphs
+            runner.ray_stages, trainer.step_graphs, trainer.conv_autotune = runner_stages, trainer_graphs, autotune
 
 
 def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
@@ -179,7 +182,12 @@ def main() -> int:
     parser.add_argument(
         "--step-graphs",
         action="store_true",
-        help="also time each field with D's step replayed from CUDA graphs (the *_step_graphs rows)",
+        help="also time each field with its iterations replayed from CUDA graphs (the *_step_graphs rows)",
+    )
+    parser.add_argument(
+        "--conv-autotune",
+        action="store_true",
+        help="also time each field with cuDNN timing its convolution algorithms (the *_conv_autotune rows)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
     parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")
@@ -208,16 +216,20 @@ def main() -> int:
             key = f"{resolution}px_b{batch}"
             samplers = {trainer.field_runner.ray_stages.name: None}
             samplers.setdefault(REFERENCE_RAY_STAGES.name, REFERENCE_RAY_STAGES)
-            variants = {(sampler, False): stages for sampler, stages in samplers.items()}
-            if args.step_graphs:
-                variants[trainer.field_runner.ray_stages.name, True] = None
-            for (sampler, graphs), stages in variants.items():
-                name = (field, key, f"{sampler}_sampler" + ("_step_graphs" if graphs else ""))
-                workloads[name] = work = Workload(trainer, resolution, batch, stages, graphs)
+            variants = {(sampler, False, False): stages for sampler, stages in samplers.items()}
+            own = trainer.field_runner.ray_stages.name
+            for graphs, autotune in ((True, False), (False, True), (True, True)):
+                if (args.step_graphs or not graphs) and (args.conv_autotune or not autotune):
+                    variants[own, graphs, autotune] = None
+            for (sampler, graphs, autotune), stages in variants.items():
+                suffix = ("_step_graphs" if graphs else "") + ("_conv_autotune" if autotune else "")
+                name = (field, key, f"{sampler}_sampler{suffix}")
+                workloads[name] = work = Workload(trainer, resolution, batch, stages, graphs, autotune)
                 for _ in range(args.warmup):
                     work.pair()
-                graphs_expected = 1 if trainer.config.r1_interval == 1 else 2  # with and without R1
-                for _ in range(3 * trainer.config.r1_interval + 3):  # the graphs' warm-ups and captures, untimed
+                interval = trainer.config.r1_interval  # the kinds of iteration: (pi-GAN or Pix2NeRF, with R1 or not)
+                graphs_expected = len({(step % 2, step % interval == 0) for step in range(2 * interval)})
+                for _ in range(3 * interval + 3):  # the graphs' warm-ups and captures, untimed
                     if not graphs or len(work.step_graphs) >= graphs_expected:
                         break
                     work.pair()
@@ -252,6 +264,7 @@ def main() -> int:
             "render_resolution",
             "render_steps",
             "step_graphs",
+            "conv_autotune",
         )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}

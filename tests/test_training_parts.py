@@ -255,10 +255,11 @@ def test_step_graphs_by_default_where_measured_to_pay(device, precision, field_t
     assert default_step_graphs(model, precision) is expected
 
 
-def test_step_graphs_get_d_step_after_the_fade_in_keyed_by_what_a_replay_cannot_change():
-    """A recorder stands in for the CUDA graphs (pix2nerf.training.step_graphs) on the CPU: the trainer hands it D's
-    step only once the fade-in is done, under keys that change with the R1 switch and the learning rates, and the
-    training it runs is the trainer's own."""
+def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_what_a_replay_cannot_change():
+    """A recorder stands in for the CUDA graphs (pix2nerf.training.step_graphs) on the CPU: the trainer hands it each
+    whole iteration only once the fade-in and the density noise are done, under keys that change with the kind of
+    iteration, the R1 switch, E's warm-up, top-k and the learning rates, and the training it runs is the trainer's own
+    (the EMAs included)."""
     from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 
     class Recorder:
@@ -272,23 +273,30 @@ def test_step_graphs_get_d_step_after_the_fade_in_keyed_by_what_a_replay_cannot_
     real = torch.rand(2, 3, 8, 8) * 2 - 1
     stages = [
         {"start_step": 0, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 1e-4, "lr_e": 1e-4},
-        {"start_step": 4, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 5e-5, "lr_e": 1e-4},
+        {"start_step": 5, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 5e-5, "lr_e": 1e-4},
     ]
-    logs = {}
+    options = dict(r1_interval=2, fade_steps=2, density_noise_steps=3, warmup_steps=4, training_stages=stages)
+    logs, emas = {}, {}
     for name in ("launched", "recorded"):
         torch.manual_seed(0)
-        model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny", r1_interval=2, fade_steps=2, training_stages=stages))
+        model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny", topk_floor=0.5, topk_interval=1, **options))
         trainer = trainer_for(model)
         recorder = trainer.step_graphs = Recorder() if name == "recorded" else None
         logs[name] = []
-        for step in range(6):
+        for step in range(8):
             torch.manual_seed(100 + step)
             logs[name].append(trainer.train_step(real, step))
-    assert len(recorder.keys) == 4  # steps 2-5: alpha reaches 1 at step 2
-    assert [dict(key[2])["with_r1"] for key in recorder.keys] == [True, False, True, False]
-    assert all(dict(key[2])["alpha"] == 1.0 for key in recorder.keys)
-    assert recorder.keys[0] != recorder.keys[2]  # D's learning rate halved from step 4
-    assert recorder.keys[2][3] == recorder.keys[3][3] and recorder.keys[0][1] == recorder.keys[3][1]
+        emas[name] = trainer.state_dict()["ema_encoder"]
+    switches = [dict(key[1]) for key in recorder.keys]
+    assert len(switches) == 5  # steps 3-7: alpha reaches 1 at step 2, the density noise 0 at step 3
+    assert all(s["alpha"] == 1.0 and s["settings"].noise_std == 0 for s in switches)
+    assert [s["with_r1"] for s in switches] == [False, True, False, True, False]
+    assert [s["conditional"] for s in switches] == [True, False, True, False, True]
+    assert [s["train_encoder"] for s in switches] == [False, True, True, True, True]
+    assert [s["keep"] for s in switches] == [2] * 5  # ceil(0.99^step of the batch of 2): top-k on, all kept
+    assert recorder.keys[1][2] != recorder.keys[2][2]  # D's learning rate halved from step 5
+    assert recorder.keys[0][0] == ((((2, 3, 8, 8)), torch.float32),)
+    assert emas["recorded"]["num_updates"] == emas["launched"]["num_updates"] == 8 + 2  # E's second update: 5 and 7
     for launched, recorded in zip(logs["launched"], logs["recorded"]):
         assert launched.keys() == recorded.keys()
         for key in launched:
@@ -309,6 +317,7 @@ def test_step_graphs_check_their_warm_up_and_a_failed_capture_says_how_to_go_on(
     monkeypatch.setattr(graphs, "_side_stream", lambda: SimpleNamespace(wait_stream=lambda stream: None))
     monkeypatch.setattr(torch.cuda, "current_stream", lambda: None)
     monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: None)
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: (0, 1))
     monkeypatch.setattr(torch.cuda, "graph", lambda graph, **options: contextlib.nullcontext())
     calls = []
 

@@ -157,9 +157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--step_graphs",
         choices=["auto", "on", "off"],
         default="auto",
-        help="on one CUDA process, replay the discriminator's step (forward passes, R1, backward, optimiser) from CUDA "
-        "graphs once the fade-in is done (fewer kernel launches); auto: where the README's Performance section "
-        "measured them to pay",
+        help="on one CUDA process, replay each training iteration (renders, the three networks' steps with R1, the "
+        "EMAs) from CUDA graphs once the fade-in and density noise are done (fewer kernel launches); auto: where the "
+        "README's Performance section measured them to pay",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.info(
         f"{len(images)} training images from {source} at {data_resolution} px; validation on {held_out_what or '-'}; "
         f"{accelerator.num_processes} process(es) on {device}, {mixed_precision} precision; field kernels "
-        f"{trainer.field_kernels}, D's step from CUDA graphs {'on' if trainer.step_graphs is not None else 'off'}; "
+        f"{trainer.field_kernels}, iterations from CUDA graphs {'on' if trainer.step_graphs is not None else 'off'}; "
         f"parameters {model.num_parameters()} + discriminator {sum(p.numel() for p in discriminator.parameters())}",
         main_process_only=True,
     )

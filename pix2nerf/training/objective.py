@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.distributed as dist
@@ -56,15 +56,18 @@ class Pix2NeRFTrainer:
         compile_field: bool | None = None,
         field_kernels: str = "auto",
         step_graphs: bool | None = None,
+        conv_autotune: bool = False,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field with gradients under fp16 on CUDA, "triton" (the field's Triton
         layer kernels, pix2nerf.kernels.siren_layers), "compile" (torch.compile) or "auto": triton where the field
         has such kernels and training is fp16, else compile. `self.field_kernels` says which was taken (see the
-        README's Performance section for their speed). step_graphs: replay D's step (its forward passes, R1's double
-        backward, backward and optimiser step) from CUDA graphs once the fade-in is done
-        (pix2nerf.training.step_graphs; CUDA, one process); None: where they were measured to train as launched
-        training does, faster (`default_step_graphs`)."""
+        README's Performance section for their speed). step_graphs: replay each whole iteration (renders, D's, E's
+        and G's steps with R1's double backward and the optimisers, the EMAs) from CUDA graphs once the fade-in and
+        the density noise are done (pix2nerf.training.step_graphs; CUDA, one process); None: where they were
+        measured to train as launched training does, faster (`default_step_graphs`). conv_autotune: cuDNN times
+        its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
+        around each iteration only; the choice may differ between runs)."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
@@ -84,6 +87,7 @@ class Pix2NeRFTrainer:
         # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
         self.step_graphs = StepGraphs() if step_graphs else None
+        self.conv_autotune = conv_autotune
         if step_graphs:
             adam["capturable"] = True  # passes the optimisers' capture check (fused Adam's step count is on the device)
         self.optimizers = {
@@ -144,13 +148,16 @@ class Pix2NeRFTrainer:
         for name in modules:
             self.optimizers[name].zero_grad(set_to_none=True)
 
-    def _generator_adversarial(self, fake: torch.Tensor, pose: torch.Tensor, alpha: float, step: int) -> torch.Tensor:
+    def _generator_adversarial(
+        self, fake: torch.Tensor, pose: torch.Tensor, alpha: float, keep: int | None
+    ) -> torch.Tensor:
+        """G's adversarial loss on fakes (B, 3, R, R) from poses (B, 2): D's realness (of the `keep` most real,
+        None: all) and its pose regression."""
         with self.autocast():
             logits, predicted_pose = self.discriminator(fake, alpha)
         logits = logits.float()
-        if self.config.topk_floor < 1:
-            keep = max(0.99 ** (step / self.config.topk_interval), self.config.topk_floor)
-            logits = torch.topk(logits, math.ceil(keep * logits.shape[0]), dim=0).values
+        if keep is not None:
+            logits = torch.topk(logits, keep, dim=0).values
         pose_loss = F.mse_loss(predicted_pose.float(), pose)
         return F.softplus(-logits).mean() + self.config.pose_loss_weight * pose_loss
 
@@ -164,16 +171,6 @@ class Pix2NeRFTrainer:
             with self.autocast():
                 terms["recon_vgg"] = F.mse_loss(self.vgg(reconstruction).float(), self.vgg(real).float())
         return terms
-
-    def _run(self, name: str, step, inputs: tuple[torch.Tensor, ...], **settings) -> dict[str, torch.Tensor]:
-        """step(*inputs, **settings), replayed from a CUDA graph where the trainer has step graphs and the fade-in
-        is done (the key: the step, its inputs' shapes, its settings and every learning rate)."""
-        if self.step_graphs is None or settings.get("alpha") != 1.0:
-            return step(*inputs, **settings)
-        rates = tuple(group["lr"] for optimizer in self.optimizers.values() for group in optimizer.param_groups)
-        shapes = tuple((tuple(value.shape), value.dtype) for value in inputs)
-        key = (name, shapes, tuple(sorted(settings.items())), rates)
-        return self.step_graphs(key, functools.partial(step, **settings), *inputs)
 
     def _discriminator_step(
         self, real: torch.Tensor, fake: torch.Tensor, pose: torch.Tensor, *, alpha: float, with_r1: bool
@@ -242,18 +239,61 @@ class Pix2NeRFTrainer:
         Returns the losses as 0-d tensors on the device (reading them would wait for the GPU: `IntervalMeans`
         sums them there) and the schedule's alpha and density noise as floats.
         """
-        config, model, discriminator = self.config, self.model, self.discriminator
+        config = self.config
         stage = config.stage_at(step)
         for name in self.optimizers:
             for group in self.optimizers[name].param_groups:
                 group["lr"] = stage[f"lr_{name}"] * group.get("lr_scale", 1.0)
-        model.train()
-        discriminator.train()
-        batch, resolution = real.shape[0], real.shape[-1]
+        self.model.train()
+        self.discriminator.train()
         alpha = self.alpha(step)
         settings = RaySamplingSettings.from_config(
             config, num_steps=stage["num_steps"], deterministic=False, noise_std=self.density_noise(step)
         )
+        keep = None  # top-k: the number of fakes whose logits train G
+        if config.topk_floor < 1:
+            keep = math.ceil(max(0.99 ** (step / config.topk_interval), config.topk_floor) * real.shape[0])
+        with _cudnn_benchmark(self.conv_autotune):
+            losses = self._run(
+                self._iteration,
+                (real,),
+                alpha=alpha,
+                settings=settings,
+                with_r1=step % config.r1_interval == 0,  # lazy R1: every r1_interval-th D step, gamma scaled to match
+                conditional=step % 2 == 1,
+                train_encoder=step >= config.warmup_steps,  # before, only E's inversion loss trains E
+                keep=keep,
+            )
+        return {**losses, "alpha": alpha, "density_noise": settings.noise_std}
+
+    def _run(self, step, inputs: tuple[torch.Tensor, ...], **switches) -> dict[str, torch.Tensor]:
+        """step(*inputs, **switches), replayed from a CUDA graph where the trainer has step graphs and the schedule
+        has settled (fade-in done, no density noise); the key: the inputs' shapes, the switches and every learning
+        rate (what a replay cannot change)."""
+        settled = switches["alpha"] == 1.0 and switches["settings"].noise_std == 0
+        if self.step_graphs is None or not settled:
+            return step(*inputs, **switches)
+        rates = tuple(group["lr"] for optimizer in self.optimizers.values() for group in optimizer.param_groups)
+        shapes = tuple((tuple(value.shape), value.dtype) for value in inputs)
+        key = (shapes, tuple(sorted(switches.items())), rates)
+        return self.step_graphs(key, functools.partial(step, **switches), *inputs)
+
+    def _iteration(
+        self,
+        real: torch.Tensor,
+        *,
+        alpha: float,
+        settings: RaySamplingSettings,
+        with_r1: bool,
+        conditional: bool,
+        train_encoder: bool,
+        keep: int | None,
+    ) -> dict[str, torch.Tensor]:
+        """D, then E, then G (pi-GAN, or Pix2NeRF's conditional adversarial + reconstruction step where
+        `conditional`) and the EMAs, on real images (B, 3, R, R); returns the losses (0-d, float32, detached).
+        Latents, poses and ray jitter come from the device's random numbers, so a CUDA graph can replay it."""
+        config, model, discriminator = self.config, self.model, self.discriminator
+        batch, resolution = real.shape[0], real.shape[-1]
         logs: dict[str, torch.Tensor] = {}
 
         # D: real vs. generated, R1 on reals, pose regression on fakes
@@ -262,8 +302,7 @@ class Pix2NeRFTrainer:
         pose = official_pose(yaw, pitch)
         with torch.no_grad():
             fake = self._render(z, yaw, pitch, resolution, settings)
-        with_r1 = step % config.r1_interval == 0  # lazy R1: every r1_interval-th D step, gamma scaled to match
-        logs.update(self._run("d", self._discriminator_step, (real, fake, pose), alpha=alpha, with_r1=with_r1))
+        logs.update(self._discriminator_step(real, fake, pose, alpha=alpha, with_r1=with_r1))
 
         # E: inversion of the same fakes
         e_logs = self._encoder_step(fake, z, yaw, pitch, pose, alpha=alpha, resolution=resolution, settings=settings)
@@ -276,24 +315,23 @@ class Pix2NeRFTrainer:
             e_pitch_error_deg=(pitch_pred - pitch).abs().mean(),
         )
 
-        # G: even steps pi-GAN, odd steps Pix2NeRF (conditional adversarial + reconstruction); D is frozen
+        # G: pi-GAN, or Pix2NeRF (conditional adversarial + reconstruction); D is frozen
         discriminator.requires_grad_(False)
         z2 = model.sample_latents(batch)
         yaw2, pitch2 = model.sample_poses(batch)
         pose2 = official_pose(yaw2, pitch2)
-        if step % 2 == 0:
+        if not conditional:
             g_loss = self._generator_adversarial(
-                self._render(z2, yaw2, pitch2, resolution, settings), pose2, alpha, step
+                self._render(z2, yaw2, pitch2, resolution, settings), pose2, alpha, keep
             )
             self._apply("g", g_loss, {"g": model.field})
         else:
-            train_encoder = step >= config.warmup_steps  # before, only E's inversion loss trains E
             with self.autocast(), nullcontext() if train_encoder else torch.no_grad():
                 z_real, pose_real = model.encoder(real, alpha)
             z_real = z_real.float()
             yaw_real, pitch_real = pose_to_degrees(pose_real.detach().float())
             adversarial = self._generator_adversarial(
-                self._render(z_real, yaw2, pitch2, resolution, settings), pose2, alpha, step
+                self._render(z_real, yaw2, pitch2, resolution, settings), pose2, alpha, keep
             )
             terms = self.reconstruction_loss(self._render(z_real, yaw_real, pitch_real, resolution, settings), real)
             g_loss = adversarial + config.reconstruction_weight * sum(terms.values())
@@ -304,8 +342,7 @@ class Pix2NeRFTrainer:
         discriminator.requires_grad_(True)
         self.ema_field.update(model.field)
         logs["g_loss"] = g_loss
-        losses = {name: value.detach().float().reshape(()) for name, value in logs.items()}
-        return {**losses, "alpha": alpha, "density_noise": settings.noise_std}
+        return {name: value.detach().float().reshape(()) for name, value in logs.items()}
 
     # ------------------------------------------------------------------------------------------------------------
     def ema_model(self) -> Pix2NeRF:
@@ -353,9 +390,9 @@ class Pix2NeRFTrainer:
 
 
 def default_step_graphs(model: Pix2NeRF, precision: str) -> bool:
-    """Whether a trainer takes D's step from CUDA graphs unless told: on one CUDA process under fp16, for fields other
-    than the SIREN (graphed and launched training agree there as launched training agrees with itself, and the step
-    gets faster; the SIREN's step does not). See the README's Performance section."""
+    """Whether a trainer replays its iterations from CUDA graphs unless told: on one CUDA process under fp16, for fields
+    other than the SIREN (graphed and launched training agree there as launched training agrees with itself, and the
+    iteration gets faster; the SIREN's does not). See the README's Performance section."""
     one_cuda_process = model.device.type == "cuda" and _world_size() == 1
     return one_cuda_process and precision == "fp16" and model.config.field_type != "siren"
 
@@ -382,6 +419,16 @@ def _without_first_moment(optimizer_state: dict) -> dict:
         index: {k: v for k, v in values.items() if k != "exp_avg"} for index, values in optimizer_state["state"].items()
     }
     return {**optimizer_state, "state": moments}
+
+
+@contextmanager
+def _cudnn_benchmark(on: bool):
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def _world_size() -> int:

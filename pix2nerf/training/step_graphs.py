@@ -1,6 +1,6 @@
-"""CUDA graphs of whole optimisation steps (forward, backward, R1's double backward, unscale, clip, fused Adam and the
-grad scaler's update) whose shapes and settings are fixed: a step launches about a thousand small kernels from
-Python, which on a fast GPU take longer to launch than to run; a replay launches them at once."""
+"""CUDA graphs of whole training iterations (renders, forward, backward, R1's double backward, unscale, clip, fused
+Adam, the grad scalers' updates, the EMAs) whose shapes and settings are fixed: an iteration launches thousands of
+small kernels from Python, which on a fast GPU take longer to launch than to run; a replay launches them at once."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ class StepGraphs:
     and replays it; later calls copy their inputs into the graph's buffers and replay. The key must hold everything
     a replay cannot change: shapes, dtypes, Python numbers the step reads (learning rates, fade-in alpha, whether R1
     runs). Optimisers must be built with `capturable=True`; random numbers come from CUDA's default generator, which
-    advances on every replay. The `MAX_GRAPHS` most recent keys keep their graphs (with lazy R1, one with the penalty
-    and one without), each with its own memory pool. `clear()` after replacing tensors a graph reads or writes
-    (loading optimiser state). A capture that fails raises: the step's optimisers and scalers are then left
-    mid-step, so the training run must stop.
+    advances on every replay. The `MAX_GRAPHS` most recent keys keep their graphs (pi-GAN's and Pix2NeRF's iterations,
+    each with R1 and, with lazy R1, without). The graphs share one memory pool: they replay one
+    at a time and each replay's outputs are copied out before the next, so one graph's scratch memory may be
+    another's. `clear()` after replacing tensors a graph reads or writes (loading optimiser state). A capture that
+    fails raises: the step's optimisers and scalers are then left mid-step, so the training run must stop.
     """
 
-    MAX_GRAPHS = 2
+    MAX_GRAPHS = 4
 
     def __init__(self, warmup: int = 2) -> None:
         if not isinstance(warmup, int) or warmup < 1:
@@ -34,6 +35,7 @@ class StepGraphs:
         self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
         self._calls: dict[tuple, int] = {}
         self._stream: torch.cuda.Stream | None = None
+        self._pool = None  # the graphs' memory pool, made at the first capture
 
     def __len__(self) -> int:
         """The number of graphs held."""
@@ -42,6 +44,7 @@ class StepGraphs:
     def clear(self) -> None:
         self._graphs.clear()
         self._calls.clear()
+        self._pool = None
 
     def __call__(
         self, key: tuple, step: Callable[..., dict[str, torch.Tensor]], *inputs: torch.Tensor
@@ -80,9 +83,11 @@ class StepGraphs:
         side = self._side_stream()
         side.wait_stream(torch.cuda.current_stream())
         graph = torch.cuda.CUDAGraph()
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
         try:
             # thread_local: other threads (a DataLoader's pin-memory thread) may call CUDA while this one captures
-            with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+            with torch.cuda.graph(graph, pool=self._pool, stream=side, capture_error_mode="thread_local"):
                 static_outputs = step(*static_inputs)
         except RuntimeError as error:
             raise RuntimeError(
