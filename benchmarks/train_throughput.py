@@ -149,13 +149,16 @@ def summarise(times: list[float], batch: int, peaks: list[float]) -> dict:
     return result
 
 
-def bench_render(trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.device) -> dict:
-    """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, every sample
-    evaluated, deterministic, through `kernels`."""
+def bench_render(trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.device, skip_empty=False) -> dict:
+    """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, deterministic,
+    through `kernels`: every sample evaluated (on CUDA, replayed from a CUDA graph where the kernels allow), or
+    skipping empty space."""
     model = trainer.model.eval()
     z = model.sample_latents(1)
     yaw, pitch = model.sample_poses(1)
-    options = dict(resolution=args.render_resolution, num_steps=args.render_steps, skip_empty=False, kernels=kernels)
+    options = dict(
+        resolution=args.render_resolution, num_steps=args.render_steps, skip_empty=skip_empty, kernels=kernels
+    )
     try:
         render = lambda: model.render(z, yaw, pitch, **options)  # noqa: E731
         timing = time_it(render, device, warmup=args.render_warmup, repeats=args.render_repeats)
@@ -277,7 +280,8 @@ def main() -> int:
     write_json(args.out, payload)  # the training figures, should the renders not finish
     for field, trainer in trainers.items():
         render_key = f"render{args.render_resolution}_{args.render_steps}"
-        results[field][render_key] = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
+        results[field][render_key] = renders = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
+        renders["auto_skip_empty"] = bench_render(trainer, "auto", args, device, skip_empty=True)
         print(field, render_key, {k: v.get("median_ms") for k, v in results[field][render_key].items()}, flush=True)
     write_json(args.out, payload)
     return 0
