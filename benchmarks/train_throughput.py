@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import itertools
 import math
 import statistics
 import sys
@@ -29,11 +30,13 @@ from zero_field import ZeroCostField
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
 from pix2nerf.fields import FIELD_CLASSES
 from pix2nerf.networks import Discriminator
+from pix2nerf.networks.blocks import align_conv_channels
 from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.step_graphs import StepGraphs
 
 FIELDS = ("siren", "zero", "triplane")
+ALIGNED_CHANNELS = 8
 TOP_KERNELS = 12
 
 
@@ -73,12 +76,21 @@ def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device
 class Workload:
     """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
     `graphs`: whole iterations replayed from CUDA graphs (StepGraphs of this workload's own) or launched;
-    `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms)."""
+    `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms); `aligned`: D's and E's
+    CoordConvs padded to a multiple of ALIGNED_CHANNELS channels."""
 
     def __init__(
-        self, trainer: Pix2NeRFTrainer, resolution: int, batch: int, ray_stages=None, graphs=False, autotune=False
+        self,
+        trainer: Pix2NeRFTrainer,
+        resolution: int,
+        batch: int,
+        ray_stages=None,
+        graphs=False,
+        autotune=False,
+        aligned=False,
     ) -> None:
         self.trainer, self.ray_stages, self.autotune = trainer, ray_stages, autotune
+        self.channel_multiple = ALIGNED_CHANNELS if aligned else 1
         self.step_graphs = StepGraphs() if graphs else None
         self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
         self.steps = iter(range(2, 10**9, 2))  # even steps from 2: the fade-in is done, the density noise off
@@ -89,12 +101,16 @@ class Workload:
         runner_stages, trainer_graphs, autotune = runner.ray_stages, trainer.step_graphs, trainer.conv_autotune
         runner.ray_stages = self.ray_stages or runner_stages
         trainer.step_graphs, trainer.conv_autotune = self.step_graphs, self.autotune
+        for network in (trainer.discriminator, trainer.model.encoder):
+            align_conv_channels(network, self.channel_multiple)
         try:
             step = next(self.steps)
             trainer.train_step(self.real, step)
             self.losses = trainer.train_step(self.real, step + 1)
         finally:
             runner.ray_stages, trainer.step_graphs, trainer.conv_autotune = runner_stages, trainer_graphs, autotune
+            for network in (trainer.discriminator, trainer.model.encoder):
+                align_conv_channels(network, 1)
 
 
 def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
@@ -192,6 +208,11 @@ def main() -> int:
         action="store_true",
         help="also time each field with cuDNN timing its convolution algorithms (the *_conv_autotune rows)",
     )
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help=f"also time each field with D's and E's CoordConvs padded to {ALIGNED_CHANNELS} channels (*_aligned rows)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
     parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed pairs before the first round (compilation)")
@@ -219,15 +240,24 @@ def main() -> int:
             key = f"{resolution}px_b{batch}"
             samplers = {trainer.field_runner.ray_stages.name: None}
             samplers.setdefault(REFERENCE_RAY_STAGES.name, REFERENCE_RAY_STAGES)
-            variants = {(sampler, False, False): stages for sampler, stages in samplers.items()}
+            variants = {(sampler, False, False, False): stages for sampler, stages in samplers.items()}
             own = trainer.field_runner.ray_stages.name
-            for graphs, autotune in ((True, False), (False, True), (True, True)):
-                if (args.step_graphs or not graphs) and (args.conv_autotune or not autotune):
-                    variants[own, graphs, autotune] = None
-            for (sampler, graphs, autotune), stages in variants.items():
-                suffix = ("_step_graphs" if graphs else "") + ("_conv_autotune" if autotune else "")
+            for graphs, autotune, aligned in itertools.product((False, True), repeat=3):
+                asked = (
+                    args.step_graphs or not graphs,
+                    args.conv_autotune or not autotune,
+                    args.aligned or not aligned,
+                )
+                if all(asked):
+                    variants.setdefault((own, graphs, autotune, aligned), None)
+            for (sampler, graphs, autotune, aligned), stages in variants.items():
+                suffix = "".join(
+                    name
+                    for name, on in zip(("_step_graphs", "_conv_autotune", "_aligned"), (graphs, autotune, aligned))
+                    if on
+                )
                 name = (field, key, f"{sampler}_sampler{suffix}")
-                workloads[name] = work = Workload(trainer, resolution, batch, stages, graphs, autotune)
+                workloads[name] = work = Workload(trainer, resolution, batch, stages, graphs, autotune, aligned)
                 for _ in range(args.warmup):
                     work.pair()
                 interval = trainer.config.r1_interval  # the kinds of iteration: (pi-GAN or Pix2NeRF, with R1 or not)
@@ -268,6 +298,7 @@ def main() -> int:
             "render_steps",
             "step_graphs",
             "conv_autotune",
+            "aligned",
         )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}

@@ -331,3 +331,31 @@ def test_step_graphs_check_their_warm_up_and_a_failed_capture_says_how_to_go_on(
     with pytest.raises(RuntimeError, match=r"Cannot copy between CPU and CUDA.*--step_graphs off"):
         graphs(("d",), step, torch.ones(2))
     assert len(graphs) == 0
+
+
+def test_aligned_coordconv_channels_compute_the_same_discriminator_and_r1_gradients():
+    """Zero channels padding each CoordConv's input (and weight) to a multiple of 8 leave D's logits, R1's gradient
+    and every weight gradient of R1's double backward as they were; a bad multiple is refused."""
+    from pix2nerf.networks import Discriminator
+    from pix2nerf.networks.blocks import align_conv_channels
+
+    torch.manual_seed(0)
+    discriminator = Discriminator([8, 16, 16, 16], "progressive")
+    images = torch.rand(2, 3, 16, 16, requires_grad=True)
+
+    def r1_step():
+        images.grad = None
+        discriminator.zero_grad(set_to_none=True)
+        logits = discriminator(images)[0].sum()
+        (grad,) = torch.autograd.grad(logits, images, create_graph=True)
+        (logits + grad.pow(2).sum()).backward()
+        return [logits.detach(), images.grad] + [p.grad for p in discriminator.parameters() if p.grad is not None]
+
+    plain = r1_step()
+    align_conv_channels(discriminator, 8)
+    aligned = r1_step()
+    assert len(plain) == len(aligned) > 2
+    for a, b in zip(plain, aligned):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple must be a positive integer"):
+        align_conv_channels(discriminator, 0)

@@ -26,14 +26,34 @@ def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
 
 
 class CoordConv(nn.Module):
-    """A convolution that also sees the pixel coordinates (CoordConv, Liu et al. 2018)."""
+    """A convolution that also sees the pixel coordinates (CoordConv, Liu et al. 2018).
+
+    `channel_multiple` (1: off; `align_conv_channels`) pads its input channels and weight with zeros up to a multiple
+    of it, the same convolution for GPU kernels that need aligned channels (fp16 tensor cores: 8).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, **conv_kwargs) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels + 2, out_channels, **conv_kwargs)
+        self.channel_multiple = 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([x, coordinate_channels(x)], dim=1))
+        x = torch.cat([x, coordinate_channels(x)], dim=1)
+        pad = -x.shape[1] % self.channel_multiple
+        if not pad:
+            return self.conv(x)
+        conv = self.conv
+        x, weight = F.pad(x, (0, 0, 0, 0, 0, pad)), F.pad(conv.weight, (0, 0, 0, 0, 0, pad))
+        return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def align_conv_channels(module: nn.Module, multiple: int) -> None:
+    """Sets the channel multiple of every CoordConv in `module` (1 turns the padding off)."""
+    if not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {str(multiple)[:40]!r}")
+    for layer in module.modules():
+        if isinstance(layer, CoordConv):
+            layer.channel_multiple = multiple
 
 
 class StridedResidualBlock(nn.Module):
