@@ -37,7 +37,13 @@ def build(config: Pix2NeRFConfig, step_graphs: bool, device: torch.device) -> Pi
 
 
 def weights(trainer: Pix2NeRFTrainer) -> dict[str, torch.Tensor]:
-    networks = {"g": trainer.model.field, "e": trainer.model.encoder, "d": trainer.discriminator}
+    networks = {
+        "g": trainer.model.field,
+        "e": trainer.model.encoder,
+        "d": trainer.discriminator,
+        "g_ema": trainer.ema_field.shadow,
+        "e_ema": trainer.ema_encoder.shadow,
+    }
     return {name: torch.cat([p.detach().float().flatten() for p in net.parameters()]) for name, net in networks.items()}
 
 

@@ -416,7 +416,7 @@ class Pix2NeRF(
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
         skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space); False
         evaluates every sample, as the official sampler does. None (default): every sample where the render can
-        replay a CUDA graph (pix2nerf.kernels.runner), else skip.
+        replay a CUDA graph of the fused kernel (faster there), else skip.
         kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
         choice, `use_kernels`).
         zoom: magnification (> 1 narrows the field of view so that the object fills more of the frame).

@@ -270,10 +270,10 @@ def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_wha
             self.keys.append(key)
             return step(*inputs)
 
-    real = torch.rand(2, 3, 8, 8) * 2 - 1
+    real = torch.rand(16, 3, 8, 8) * 2 - 1
     stages = [
-        {"start_step": 0, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 1e-4, "lr_e": 1e-4},
-        {"start_step": 5, "resolution": 8, "batch_size": 2, "num_steps": 6, "lr_g": 1e-4, "lr_d": 5e-5, "lr_e": 1e-4},
+        {"start_step": 0, "resolution": 8, "batch_size": 16, "num_steps": 6, "lr_g": 1e-4, "lr_d": 1e-4, "lr_e": 1e-4},
+        {"start_step": 5, "resolution": 8, "batch_size": 16, "num_steps": 6, "lr_g": 1e-4, "lr_d": 5e-5, "lr_e": 1e-4},
     ]
     options = dict(r1_interval=2, fade_steps=2, density_noise_steps=3, warmup_steps=4, training_stages=stages)
     logs, emas = {}, {}
@@ -293,10 +293,12 @@ def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_wha
     assert [s["with_r1"] for s in switches] == [False, True, False, True, False]
     assert [s["conditional"] for s in switches] == [True, False, True, False, True]
     assert [s["train_encoder"] for s in switches] == [False, True, True, True, True]
-    assert [s["keep"] for s in switches] == [2] * 5  # ceil(0.99^step of the batch of 2): top-k on, all kept
+    assert [s["keep"] for s in switches] == [16, 16, 16, 16, 15]  # ceil(0.99^step of the batch of 16)
     assert recorder.keys[1][2] != recorder.keys[2][2]  # D's learning rate halved from step 5
-    assert recorder.keys[0][0] == ((((2, 3, 8, 8)), torch.float32),)
+    assert recorder.keys[0][0] == ((((16, 3, 8, 8)), torch.float32),)
     assert emas["recorded"]["num_updates"] == emas["launched"]["num_updates"] == 8 + 2  # E's second update: 5 and 7
+    for name, shadow in emas["launched"]["shadow"].items():
+        torch.testing.assert_close(emas["recorded"]["shadow"][name], shadow)
     for launched, recorded in zip(logs["launched"], logs["recorded"]):
         assert launched.keys() == recorded.keys()
         for key in launched:
@@ -359,3 +361,36 @@ def test_aligned_coordconv_channels_compute_the_same_discriminator_and_r1_gradie
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="multiple must be a positive integer"):
         align_conv_channels(discriminator, 0)
+
+
+def test_topk_keeps_a_shrinking_share_of_the_fakes_down_to_its_floor(tiny_model):
+    import dataclasses
+
+    trainer = trainer_for(tiny_model)
+    assert trainer.topk_keep(1000, 16) is None  # the tiny preset: top-k off
+    trainer.config = dataclasses.replace(trainer.config, topk_floor=0.6, topk_interval=2000)
+    assert [trainer.topk_keep(step, 16) for step in (0, 2000, 20000, 200000)] == [16, 16, 15, 10]
+
+
+def test_ema_follows_torch_emas_warm_up_and_reloads_into_the_same_count_tensor():
+    """shadow <- shadow + (1 - d) (live - shadow), d = min(decay, (1 + n) / (10 + n)) after n updates; loading a state
+    writes the count in place (a captured update keeps reading the same tensor)."""
+    from pix2nerf.training.ema import EMA
+
+    live = torch.nn.Linear(3, 2)
+    ema = EMA(live, decay=0.9)
+    expected = [p.detach().clone() for p in live.parameters()]
+    for n in range(1, 6):
+        with torch.no_grad():
+            for p in live.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(live)
+        decay = min(0.9, (1 + n) / (10 + n))
+        expected = [e + (1 - decay) * (p.detach() - e) for e, p in zip(expected, live.parameters())]
+    for shadow, value in zip(ema.shadow.parameters(), expected):
+        torch.testing.assert_close(shadow, value)
+    count = ema._updates
+    state = ema.state_dict()
+    assert state["num_updates"] == 5
+    ema.load_state_dict({**state, "num_updates": 2})
+    assert ema._updates is count and ema.num_updates == 2

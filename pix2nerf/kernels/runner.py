@@ -7,13 +7,12 @@ kernels:
 - "triton": the field's Triton kernels where they apply, torch.compile elsewhere. For the SIREN: the fused inference
   kernel (pix2nerf.kernels.fused_siren: every layer per tile of points, no gradients, fp16), the training layer
   kernels (pix2nerf.kernels.siren_layers: product, FiLM and sine in one kernel each way, with gradients, fp16) when
-  `training_kernels` is set.
+  `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs`).
 - "auto": "triton" where the field has Triton kernels and CUDA and Triton are there, else "compile" on CUDA with
   Triton, else "reference".
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
-per stage, see pix2nerf.rendering.ray_stages), and lets fixed-shape renders without gradients on CUDA replay CUDA
-graphs (`graphs`; for the SIREN, those on the fused kernel); "reference" runs everything op by op.
+per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ class FieldRunner:
     """Calls `field` (same signature and results, within fp16 rounding) through the kernels chosen at construction.
 
     training_kernels: take the Triton layer kernels for calls with gradients under fp16 (kernels "triton").
-    graphs: let fixed-shape renders replay CUDA graphs (`render_graph_key`).
+    graphs: let fixed-shape renders on the fused kernel replay CUDA graphs (`render_graph_key`).
     """
 
     def __init__(
@@ -86,7 +85,7 @@ class FieldRunner:
                 TritonFiLMSine.apply,
                 ALIGNMENT,
             )
-        self.graphs = RenderGraphs(keep_alive=self._graph_weights) if graphs and self.kernels != "reference" else None
+        self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed) if graphs and self.fused else None
 
     def __repr__(self) -> str:
         return (
@@ -105,18 +104,10 @@ class FieldRunner:
 
     def render_graph_key(self, like: torch.Tensor, shapes: tuple) -> tuple | None:
         """The RenderGraphs key of a fixed-shape render (`shapes`: everything that sets its shapes and settings;
-        `like`: a tensor on its device), or None where graphs do not apply: they need no gradients, CUDA and, for a
-        field with a fused kernel, the call to take it. The key holds the autocast state and the weights' versions."""
-        if self.graphs is None or torch.is_grad_enabled() or like.device.type != "cuda":
+        `like`: a tensor on its device) whose field calls take the fused kernel, or None where graphs do not apply."""
+        if self.graphs is None or not self.fused_applies(like):
             return None
-        if self.fused is not None and not self.fused_applies(like):
-            return None
-        precision = (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
-        return shapes + (precision,) + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
-
-    def _graph_weights(self) -> object:
-        """What a render graph reads of the field, held with it."""
-        return self.fused._packed if self.fused is not None else tuple(self.field.parameters())
+        return shapes + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
 
     def __call__(
         self, points: torch.Tensor, directions: torch.Tensor, *codes: torch.Tensor

@@ -56,7 +56,7 @@ class Pix2NeRFTrainer:
         compile_field: bool | None = None,
         field_kernels: str = "auto",
         step_graphs: bool | None = None,
-        conv_autotune: bool = False,
+        conv_autotune: bool | None = None,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field with gradients under fp16 on CUDA, "triton" (the field's Triton
@@ -67,7 +67,7 @@ class Pix2NeRFTrainer:
         the density noise are done (pix2nerf.training.step_graphs; CUDA, one process); None: where they were
         measured to train as launched training does, faster (`default_step_graphs`). conv_autotune: cuDNN times
         its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
-        around each iteration only; the choice may differ between runs)."""
+        around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
@@ -100,6 +100,11 @@ class Pix2NeRFTrainer:
         self.field_runner = FieldRunner(
             model.field, _training_kernels(field_kernels, compile_field, self.precision, model), training_kernels=True
         )
+        if step_graphs and self.field_runner.fused is not None:
+            raise ValueError(
+                "step_graphs: the SIREN's fused render kernel reads its weights on the host, which a CUDA graph "
+                "cannot replay; leave step_graphs off (--step_graphs off) for this field"
+            )
         self.field_kernels = "triton" if self.field_runner.training_kernels else self.field_runner.kernels
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
@@ -121,6 +126,13 @@ class Pix2NeRFTrainer:
 
     def density_noise(self, step: int) -> float:
         return max(0.0, 1.0 - step / max(1, self.config.density_noise_steps))
+
+    def topk_keep(self, step: int, batch: int) -> int | None:
+        """Top-k: how many of a batch's fakes, the most real to D, train G (None: all, top-k off)."""
+        config = self.config
+        if config.topk_floor >= 1:
+            return None
+        return math.ceil(max(0.99 ** (step / config.topk_interval), config.topk_floor) * batch)
 
     def _render(
         self, z: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor, resolution: int, settings
@@ -250,10 +262,7 @@ class Pix2NeRFTrainer:
         settings = RaySamplingSettings.from_config(
             config, num_steps=stage["num_steps"], deterministic=False, noise_std=self.density_noise(step)
         )
-        keep = None  # top-k: the number of fakes whose logits train G
-        if config.topk_floor < 1:
-            keep = math.ceil(max(0.99 ** (step / config.topk_interval), config.topk_floor) * real.shape[0])
-        with _cudnn_benchmark(self.conv_autotune):
+        with nullcontext() if self.conv_autotune is None else _cudnn_benchmark(self.conv_autotune):
             losses = self._run(
                 self._iteration,
                 (real,),
@@ -262,20 +271,20 @@ class Pix2NeRFTrainer:
                 with_r1=step % config.r1_interval == 0,  # lazy R1: every r1_interval-th D step, gamma scaled to match
                 conditional=step % 2 == 1,
                 train_encoder=step >= config.warmup_steps,  # before, only E's inversion loss trains E
-                keep=keep,
+                keep=self.topk_keep(step, real.shape[0]),
             )
         return {**losses, "alpha": alpha, "density_noise": settings.noise_std}
 
     def _run(self, step, inputs: tuple[torch.Tensor, ...], **switches) -> dict[str, torch.Tensor]:
         """step(*inputs, **switches), replayed from a CUDA graph where the trainer has step graphs and the schedule
-        has settled (fade-in done, no density noise); the key: the inputs' shapes, the switches and every learning
-        rate (what a replay cannot change)."""
+        has settled (fade-in done, no density noise); the key: the inputs' shapes, the switches, every learning rate
+        and the convolutions' autotuning (what a replay cannot change)."""
         settled = switches["alpha"] == 1.0 and switches["settings"].noise_std == 0
         if self.step_graphs is None or not settled:
             return step(*inputs, **switches)
         rates = tuple(group["lr"] for optimizer in self.optimizers.values() for group in optimizer.param_groups)
         shapes = tuple((tuple(value.shape), value.dtype) for value in inputs)
-        key = (shapes, tuple(sorted(switches.items())), rates)
+        key = (shapes, tuple(sorted(switches.items())), rates, self.conv_autotune)
         return self.step_graphs(key, functools.partial(step, **switches), *inputs)
 
     def _iteration(
