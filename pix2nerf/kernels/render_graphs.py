@@ -59,6 +59,7 @@ class RenderGraphs:
             render(*static_inputs)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: other threads (a training run's pin-memory thread) may call CUDA while this one captures
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             static_outputs = render(*static_inputs)
         return graph, static_inputs, static_outputs
