@@ -236,23 +236,7 @@ def test_the_fade_in_restarts_only_where_the_resolution_changes():
 def test_step_graphs_need_one_cuda_process(tiny_model):
     with pytest.raises(ValueError, match="step_graphs needs one CUDA process; this trainer runs on cpu"):
         trainer_for(tiny_model, step_graphs=True)
-    assert trainer_for(tiny_model).step_graphs is None  # the default leaves them off where they cannot run
-
-
-@pytest.mark.parametrize(
-    ("device", "precision", "field_type", "expected"),
-    [
-        ("cuda", "fp16", "triplane", True),
-        ("cuda", "fp16", "siren", False),  # measured no faster
-        ("cuda", "bf16", "triplane", False),  # measured under fp16 only
-        ("cpu", "fp16", "triplane", False),
-    ],
-)
-def test_step_graphs_by_default_where_measured_to_pay(device, precision, field_type, expected):
-    from pix2nerf.training.objective import default_step_graphs
-
-    model = SimpleNamespace(device=torch.device(device), config=SimpleNamespace(field_type=field_type))
-    assert default_step_graphs(model, precision) is expected
+    assert trainer_for(tiny_model).step_graphs is None  # off by default
 
 
 def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_what_a_replay_cannot_change():

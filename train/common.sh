@@ -7,9 +7,8 @@ device_wheels() {
   export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 }
 
-# STEP_GRAPHS: train/train.py's --step_graphs for every training script here (auto unless set; on or off, e.g. off to
-# resume a run as it ran before step graphs were the default, or after a failed capture)
-step_graphs="${STEP_GRAPHS:-auto}"
+# STEP_GRAPHS: train/train.py's --step_graphs for every training script here (off unless set to on)
+step_graphs="${STEP_GRAPHS:-off}"
 
 # compiler_caches ROOT: torch.compile's and Triton's caches under ROOT/.cache, kept across the commands of one machine
 compiler_caches() {

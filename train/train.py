@@ -155,11 +155,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     model.add_argument(
         "--step_graphs",
-        choices=["auto", "on", "off"],
-        default="auto",
+        choices=["on", "off"],
+        default="off",
         help="on one CUDA process, replay each training iteration (renders, the three networks' steps with R1, the "
-        "EMAs) from CUDA graphs once the fade-in and density noise are done (fewer kernel launches); auto: where the "
-        "README's Performance section measured them to pay",
+        "EMAs) from CUDA graphs once the fade-in and density noise are done (fewer kernel launches; see the README's "
+        "Performance section)",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         vgg=vgg,
         compile_field=False if args.disable_compile else None,
         field_kernels=args.field_kernels,
-        step_graphs={"auto": None, "on": True, "off": False}[args.step_graphs],
+        step_graphs=args.step_graphs == "on",
     )
     set_seed(args.seed + accelerator.process_index)
 

@@ -55,7 +55,7 @@ class Pix2NeRFTrainer:
         vgg: nn.Module | None = None,
         compile_field: bool | None = None,
         field_kernels: str = "auto",
-        step_graphs: bool | None = None,
+        step_graphs: bool = False,
         conv_autotune: bool | None = None,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
@@ -64,8 +64,8 @@ class Pix2NeRFTrainer:
         has such kernels and training is fp16, else compile. `self.field_kernels` says which was taken (see the
         README's Performance section for their speed). step_graphs: replay each whole iteration (renders, D's, E's
         and G's steps with R1's double backward and the optimisers, the EMAs) from CUDA graphs once the fade-in and
-        the density noise are done (pix2nerf.training.step_graphs; CUDA, one process); None: where they were
-        measured to train as launched training does, faster (`default_step_graphs`). conv_autotune: cuDNN times
+        the density noise are done (pix2nerf.training.step_graphs; CUDA, one process; see the README's Performance
+        section for what has been measured of them). conv_autotune: cuDNN times
         its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
         around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is."""
         if mixed_precision not in ("no", "fp16", "bf16"):
@@ -73,8 +73,6 @@ class Pix2NeRFTrainer:
         if model.encoder is None:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
         self.precision = "fp32" if mixed_precision == "no" else mixed_precision
-        if step_graphs is None:
-            step_graphs = default_step_graphs(model, self.precision)
         if step_graphs and (model.device.type != "cuda" or _world_size() > 1):
             raise ValueError(
                 f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()} "
@@ -396,14 +394,6 @@ class Pix2NeRFTrainer:
                 group["capturable"] = self.step_graphs is not None
         if self.step_graphs is not None:  # the graphs wrote into the optimisers' replaced state
             self.step_graphs.clear()
-
-
-def default_step_graphs(model: Pix2NeRF, precision: str) -> bool:
-    """Whether a trainer replays its iterations from CUDA graphs unless told: on one CUDA process under fp16, for fields
-    other than the SIREN (graphed and launched training agree there as launched training agrees with itself, and the
-    iteration gets faster; the SIREN's does not). See the README's Performance section."""
-    one_cuda_process = model.device.type == "cuda" and _world_size() == 1
-    return one_cuda_process and precision == "fp16" and model.config.field_type != "siren"
 
 
 def _training_kernels(field_kernels: str, compile_field: bool | None, precision: str, model: Pix2NeRF) -> str:
