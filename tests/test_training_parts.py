@@ -378,3 +378,41 @@ def test_ema_follows_torch_emas_warm_up_and_reloads_into_the_same_count_tensor()
     assert state["num_updates"] == 5
     ema.load_state_dict({**state, "num_updates": 2})
     assert ema._updates is count and ema.num_updates == 2
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny_triplane"])
+def test_an_iteration_reads_nothing_back_to_the_host(preset):
+    """What a CUDA graph cannot replay, traced on the CPU: no tensor's value is read on the host (`.item()`,
+    `float(t)`, `nonzero`) in either kind of iteration with R1, top-k and the inversion cycle, outside the optimisers'
+    CPU code (fused Adam on CUDA keeps its step on the device)."""
+    import traceback
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    host_reads = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default}
+
+    class HostReads(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.sites = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in host_reads:
+                stack = traceback.extract_stack()
+                if not any("/torch/optim/" in frame.filename for frame in stack):
+                    self.sites.append([f"{f.filename}:{f.lineno}" for f in stack if "pix2nerf" in f.filename][-2:])
+            return func(*args, **(kwargs or {}))
+
+    options = dict(fade_steps=1, density_noise_steps=1, warmup_steps=0, topk_floor=0.5, inversion_cycle_weight=1.0)
+    torch.manual_seed(0)
+    trainer = trainer_for(Pix2NeRF(Pix2NeRFConfig.from_preset(preset, **options)))
+    real = torch.rand(2, 3, 16, 16) * 2 - 1
+    trainer.train_step(real, 1)  # the optimisers' state, made at their first step
+    with HostReads() as reads:
+        trainer.train_step(real, 2)
+        trainer.train_step(real, 3)
+        assert not reads.sites, reads.sites[:5]
+        float(torch.ones(()))  # the probe sees a host read
+    assert len(reads.sites) == 1
