@@ -32,7 +32,7 @@ class InversionSettings:
     steps: int = 40
     learning_rate: float = 2e-2
     final_lr_fraction: float = 1.0
-    resolution: int = 32
+    resolution: int = 64
     num_steps: int = 12
     rays_per_step: int = 256
     hierarchical: bool = True
