@@ -38,12 +38,13 @@ class CoordConv(nn.Module):
         self.channel_multiple = 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([x, coordinate_channels(x)], dim=1)
-        pad = -x.shape[1] % self.channel_multiple
+        pad = -self.conv.in_channels % self.channel_multiple
         if not pad:
-            return self.conv(x)
+            return self.conv(torch.cat([x, coordinate_channels(x)], dim=1))
+        batch, _, height, width = x.shape
+        x = torch.cat([x, coordinate_channels(x), x.new_zeros(batch, pad, height, width)], dim=1)
         conv = self.conv
-        x, weight = F.pad(x, (0, 0, 0, 0, 0, pad)), F.pad(conv.weight, (0, 0, 0, 0, 0, pad))
+        weight = F.pad(conv.weight, (0, 0, 0, 0, 0, pad))
         return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 

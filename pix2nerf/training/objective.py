@@ -260,7 +260,7 @@ class Pix2NeRFTrainer:
         settings = RaySamplingSettings.from_config(
             config, num_steps=stage["num_steps"], deterministic=False, noise_std=self.density_noise(step)
         )
-        with nullcontext() if self.conv_autotune is None else _cudnn_benchmark(self.conv_autotune):
+        with _cudnn_benchmark(self.conv_autotune):
             losses = self._run(
                 self._iteration,
                 (real,),
@@ -421,7 +421,11 @@ def _without_first_moment(optimizer_state: dict) -> dict:
 
 
 @contextmanager
-def _cudnn_benchmark(on: bool):
+def _cudnn_benchmark(on: bool | None):
+    """torch.backends.cudnn.benchmark set to `on` inside the block (None: left as it is)."""
+    if on is None:
+        yield
+        return
     previous = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = on
     try:
