@@ -9,7 +9,9 @@ and object colour error of the encoder alone and of each refinement variant, wit
 The `critic_*` variants add the training discriminator's opinion of other views to the refinement's loss: each step
 one view from the pose prior, rendered at 32 px with 12 + 12 samples and upsampled to D's resolution, scored by D's
 realness (non-saturating, as G's loss) and by its pose head against the view's pose (G's pose loss). They need D from
-a training checkpoint of the same model: `--critic RUN/checkpoint-<step>`.
+a training checkpoint of the same model: `--critic RUN/checkpoint-<step>`. The `ceiling_*` variants are not
+inversions: they fit the codes to every view of the object, the scored ones included, at the views' true pose offsets
+from the input view (what this generator can show of the object at all, from the encoder's start and pose).
 
 On a GPU, `--device cuda --out benchmarks/results/inversion_gpu.json`. Renders are the model's default inference
 renders (64 px, the config's samples per ray, view direction locked).
@@ -33,12 +35,20 @@ from pix2nerf.evaluation.metrics import colour_error, psnr, ssim
 from pix2nerf.inversion import InversionSettings, refine
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.networks import Discriminator
-from pix2nerf.rendering.cameras import prior_ranges
+from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
 from pix2nerf.rendering.volume import RaySamplingSettings
 from pix2nerf.training.checkpoint import load_training_state
 from pix2nerf.training.objective import official_pose
 
 DEFAULT = InversionSettings()
+FREE_CODES_64PX_36 = {
+    "steps": 100,
+    "learning_rate": 5e-2,
+    "code_weight": 0.0,
+    "resolution": 64,
+    "num_steps": 36,
+    "rays_per_step": 1024,
+}
 VARIANTS = {  # name -> changes to the default settings
     "default": {},
     "steps_10": {"steps": 10},
@@ -51,6 +61,7 @@ VARIANTS = {  # name -> changes to the default settings
     "z": {"variable": "z"},
     "code_weight_1": {"code_weight": 1.0},
     "symmetry_1": {"symmetry": 1.0},
+    "symmetry_0.5": {"symmetry": 0.5},
     "all_rays": {"rays_per_step": 0},
     "resolution_64": {"resolution": 64},
     "noise_0.03": {"noise": 0.03},
@@ -82,14 +93,7 @@ VARIANTS = {  # name -> changes to the default settings
     # does the input view fit with more samples per ray, or with the planes (the tri-plane's codes) free of the pull?
     "samples_36": {"num_steps": 36},
     "free_codes_lr_1e-1": {"learning_rate": 1e-1, "code_weight": 0.0},
-    "free_codes_100_64px_36": {
-        "steps": 100,
-        "learning_rate": 5e-2,
-        "code_weight": 0.0,
-        "resolution": 64,
-        "num_steps": 36,
-        "rays_per_step": 1024,
-    },
+    "free_codes_100_64px_36": FREE_CODES_64PX_36,
     # the encoder's yaw and pitch refined with the codes (Adam in degrees); codes_only: the default before
     "codes_only": {"pose_learning_rate": 0.0},
     "pose_lr_0.1": {"pose_learning_rate": 0.1},
@@ -98,6 +102,11 @@ VARIANTS = {  # name -> changes to the default settings
     "pose_lr_1": {"pose_learning_rate": 1.0},
     "pose_lr_4": {"pose_learning_rate": 4.0},
     # the discriminator's opinion of other views (realness weight, pose weight), beside the default's loss
+    # ceilings, not inversions: the codes fitted to every view of the object (the scored ones included) at their true
+    # pose offsets from the input view, so what the generator can show of this object from the encoder's start
+    "ceiling_all_views": {"all_views": True},
+    "ceiling_all_views_free_200": {"all_views": True, "steps": 200, "code_weight": 0.0},
+    "ceiling_all_views_free_100_64px_36": {"all_views": True, **FREE_CODES_64PX_36},
     "critic_0.01": {"critic": (0.01, 0.0)},
     "critic_0.1": {"critic": (0.1, 0.0)},
     "critic_pose_0.1": {"critic": (0.0, 0.1)},
@@ -195,7 +204,7 @@ def main() -> None:
         seconds, step_seconds = [], []
         for obj, truth, mask in zip(objects, truths, masks):
             ticks = [time.perf_counter()]
-            latent = invert(obj.images[0], lambda done, total: ticks.append(time.perf_counter()))
+            latent = invert(obj, lambda done, total: ticks.append(time.perf_counter()))
             if args.device != "cpu":
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - ticks[0])
@@ -216,20 +225,25 @@ def main() -> None:
 
     discriminator = load_discriminator(model, args.critic) if args.critic else None
 
-    def invert(image, progress, settings: InversionSettings, critic: tuple[float, float] | None):
-        if critic is None:
-            return model.invert(image, settings=settings, progress=progress)
-        target = model.preprocess(image)
-        regulariser = critic_loss(model, discriminator, *critic, seed=settings.seed)
-        return refine(model, model.encode_input(target), target, settings, progress, regulariser)
+    def invert(obj, progress, settings: InversionSettings, critic: tuple[float, float] | None, all_views: bool):
+        if critic is None and not all_views:
+            return model.invert(obj.images[0], settings=settings, progress=progress)
+        target = model.preprocess(obj.images[0])
+        regulariser = critic_loss(model, discriminator, *critic, seed=settings.seed) if critic else None
+        others = []
+        if all_views:
+            yaw_offsets = wrap_degrees(torch.tensor(obj.yaw[1:]) - obj.yaw[0]).tolist()
+            pitch_offsets = [pitch - obj.pitch[0] for pitch in obj.pitch[1:]]
+            others = list(zip((model.preprocess(image) for image in obj.images[1:]), yaw_offsets, pitch_offsets))
+        return refine(model, model.encode_input(target), target, settings, progress, regulariser, others)
 
-    score("encoder", lambda image, progress: model.encode(image))
+    score("encoder", lambda obj, progress: model.encode(obj.images[0]))
     for name in names:
         changes = dict(VARIANTS[name])
-        critic = changes.pop("critic", None)
+        critic, all_views = changes.pop("critic", None), changes.pop("all_views", False)
         settings = DEFAULT.replace(**changes)
         results["variants"].setdefault(name, {})
-        score(name, lambda image, progress, s=settings, c=critic: invert(image, progress, s, c))
+        score(name, lambda obj, progress, s=settings, c=critic, a=all_views: invert(obj, progress, s, c, a))
         results["variants"][name]["settings"] = VARIANTS[name]
         write_json(args.out, results)
 

@@ -6,7 +6,9 @@ contract (pix2nerf.fields.base) inverts.
     codes = the codes built from (settings.variable's start + offsets): the codes themselves, the styles, or z
     loss = MSE(rays(codes, pose), target) over `rays_per_step` random pixels a step (pose: the encoder's, refined
            too when settings.pose_learning_rate > 0)
-         + symmetry * the same for the mirrored photo at the mirrored pose + code_weight * mean((codes - encoder's)^2)
+         + symmetry * the same for the mirrored photo at the mirrored pose
+         + the same for each further photo of the object at its known pose offset from the first (`other_views`)
+         + code_weight * mean((codes - encoder's)^2)
          + regulariser(codes), where one is given (for example a critic's opinion of other views)
 
 The field runs as a frozen copy (gradients reach only the offsets): the model's weights, and renders that other
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +39,15 @@ def refine(
     settings: InversionSettings,
     progress: Progress | None = None,
     regulariser: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None,
+    other_views: Sequence[tuple[torch.Tensor, float, float]] = (),
 ) -> Latent:
     """The Latent of one image (batch 1, from `model.encode(photo)`) with `codes` refined against `photo`
     (1, 3, H, W) in [-1, 1]; its z unchanged, its pose too unless settings.pose_learning_rate > 0. Deterministic
     for a given settings.seed on a CPU. A step whose loss or codes are not finite ends the refinement with the best
     codes (and pose) seen so far.
-    regulariser(codes) -> a scalar loss added at every step (differentiable in the codes; None: none)."""
+    regulariser(codes) -> a scalar loss added at every step (differentiable in the codes; None: none).
+    other_views: further photos of the same object, (photo (1, 3, H', W') in [-1, 1], yaw offset, pitch offset) with
+    the offsets of its pose from `photo`'s in degrees; each adds its loss at the refined pose plus its offsets."""
     if latent.z.shape[0] != 1 or photo.shape[0] != 1:
         raise ValueError(
             f"refine takes one latent and one photo, got batches of {latent.z.shape[0]} and {photo.shape[0]}"
@@ -50,23 +55,31 @@ def refine(
     if settings.steps == 0:
         return latent
     device, config = model.device, model.config
-    size = (settings.resolution, settings.resolution)
-    target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+    def pixels_of(image: torch.Tensor) -> torch.Tensor:
+        """(1, R*R, 3) in [0, 1]: an image in [-1, 1] resized to the loss's resolution."""
+        size = (settings.resolution, settings.resolution)
+        image = (image.float() + 1) / 2
+        resized = F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return resized.to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
+
     yaw = latent.yaw.to(device).float().reshape(1) + config.yaw_offset  # the generator's frame
     pitch = latent.pitch.to(device).float().reshape(1)
-    pixels = target.to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
-    views = [(1.0, pixels, 1.0)]  # (yaw's sign, target pixels, loss weight)
+    views = [(1.0, 0.0, 0.0, pixels_of(photo), 1.0)]  # (yaw's sign, yaw and pitch offsets, target pixels, weight)
     if settings.symmetry > 0:  # the data's yaw y seen mirrored is -y: in the generator's frame 2 offset - yaw
-        mirrored = target.flip(-1).to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
-        views.append((-1.0, mirrored, settings.symmetry))
+        views.append((-1.0, 0.0, 0.0, pixels_of(photo.flip(-1)), settings.symmetry))
+    for image, yaw_offset, pitch_offset in other_views:
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise ValueError(f"each of other_views takes a photo of shape (1, 3, H, W), got {tuple(image.shape)}")
+        views.append((1.0, float(yaw_offset), float(pitch_offset), pixels_of(image), 1.0))
     pose_offset = torch.zeros(2, device=device, requires_grad=settings.pose_learning_rate > 0)  # degrees
 
-    def rays_of(sign: float) -> tuple[torch.Tensor, ...]:
-        view_yaw = yaw + pose_offset[:1]
+    def rays_of(sign: float, yaw_offset: float, pitch_offset: float) -> tuple[torch.Tensor, ...]:
+        view_yaw = yaw + pose_offset[:1] + yaw_offset
         view_yaw = view_yaw if sign > 0 else 2 * config.yaw_offset - view_yaw
-        return _rays(view_yaw, pitch + pose_offset[1:], settings.resolution, config.fov)
+        return _rays(view_yaw, pitch + pose_offset[1:] + pitch_offset, settings.resolution, config.fov)
 
-    num_rays = pixels.shape[1]
+    num_rays = views[0][3].shape[1]
     rays_per_step = min(settings.rays_per_step or num_rays, num_rays)
     field = copy.deepcopy(model.field).requires_grad_(False)
     sampling = RaySamplingSettings(
@@ -104,8 +117,8 @@ def refine(
         with torch.enable_grad():
             codes = codes_of(offsets)
             loss = 0.0
-            for sign, rgb, weight in views:
-                origins, directions, view = rays_of(sign)
+            for sign, yaw_offset, pitch_offset, rgb, weight in views:
+                origins, directions, view = rays_of(sign, yaw_offset, pitch_offset)
                 chosen = torch.randperm(num_rays, generator=generator, device=device)[:rays_per_step]
 
                 def field_fn(points: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
