@@ -59,6 +59,10 @@ VARIANTS = {  # name -> changes to the default settings
     "lr_1e-2": {"learning_rate": 1e-2},
     "lr_5e-2": {"learning_rate": 5e-2},
     "z": {"variable": "z"},
+    # z free of the pull (the planes stay ones the generator makes: colour and body change everywhere at once)
+    "z_lr_5e-2": {"variable": "z", "learning_rate": 5e-2, "code_weight": 0.0},
+    "z_lr_1e-1": {"variable": "z", "learning_rate": 1e-1, "code_weight": 0.0},
+    "z_80_lr_1e-1": {"variable": "z", "steps": 80, "learning_rate": 1e-1, "code_weight": 0.0},
     "code_weight_1": {"code_weight": 1.0},
     "symmetry_1": {"symmetry": 1.0},
     "symmetry_0.5": {"symmetry": 0.5},
@@ -194,6 +198,7 @@ def main() -> None:
         "protocol": "relative_pose",
         "objects": len(objects),
         "target_views": sum(len(t) - 1 for t in truths),
+        "object_ids": [str(o.object_id) for o in objects],
         "render": {"resolution": resolution, "num_steps": model.config.num_steps, "lock_view_dependence": True},
         "default_settings": DEFAULT.__dict__,
         "variants": {},
@@ -219,8 +224,11 @@ def main() -> None:
         entry = {key: torch.cat(values).mean().item() for key, values in rows.items()}
         entry["seconds_per_image"] = statistics.mean(seconds)
         entry["seconds_per_step"] = statistics.median(step_seconds) if step_seconds else 0.0
-        results["variants"][name] = entry
         print(name, {k: round(v, 4) for k, v in entry.items()}, flush=True)
+        entry["per_object"] = {  # each object's mean over its novel views, in the order of `object_ids`
+            key: [round(v.mean().item(), 4) for v in values] for key, values in rows.items() if key != "input_psnr"
+        }
+        results["variants"][name] = entry
         write_json(args.out, results)
 
     discriminator = load_discriminator(model, args.critic) if args.critic else None
