@@ -106,6 +106,13 @@ VARIANTS = {  # name -> changes to the default settings
     "pose_lr_1": {"pose_learning_rate": 1.0},
     "pose_lr_4": {"pose_learning_rate": 4.0},
     # the discriminator's opinion of other views (realness weight, pose weight), beside the default's loss
+    # the start's yaw chosen first among evenly spaced candidates by the fit of their renders (refined a few steps
+    # each with probe_steps), against the encoder's large yaw errors and front-to-back flips
+    "yaw_8": {"yaw_candidates": 8},
+    "yaw_12": {"yaw_candidates": 12},
+    "yaw_16": {"yaw_candidates": 16},
+    "yaw_8_probe_10": {"yaw_candidates": 8, "probe_steps": 10},
+    "yaw_12_probe_5": {"yaw_candidates": 12, "probe_steps": 5},
     # ceilings, not inversions: the codes fitted to every view of the object (the scored ones included) at their true
     # pose offsets from the input view, so what the generator can show of this object from the encoder's start
     "ceiling_all_views": {"all_views": True},

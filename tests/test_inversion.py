@@ -34,7 +34,8 @@ def input_view_error(model: Pix2NeRF, latent, photo: torch.Tensor) -> float:
 
 def test_refinement_lowers_the_input_view_loss(model, photo):
     encoded = model.encode(photo)
-    options = dict(learning_rate=0.1, code_weight=0.0, pose_learning_rate=0.0, **{**FAST, "rays_per_step": 0})
+    options = dict(learning_rate=0.1, code_weight=0.0, pose_learning_rate=0.0, yaw_candidates=1, **FAST)
+    options["rays_per_step"] = 0
     refined = model.invert(photo, 10, **options)
     assert refined.codes is not None and encoded.codes is None
     assert torch.equal(refined.z, encoded.z) and torch.equal(refined.yaw, encoded.yaw)
@@ -50,7 +51,7 @@ def test_pose_refinement_moves_the_pose_within_the_prior(model, photo):
     low, high = prior_ranges(model.config)[1]
     assert low <= refined.pitch.item() <= high
     assert model.render(refined, resolution=16).rgb.isfinite().all()
-    kept = model.invert(photo, 10, pose_learning_rate=0.0, **FAST)
+    kept = model.invert(photo, 10, pose_learning_rate=0.0, yaw_candidates=1, **FAST)
     assert torch.equal(kept.yaw, encoded.yaw) and torch.equal(kept.pitch, encoded.pitch)
 
 
@@ -159,7 +160,7 @@ def test_serving_caches_refined_latents_by_image_and_settings(model, photo):
     assert encoded.latent.codes is None and refined.latent.codes is not None and refined.key != encoded.key
     misses = service.cache.misses
     assert service.prepare(image, refine_steps=2.0) is refined and service.cache.misses == misses
-    assert service.refine_seconds(10) > 0
+    assert service.refine_seconds(20) > service.refine_seconds(10) > service.refine_seconds(0) == 0
     view = service.novel_view(image, 30.0, 10.0, refine_steps=2)
     assert view.image.size == (8, 8) and service.cache.misses == misses
     with pytest.raises(ValueError, match="refine_steps must be an integer in"):
@@ -213,3 +214,30 @@ def test_other_views_of_the_object_join_the_fit(preset):
     assert side_error(both) < 0.97 * side_error(alone)
     with pytest.raises(ValueError, match="other_views"):
         refine(model, model.encode_input(target), target, settings, other_views=[(red[0], 60.0, 0.0)])
+
+
+def test_yaw_candidates_start_the_refinement_at_the_photos_side():
+    """best_yaw turns a latent to the candidate yaw whose render fits the photo: the object's own render from half a
+    turn away picks the candidate half a turn away; refine reports the probes' steps and its own."""
+    from pix2nerf.inversion import best_yaw, refine
+    from pix2nerf.model import Latent
+
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).eval()
+    z = model.sample_latents(1, torch.Generator().manual_seed(3))
+    photo = model.render(z, 210.0, 20.0, resolution=16).rgb * 2 - 1
+    latent = Latent(z=z, yaw=torch.tensor([30.0]), pitch=torch.tensor([20.0]))
+    settings = InversionSettings(steps=2, yaw_candidates=4, **FAST)
+    turned = best_yaw(model, latent, photo, settings)
+    assert turned.yaw.item() == 210.0 and torch.equal(turned.pitch, latent.pitch) and torch.equal(turned.z, z)
+    assert best_yaw(model, turned, photo, settings).yaw.item() == 210.0  # ties and the own yaw: kept
+
+    calls = []
+    probed = settings.replace(probe_steps=2)
+    refined = refine(model, latent, photo, probed, progress=lambda done, total: calls.append((done, total)))
+    assert probed.total_steps == 10 and calls == [(done, 10) for done in range(1, 11)]
+    assert abs(refined.yaw.item() - 210.0) < 5.0
+    assert InversionSettings(steps=0, yaw_candidates=4, probe_steps=2).total_steps == 0
+    for bad in (0, 37, True, 2.0):
+        with pytest.raises(ValueError, match="yaw_candidates must be an integer in"):
+            InversionSettings(yaw_candidates=bad)

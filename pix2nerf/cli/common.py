@@ -35,8 +35,13 @@ def image_latent(model, image: str, refine_steps: int, preprocess: str = "auto")
     from tqdm.auto import tqdm
 
     encoder_input = model.preprocess(image, preprocess)
-    with tqdm(total=refine_steps, desc="refining", unit="step") as bar:
-        return model.invert(encoder_input, refine_steps, progress=lambda done, total: bar.update(done - bar.n))
+    with tqdm(desc="refining", unit="step") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return model.invert(encoder_input, refine_steps, progress=progress)
 
 
 def load_model(args: argparse.Namespace):

@@ -42,9 +42,10 @@ def refine(
     other_views: Sequence[tuple[torch.Tensor, float, float]] = (),
 ) -> Latent:
     """The Latent of one image (batch 1, from `model.encode(photo)`) with `codes` refined against `photo`
-    (1, 3, H, W) in [-1, 1]; its z unchanged, its pose too unless settings.pose_learning_rate > 0. Deterministic
-    for a given settings.seed on a CPU. A step whose loss or codes are not finite ends the refinement with the best
-    codes (and pose) seen so far.
+    (1, 3, H, W) in [-1, 1]; its z unchanged, its pose too unless settings.pose_learning_rate > 0 or
+    settings.yaw_candidates > 1 (the start's yaw chosen first: `best_yaw`). Deterministic for a given settings.seed
+    on a CPU. A step whose loss or codes are not finite ends the refinement with the best codes (and pose) seen so
+    far. progress(done, settings.total_steps) after each step.
     regulariser(codes) -> a scalar loss added at every step (differentiable in the codes; None: none).
     other_views: further photos of the same object, (photo (1, 3, H', W') in [-1, 1], yaw offset, pitch offset) with
     the offsets of its pose from `photo`'s in degrees; each adds its loss at the refined pose plus its offsets."""
@@ -52,8 +53,63 @@ def refine(
         raise ValueError(
             f"refine takes one latent and one photo, got batches of {latent.z.shape[0]} and {photo.shape[0]}"
         )
+    for image, _, _ in other_views:
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise ValueError(f"each of other_views takes a photo of shape (1, 3, H, W), got {tuple(image.shape)}")
     if settings.steps == 0:
         return latent
+    total = settings.total_steps
+
+    def counted(offset: int) -> Progress | None:
+        return None if progress is None else lambda done, _: progress(offset + done, total)
+
+    if settings.yaw_candidates > 1:
+        latent = best_yaw(model, latent, photo, settings, progress, regulariser, other_views)
+    return _fit(model, latent, photo, settings, counted(total - settings.steps), regulariser, other_views)
+
+
+def best_yaw(
+    model: Pix2NeRF,
+    latent: Latent,
+    photo: torch.Tensor,
+    settings: InversionSettings,
+    progress: Progress | None = None,
+    regulariser: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None,
+    other_views: Sequence[tuple[torch.Tensor, float, float]] = (),
+) -> Latent:
+    """`latent` turned to the best of settings.yaw_candidates yaws spaced evenly around the circle from its own: each
+    candidate refined settings.probe_steps steps (0: none), then rendered at settings.resolution with the model's
+    samples per ray; the best is the one whose render's mean squared error to `photo` is lowest (ties: the
+    earliest, so the encoder's own yaw first). Its codes and pitch are `latent`'s. progress(done, total_steps)
+    after each probe step."""
+    size = (settings.resolution, settings.resolution)
+    target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
+    probe = settings.replace(steps=settings.probe_steps, yaw_candidates=1)
+    count = settings.yaw_candidates
+    best_error, best = math.inf, latent
+    for index in range(count):
+        candidate = Latent(z=latent.z, yaw=latent.yaw + 360.0 * index / count, pitch=latent.pitch, codes=latent.codes)
+        offset = index * probe.steps
+        counted = None if progress is None else lambda done, _, o=offset: progress(o + done, settings.total_steps)
+        fitted = _fit(model, candidate, photo, probe, counted, regulariser, other_views) if probe.steps else candidate
+        with torch.no_grad():
+            rgb = model.render(fitted, resolution=settings.resolution, return_depth=False).rgb
+            error = F.mse_loss(rgb.float(), target.to(rgb.device)).item()
+        if error < best_error:  # a NaN error never wins
+            best_error, best = error, candidate
+    return best
+
+
+def _fit(
+    model: Pix2NeRF,
+    latent: Latent,
+    photo: torch.Tensor,
+    settings: InversionSettings,
+    progress: Progress | None,
+    regulariser: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None,
+    other_views: Sequence[tuple[torch.Tensor, float, float]],
+) -> Latent:
+    """`refine` from the given latent's yaw (settings.steps > 0): progress(done, settings.steps)."""
     device, config = model.device, model.config
 
     def pixels_of(image: torch.Tensor) -> torch.Tensor:
@@ -69,8 +125,6 @@ def refine(
     if settings.symmetry > 0:  # the data's yaw y seen mirrored is -y: in the generator's frame 2 offset - yaw
         views.append((-1.0, 0.0, 0.0, pixels_of(photo.flip(-1)), settings.symmetry))
     for image, yaw_offset, pitch_offset in other_views:
-        if image.ndim != 4 or image.shape[:2] != (1, 3):
-            raise ValueError(f"each of other_views takes a photo of shape (1, 3, H, W), got {tuple(image.shape)}")
         views.append((1.0, float(yaw_offset), float(pitch_offset), pixels_of(image), 1.0))
     pose_offset = torch.zeros(2, device=device, requires_grad=settings.pose_learning_rate > 0)  # degrees
 

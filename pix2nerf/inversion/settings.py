@@ -12,6 +12,7 @@ from typing import Any
 VARIABLES = ("codes", "style", "z")
 MAX_STEPS = 10_000
 MAX_RESOLUTION = 512
+MAX_YAW_CANDIDATES = 36
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,10 @@ class InversionSettings:
     symmetry: weight of the loss of the mirrored photo at the mirrored pose (yaw -> -yaw, the object's left-right
     symmetry; 0: off). seed: the generator of the annealed noise added to the offsets (`noise`, times 1 - i / steps).
     pose_learning_rate: > 0 also refines the encoder's yaw and pitch (offsets in degrees, Adam at this rate, decayed
-    as `learning_rate` is); 0 keeps the encoder's pose. Defaults: the best measured (README, "Using the model").
+    as `learning_rate` is); 0 keeps the encoder's pose.
+    yaw_candidates: > 1 first tries that many yaws evenly around the circle, the encoder's first, each refined
+    `probe_steps` steps (0: as encoded) and scored by the fit of its render to the photo; the refinement starts from
+    the best (1: from the encoder's yaw). Defaults: the best measured (README, "Using the model").
     """
 
     steps: int = 40
@@ -42,12 +46,16 @@ class InversionSettings:
     noise: float = 0.0
     seed: int = 0
     pose_learning_rate: float = 0.25
+    yaw_candidates: int = 16
+    probe_steps: int = 0
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 0, MAX_STEPS)
         _check_int("resolution", self.resolution, 4, MAX_RESOLUTION)
         _check_int("num_steps", self.num_steps, 3, 512)
         _check_int("rays_per_step", self.rays_per_step, 0, MAX_RESOLUTION**2)
+        _check_int("yaw_candidates", self.yaw_candidates, 1, MAX_YAW_CANDIDATES)
+        _check_int("probe_steps", self.probe_steps, 0, MAX_STEPS)
         _check_float("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
         _check_float("final_lr_fraction", self.final_lr_fraction, 0.0, 1.0)
         for name in ("code_weight", "symmetry", "noise", "pose_learning_rate"):
@@ -60,6 +68,12 @@ class InversionSettings:
     def replace(self, **changes: Any) -> InversionSettings:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def total_steps(self) -> int:
+        """Optimiser steps of a refinement: the yaw candidates' probes, then `steps` (none when steps is 0)."""
+        probes = self.yaw_candidates * self.probe_steps if self.yaw_candidates > 1 else 0
+        return self.steps + probes if self.steps else 0
 
     @property
     def key(self) -> str:

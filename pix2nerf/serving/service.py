@@ -33,7 +33,7 @@ from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.foreground import prepare_image
 from pix2nerf.images import check_image_bytes
-from pix2nerf.inversion import InversionSettings
+from pix2nerf.inversion import InversionSettings, best_yaw, refine
 from pix2nerf.limits import Limits, check_angle, check_choice, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Pix2NeRF
@@ -366,6 +366,7 @@ class Service:
     outputs: OutputFolder = field(default_factory=OutputFolder)
     refine_settings: InversionSettings = field(default_factory=InversionSettings)  # all but the steps
     _seconds_per_step: float | None = field(default=None, init=False, repr=False)
+    _seconds_to_choose_yaw: float | None = field(default=None, init=False, repr=False)  # best_yaw's, measured
 
     def __post_init__(self) -> None:
         limits = current_limits()
@@ -399,7 +400,8 @@ class Service:
             if settings.steps:
                 start = time.perf_counter()
                 latent = self.model.invert(encoder_input, settings=settings, progress=progress)
-                self._seconds_per_step = (time.perf_counter() - start) / settings.steps
+                elapsed = time.perf_counter() - start
+                self._seconds_per_step = max(elapsed - (self._seconds_to_choose_yaw or 0.0), 0.0) / settings.total_steps
             else:
                 latent = self.model.encode_input(encoder_input)
             fit = self.model.fit_score(encoder_input, latent).words()[0]
@@ -410,17 +412,33 @@ class Service:
         return self.cache.get_or_create(key, create)
 
     def refine_seconds(self, steps: int) -> float:
-        """Expected seconds of a refinement of `steps` steps: the last refinement's time per step on this machine,
-        or, before any, that of TIMING_STEPS steps on a blank image (timed once, after an untimed step: the first
-        backward pass of a process also pays one-time set-up costs)."""
+        """Expected seconds of a refinement of `steps` steps: the choice of its start's yaw (`best_yaw`, timed once on
+        a blank image), then its steps with the yaw candidates' probes (`InversionSettings.total_steps`) at the last
+        refinement's time per step on this machine, or, before any, that of TIMING_STEPS steps on the blank image
+        (timed once, after an untimed step: the first backward pass of a process also pays one-time set-up costs)."""
+        settings = self.refine_settings.replace(steps=check_refine_steps(steps))
+        if not settings.steps:
+            return 0.0
+        if self._seconds_per_step is None or self._seconds_to_choose_yaw is None:
+            self._time_refinement()
+        return self._seconds_to_choose_yaw + settings.total_steps * self._seconds_per_step
+
+    def _time_refinement(self) -> None:
+        """Times what `refine_seconds` has not measured yet on a blank image."""
+        size = self.model.config.encoder_resolution
+        photo = self.model.preprocess(Image.new("RGB", (size, size), self.model.background_color), "none")
+        latent = self.model.encode_input(photo)
         if self._seconds_per_step is None:
-            size = self.model.config.encoder_resolution
-            blank = Image.new("RGB", (size, size), self.model.background_color)
-            self.model.invert(blank, settings=self.refine_settings.replace(steps=1))
+            one_yaw = self.refine_settings.replace(yaw_candidates=1)
+            refine(self.model, latent, photo, one_yaw.replace(steps=1))
             start = time.perf_counter()
-            self.model.invert(blank, settings=self.refine_settings.replace(steps=TIMING_STEPS))
+            refine(self.model, latent, photo, one_yaw.replace(steps=TIMING_STEPS))
             self._seconds_per_step = (time.perf_counter() - start) / TIMING_STEPS
-        return check_refine_steps(steps) * self._seconds_per_step
+        if self._seconds_to_choose_yaw is None:
+            start = time.perf_counter()
+            if self.refine_settings.yaw_candidates > 1:
+                best_yaw(self.model, latent, photo, self.refine_settings.replace(probe_steps=0))
+            self._seconds_to_choose_yaw = time.perf_counter() - start
 
     def novel_view(
         self,
