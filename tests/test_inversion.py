@@ -229,14 +229,14 @@ def test_yaw_candidates_start_the_refinement_at_the_photos_side():
     latent = Latent(z=z, yaw=torch.tensor([30.0]), pitch=torch.tensor([20.0]))
     settings = InversionSettings(steps=2, yaw_candidates=4, **FAST)
     turned = best_yaw(model, latent, photo, settings)
-    assert turned.yaw.item() == 210.0 and torch.equal(turned.pitch, latent.pitch) and torch.equal(turned.z, z)
-    assert best_yaw(model, turned, photo, settings).yaw.item() == 210.0  # ties and the own yaw: kept
+    assert turned.yaw.item() == -150.0 and torch.equal(turned.pitch, latent.pitch) and torch.equal(turned.z, z)
+    assert best_yaw(model, turned, photo, settings).yaw.item() == -150.0  # ties and the own yaw: kept
 
     calls = []
     probed = settings.replace(probe_steps=2)
     refined = refine(model, latent, photo, probed, progress=lambda done, total: calls.append((done, total)))
     assert probed.total_steps == 10 and calls == [(done, 10) for done in range(1, 11)]
-    assert abs(refined.yaw.item() - 210.0) < 5.0
+    assert abs(refined.yaw.item() + 150.0) < 5.0
     assert InversionSettings(steps=0, yaw_candidates=4, probe_steps=2).total_steps == 0
     for bad in (0, 37, True, 2.0):
         with pytest.raises(ValueError, match="yaw_candidates must be an integer in"):

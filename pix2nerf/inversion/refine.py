@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from pix2nerf.inversion.settings import InversionSettings
 from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF
-from pix2nerf.rendering.cameras import constant_vectors, prior_ranges, world_rays
+from pix2nerf.rendering.cameras import constant_vectors, prior_ranges, world_rays, wrap_degrees
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays
 
 Progress = Callable[[int, int], None]  # progress(done, total) after each step
@@ -77,18 +77,19 @@ def best_yaw(
     regulariser: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None,
     other_views: Sequence[tuple[torch.Tensor, float, float]] = (),
 ) -> Latent:
-    """`latent` turned to the best of settings.yaw_candidates yaws spaced evenly around the circle from its own: each
-    candidate refined settings.probe_steps steps (0: none), then rendered at settings.resolution with the model's
-    samples per ray; the best is the one whose render's mean squared error to `photo` is lowest (ties: the
-    earliest, so the encoder's own yaw first). Its codes and pitch are `latent`'s. progress(done, total_steps)
-    after each probe step."""
+    """`latent` turned to the best of settings.yaw_candidates yaws spaced evenly around the circle from its own
+    (wrapped into [-180, 180) degrees): each candidate refined settings.probe_steps steps (0: none), then rendered at
+    settings.resolution with the model's samples per ray; the best is the one whose render's mean squared error to
+    `photo` is lowest (ties: the earliest, so the encoder's own yaw first). Its codes and pitch are `latent`'s.
+    progress(done, total_steps) after each probe step."""
     size = (settings.resolution, settings.resolution)
     target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
     probe = settings.replace(steps=settings.probe_steps, yaw_candidates=1)
     count = settings.yaw_candidates
     best_error, best = math.inf, latent
     for index in range(count):
-        candidate = Latent(z=latent.z, yaw=latent.yaw + 360.0 * index / count, pitch=latent.pitch, codes=latent.codes)
+        yaw = wrap_degrees(latent.yaw + 360.0 * index / count)
+        candidate = Latent(z=latent.z, yaw=yaw, pitch=latent.pitch, codes=latent.codes)
         offset = index * probe.steps
         counted = None if progress is None else lambda done, _, o=offset: progress(o + done, settings.total_steps)
         fitted = _fit(model, candidate, photo, probe, counted, regulariser, other_views) if probe.steps else candidate
