@@ -111,6 +111,7 @@ VARIANTS = {  # name -> changes to the default settings
     "yaw_8": {"yaw_candidates": 8},
     "yaw_12": {"yaw_candidates": 12},
     "yaw_16": {"yaw_candidates": 16},
+    "yaw_24": {"yaw_candidates": 24},
     "yaw_8_probe_10": {"yaw_candidates": 8, "probe_steps": 10},
     "yaw_12_probe_5": {"yaw_candidates": 12, "probe_steps": 5},
     # ceilings, not inversions: the codes fitted to every view of the object (the scored ones included) at their true
