@@ -115,10 +115,10 @@ VARIANTS = {  # name -> changes to the default settings
     "yaw_8_probe_10": {"yaw_candidates": 8, "probe_steps": 10},
     "yaw_12_probe_5": {"yaw_candidates": 12, "probe_steps": 5},
     # ceilings, not inversions: the codes fitted to every view of the object (the scored ones included) at their true
-    # pose offsets from the input view, so what the generator can show of this object from the encoder's start
-    "ceiling_all_views": {"all_views": True},
-    "ceiling_all_views_free_200": {"all_views": True, "steps": 200, "code_weight": 0.0},
-    "ceiling_all_views_free_100_64px_36": {"all_views": True, **FREE_CODES_64PX_36},
+    # pose offsets from the input view, so what the generator can show of this object from the encoder's start and yaw
+    "ceiling_all_views": {"all_views": True, "yaw_candidates": 1},
+    "ceiling_all_views_free_200": {"all_views": True, "steps": 200, "code_weight": 0.0, "yaw_candidates": 1},
+    "ceiling_all_views_free_100_64px_36": {"all_views": True, "yaw_candidates": 1, **FREE_CODES_64PX_36},
     "critic_0.01": {"critic": (0.01, 0.0)},
     "critic_0.1": {"critic": (0.1, 0.0)},
     "critic_pose_0.1": {"critic": (0.0, 0.1)},
