@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from pix2nerf.evaluation.metrics import psnr
+from pix2nerf.rendering.cameras import world_rays
+from pix2nerf.rendering.empty_space import render_image_skipping_empty
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays
 
 
@@ -60,6 +62,26 @@ def test_each_image_of_a_batch_skips_its_own_empty_space(wide_blob):
     for i in range(3):
         single, _ = render(model, z, yaws[i : i + 1], pitches[i : i + 1], False, points)
         assert psnr(batch.rgb[i : i + 1], single.rgb).item() >= 40.0
+
+
+def test_a_batch_renders_each_image_as_it_would_alone():
+    """The rays an image's skipping leaves out stay left out when another image of its batch needs more rays: a red
+    ball in a faint haze (below the skipping threshold, so a skipped ray and a rendered one differ), seen from two
+    distances."""
+
+    def hazy_ball(points, directions):
+        radius = points.norm(dim=-1)
+        haze = (radius < 0.5).float() * 5e-4
+        return torch.tensor([1.0, 0.0, 0.0]).expand(*points.shape[:-1], 3), (radius < 0.2).float() * 200.0 + haze
+
+    origins, directions = world_rays(torch.tensor([30.0, 30.0]), torch.tensor([20.0, 20.0]), 32, 40.0)
+    origins = origins * torch.tensor([[1.0], [1.6]])  # the second camera further away: fewer pixels on the ball
+    settings = RaySamplingSettings(near=0.4, far=2.2, num_steps=24)
+    together = render_image_skipping_empty(hazy_ball, origins, directions, 32, settings)
+    for i in range(2):
+        alone = render_image_skipping_empty(hazy_ball, origins[i : i + 1], directions[i : i + 1], 32, settings)
+        for a, b in zip(together, alone):
+            torch.testing.assert_close(a[i : i + 1], b, atol=1e-6, rtol=0)
 
 
 def test_last_sample_background_renders_every_pixel(wide_blob, monkeypatch):

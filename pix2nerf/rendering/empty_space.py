@@ -25,6 +25,7 @@ from pix2nerf.rendering.volume import (
     per_ray_origins,
     render_rays_in_chunks,
     scatter_rays,
+    scatter_selected,
     selected_rays,
 )
 
@@ -88,4 +89,4 @@ def render_image_skipping_empty(
     if count == 0:
         return outputs
     index = selected_rays(wanted, count)
-    return scatter_rays(outputs, index, render_at(index))
+    return scatter_selected(outputs, wanted, index, render_at(index))

@@ -75,8 +75,8 @@ def render_rays(
         fine_depths, fine_points, fine_view, coarse_opacity = stages.fine(rays, depths, sigma, coarse_noise, u)
     if settings.skip_empty_below > 0:
         busy = coarse_opacity >= settings.skip_empty_below
-        num_busy = int(busy.sum(1).max())
-        if num_busy < num_rays:
+        if not bool(busy.all()):  # each batch element as it would render alone
+            num_busy = int(busy.sum(1).max())
             return _render_busy_rays(
                 field_fn, rays, (rgb, sigma, depths), fine_depths, busy, num_busy, settings, generator
             )
@@ -106,7 +106,8 @@ def _render_busy_rays(field_fn, rays, coarse, fine_depths, busy, num_busy, setti
     )
     merged = merge_samples((*fine, picked_fine), tuple(gather_rays(values, index) for values in (rgb, sigma, depths)))
     busy_pixels, busy_depth, busy_weights = integrate(*merged, settings.background, settings.noise_std, generator)
-    return scatter_rays((pixels, depth, opacity), index, (busy_pixels, busy_depth, busy_weights.sum(-1)))
+    updates = (busy_pixels, busy_depth, busy_weights.sum(-1))
+    return scatter_selected((pixels, depth, opacity), busy, index, updates)
 
 
 def per_ray_origins(origins: torch.Tensor, num_rays: int) -> torch.Tensor:
@@ -116,8 +117,21 @@ def per_ray_origins(origins: torch.Tensor, num_rays: int) -> torch.Tensor:
 
 def selected_rays(mask: torch.Tensor, count: int) -> torch.Tensor:
     """Indices (B, count) of the rays where mask (B, R) is set, in order; batch elements with fewer selected rays
-    fill up with unselected ones (computing those too is harmless)."""
+    fill up with unselected ones (`scatter_selected` keeps those rays' values)."""
     return torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, :count]
+
+
+def scatter_selected(
+    outputs: tuple[torch.Tensor, ...], mask: torch.Tensor, index: torch.Tensor, updates: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, ...]:
+    """`scatter_rays` of updates (B, K, ...) at index (B, K) = `selected_rays(mask, K)`, where mask (B, R) selects
+    the ray: the fill-up rays keep their values, so that each batch element comes out as it would alone."""
+    chosen = gather_rays(mask, index)
+    kept = tuple(
+        torch.where(chosen.view(*chosen.shape, *[1] * (new.dim() - 2)), new, gather_rays(out, index))
+        for new, out in zip(updates, outputs)
+    )
+    return scatter_rays(outputs, index, kept)
 
 
 def _per_ray_index(index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
