@@ -59,13 +59,11 @@ def refine(
     if settings.steps == 0:
         return latent
     total = settings.total_steps
-
-    def counted(offset: int) -> Progress | None:
-        return None if progress is None else lambda done, _: progress(offset + done, total)
-
     if settings.yaw_candidates > 1:
         latent = best_yaw(model, latent, photo, settings, progress, regulariser, other_views)
-    return _fit(model, latent, photo, settings, counted(total - settings.steps), regulariser, other_views)
+    return _fit(
+        model, latent, photo, settings, _shifted(progress, total - settings.steps, total), regulariser, other_views
+    )
 
 
 def best_yaw(
@@ -84,21 +82,41 @@ def best_yaw(
     progress(done, total_steps) after each probe step."""
     size = (settings.resolution, settings.resolution)
     target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
-    probe = settings.replace(steps=settings.probe_steps, yaw_candidates=1)
     count = settings.yaw_candidates
-    best_error, best = math.inf, latent
-    for index in range(count):
-        yaw = wrap_degrees(latent.yaw + 360.0 * index / count)
-        candidate = Latent(z=latent.z, yaw=yaw, pitch=latent.pitch, codes=latent.codes)
-        offset = index * probe.steps
-        counted = None if progress is None else lambda done, _, o=offset: progress(o + done, settings.total_steps)
-        fitted = _fit(model, candidate, photo, probe, counted, regulariser, other_views) if probe.steps else candidate
+    yaws = wrap_degrees(latent.yaw[:1] + 360.0 * torch.arange(count, device=latent.yaw.device) / count)
+    probe = settings.replace(steps=settings.probe_steps, yaw_candidates=1)
+    candidates = [Latent(z=latent.z, yaw=yaw[None], pitch=latent.pitch, codes=latent.codes) for yaw in yaws]
+    if probe.steps:
+        fitted = [
+            _fit(
+                model,
+                candidate,
+                photo,
+                probe,
+                _shifted(progress, index * probe.steps, settings.total_steps),
+                regulariser,
+                other_views,
+            )
+            for index, candidate in enumerate(candidates)
+        ]
         with torch.no_grad():
-            rgb = model.render(fitted, resolution=settings.resolution, return_depth=False).rgb
-            error = F.mse_loss(rgb.float(), target.to(rgb.device)).item()
-        if error < best_error:  # a NaN error never wins
-            best_error, best = error, candidate
-    return best
+            rgb = torch.cat([model.render(f, resolution=settings.resolution, return_depth=False).rgb for f in fitted])
+    else:  # every candidate in one batched render
+        with torch.no_grad():
+            rgb = model.render(
+                latent.first(count),
+                yaws,
+                latent.pitch[:1].expand(count),
+                resolution=settings.resolution,
+                return_depth=False,
+            ).rgb
+    errors = (rgb.float() - target.to(rgb.device)).square().mean((1, 2, 3)).nan_to_num(nan=math.inf)
+    return candidates[int(errors.argmin())]  # the first of equal errors; a NaN error never wins
+
+
+def _shifted(progress: Progress | None, offset: int, total: int) -> Progress | None:
+    """progress(offset + done, total) for a part of the work that reports (done, its own total)."""
+    return None if progress is None else lambda done, _: progress(offset + done, total)
 
 
 def _fit(
