@@ -1,19 +1,21 @@
 """The equal-budget comparison of the fields: two runs of `train/equal_budget.sh` (the SIREN preset and the tri-plane
 preset, from scratch, the same data) side by side.
 
-Reads each run's `training.json`, `metrics.jsonl` (the trainer's log) and `eval_results.json` (`pix2nerf eval` on the
-100 held-out cars), writes one JSON of the headline figures and a figure of the held-out validation curves against
-minutes of training steps (the budget's unit: the log's seconds per step summed over its logging intervals).
+Reads each run's `training.json`, `metrics.jsonl` (the trainer's log; else its console log, `train.log`, and then
+no curve) and `eval_results.json` (`pix2nerf eval` on the 100 held-out cars), writes one JSON of the headline figures
+and a figure of the held-out validation curves against minutes of training steps (the budget's unit: the log's
+seconds per step summed over its logging intervals).
 
     python benchmarks/fields_equal_budget.py train/runs/fields-equal-budget/siren \
-        train/runs/fields-equal-budget/triplane -o benchmarks/results/fields_equal_budget_h200.json \
-        --curves train/runs/fields-equal-budget/curves.png
+        train/runs/fields-equal-budget/triplane train/runs/fields-equal-budget/triplane-10min-h100 \
+        -o benchmarks/results/fields_equal_budget.json --curves train/runs/fields-equal-budget/curves.png
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -57,11 +59,30 @@ def validation_curves(rows: list[dict], total_minutes: float) -> dict[str, list[
     return curves
 
 
+def log_rows(path: Path, resolution: int) -> list[dict]:
+    """Rows like metrics.jsonl's from the trainer's console log, for a run whose metrics.jsonl was not kept: each
+    validation ("step N: validation name value, ...") as eval/ scalars, and each command's closing median speed."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if match := re.search(r"step (\d+): validation (.*)", line):
+            pairs = (item.rsplit(" ", 1) for item in match.group(2).split(", "))
+            rows.append({"step": int(match.group(1)), **{f"eval/{name}": float(value) for name, value in pairs}})
+        elif match := re.search(r"median ([\d.]+) images/s", line):
+            rows.append({"perf/images_per_second": float(match.group(1)), "train/resolution": resolution})
+    return rows
+
+
+def run_rows(run: Path, training: dict) -> list[dict]:
+    """The run's metrics.jsonl, or what its train.log holds of it."""
+    metrics = run / "metrics.jsonl"
+    return read_metrics(metrics) if metrics.exists() else log_rows(run / "train.log", training["resolution"])
+
+
 def summary(run: Path) -> dict:
     """The headline figures of one run folder."""
     training = json.loads((run / "training.json").read_text())
     evaluation = json.loads((run / "eval_results.json").read_text())
-    rows = read_metrics(run / "metrics.jsonl")
+    rows = run_rows(run, training)
     speeds: dict[str, list[float]] = {}  # by training resolution
     for row in rows:
         if "perf/images_per_second" in row:
@@ -140,9 +161,10 @@ def main() -> None:
     summaries = {run.name: summary(run) for run in args.runs}
     args.output.write_text(json.dumps({"benchmark": "fields at equal training budget", "runs": summaries}, indent=2))
     if args.curves:
-        runs = {
+        runs = {  # curves need each log interval's seconds per step: runs with a metrics.jsonl only
             run.name: (read_metrics(run / "metrics.jsonl"), summaries[run.name]["training_minutes"])
             for run in args.runs
+            if (run / "metrics.jsonl").exists()
         }
         curves_figure(runs).save(args.curves)
     for name, figures in summaries.items():
