@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import sys
+import time
 
 import torch
 from common import environment, write_json
@@ -55,12 +56,14 @@ def compare(config: Pix2NeRFConfig, steps: int, resolution: int, batch: int, dev
     start = weights(trainers["eager"])
     real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1
     losses = {name: [] for name in trainers}
+    began = time.perf_counter()  # the first iterations compile the fields and capture the graphs: progress shows it
     for step in range(2, 2 + steps):
         for name, trainer in trainers.items():
             torch.manual_seed(1000 + step)
             logs = trainer.train_step(real, step)
             losses[name].append({k: float(v) for k, v in logs.items()})
             torch.cuda.empty_cache()  # the launched trainers' cached memory, beside the graphs' pool
+        print(f"iteration {step - 1} of {steps} done ({time.perf_counter() - began:.0f} s)", flush=True)
     final = {name: weights(trainer) for name, trainer in trainers.items()}
     moved = {k: float((final["eager"][k] - start[k]).norm()) for k in start}
 
