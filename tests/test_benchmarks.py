@@ -46,6 +46,17 @@ def test_the_equal_budget_comparison_reproduces_its_committed_json(tmp_path):
     assert curves.stat().st_size > 0
 
 
+def test_r1_kernel_benchmark_runs_on_cpu(tmp_path):
+    out = tmp_path / "r1.json"
+    arguments = ["--preset", "tiny", "--device", "cpu", "--batch", "2", "--resolution", "16", "--repeats", "1"]
+    result = _run_benchmark("gpu_r1_kernels.py", *arguments, "--variants", "fp16", "fp16_no_r1", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert results["fp16"]["time"]["median_ms"] > 0 and results["fp16"]["profile"]["count"] > 0
+    # R1's double backward adds operators to the step
+    assert results["fp16"]["profile"]["count"] > results["fp16_no_r1"]["profile"]["count"]
+
+
 def _run_benchmark(script: str, *arguments: str) -> subprocess.CompletedProcess:
     command = [sys.executable, str(REPO_ROOT / "benchmarks" / script), *arguments]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
