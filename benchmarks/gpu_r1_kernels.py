@@ -2,7 +2,8 @@
 kernels in R1's double backward (issue 26).
 
 D's step as the trainer takes it (`Pix2NeRFTrainer._discriminator_step`: D on B reals and B fakes, the gradient of
-the reals' logits with respect to the reals with its graph, the penalty, one backward pass; no optimiser), timed in
+the reals' logits with respect to the reals with its graph, the penalty, one backward pass; without the fake poses'
+loss, the grad scaler and the optimiser, which cost little beside them), timed in
 several variants: fp16 autocast as trained, D and its inputs channels_last, bf16 autocast, float32 with TF32, cuDNN's
 autotuning, and without R1 (the floor). For each, one step under the profiler: kernel count and time, the largest
 kernels, and for each kernel whose name matches --watch (cuDNN's non-tensor-core fallbacks by default) the operators
@@ -119,21 +120,24 @@ def main() -> int:
         layout = torch.channels_last if channels_last else torch.contiguous_format
         discriminator = discriminator.to(memory_format=layout)
         inputs = [x.contiguous(memory_format=layout) for x in (real, fake)]
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype is None
-        torch.backends.cudnn.benchmark = autotune
 
         def step(discriminator=discriminator, inputs=inputs, dtype=dtype, r1=r1) -> None:
             discriminator.zero_grad(set_to_none=True)
             d_step(discriminator, *inputs, dtype, r1, config.r1_gamma)
 
-        results[name] = {
-            "time": time_it(step, device, warmup=3, repeats=args.repeats),
-            "profile": kernel_profile(step, device, args.watch),
-        }
+        flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark
+        torch.backends.cuda.matmul.allow_tf32 = flags[0] or dtype is None  # TF32 products for the float32 variant
+        torch.backends.cudnn.benchmark = autotune
+        try:
+            results[name] = {
+                "time": time_it(step, device, warmup=3, repeats=args.repeats),
+                "profile": kernel_profile(step, device, args.watch),
+            }
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = flags
         row = results[name]
         print(f"{name}: {row['time']['median_ms']:.2f} ms, {row['profile']['count']} kernels", flush=True)
         write_json(args.out, payload)
-    torch.backends.cudnn.benchmark = False
     return 0
 
 

@@ -64,15 +64,17 @@ def test_each_image_of_a_batch_skips_its_own_empty_space(wide_blob):
         assert psnr(batch.rgb[i : i + 1], single.rgb).item() >= 40.0
 
 
+def hazy_ball(points, directions):
+    """A red ball of radius 0.2 at the origin in a faint haze (radius 0.5) below the skipping threshold."""
+    radius = points.norm(dim=-1)
+    haze = (radius < 0.5).float() * 5e-4
+    return torch.tensor([1.0, 0.0, 0.0]).expand(*points.shape[:-1], 3), (radius < 0.2).float() * 200.0 + haze
+
+
 def test_a_batch_renders_each_image_as_it_would_alone():
     """The rays an image's skipping leaves out stay left out when another image of its batch needs more rays: a red
     ball in a faint haze (below the skipping threshold, so a skipped ray and a rendered one differ), seen from two
     distances."""
-
-    def hazy_ball(points, directions):
-        radius = points.norm(dim=-1)
-        haze = (radius < 0.5).float() * 5e-4
-        return torch.tensor([1.0, 0.0, 0.0]).expand(*points.shape[:-1], 3), (radius < 0.2).float() * 200.0 + haze
 
     origins, directions = world_rays(torch.tensor([30.0, 30.0]), torch.tensor([20.0, 20.0]), 32, 40.0)
     origins = origins * torch.tensor([[1.0], [1.6]])  # the second camera further away: fewer pixels on the ball
@@ -82,6 +84,22 @@ def test_a_batch_renders_each_image_as_it_would_alone():
         alone = render_image_skipping_empty(hazy_ball, origins[i : i + 1], directions[i : i + 1], 32, settings)
         for a, b in zip(together, alone):
             torch.testing.assert_close(a[i : i + 1], b, atol=1e-6, rtol=0)
+
+
+def test_render_rays_renders_each_ray_set_of_a_batch_as_alone():
+    """One image whose rays all meet the ball beside one with empty (hazy) rays: the latter's empty rays still skip
+    their fine samples."""
+    origins = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    offsets = torch.stack([torch.linspace(-0.05, 0.05, 16), torch.linspace(-0.4, 0.4, 16)])
+    directions = torch.stack([offsets, torch.zeros(2, 16), -torch.ones(2, 16)], -1)
+    directions = torch.nn.functional.normalize(directions, dim=-1)
+    settings = RaySamplingSettings(near=0.4, far=1.6, num_steps=24, skip_empty_below=1e-3)
+    together = render_rays(hazy_ball, origins, directions, settings)
+    assert bool((together[2][0] > 1e-3).all()) and not bool((together[2][1] > 1e-3).all())
+    for i in range(2):
+        alone = render_rays(hazy_ball, origins[i : i + 1], directions[i : i + 1], settings)
+        for a, b in zip(together, alone):
+            torch.testing.assert_close(a[i : i + 1], b, atol=1e-7, rtol=0)
 
 
 def test_last_sample_background_renders_every_pixel(wide_blob, monkeypatch):

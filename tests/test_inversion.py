@@ -216,9 +216,10 @@ def test_other_views_of_the_object_join_the_fit(preset):
         refine(model, model.encode_input(target), target, settings, other_views=[(red[0], 60.0, 0.0)])
 
 
-def test_yaw_candidates_start_the_refinement_at_the_photos_side():
+def test_yaw_candidates_start_the_refinement_at_the_photos_side(monkeypatch):
     """best_yaw turns a latent to the candidate yaw whose render fits the photo: the object's own render from half a
-    turn away picks the candidate half a turn away; refine reports the probes' steps and its own."""
+    turn away picks the candidate half a turn away, also where a render takes fewer latents than there are
+    candidates; refine reports the probes' steps and its own."""
     from pix2nerf.inversion import best_yaw, refine
     from pix2nerf.model import Latent
 
@@ -231,6 +232,9 @@ def test_yaw_candidates_start_the_refinement_at_the_photos_side():
     turned = best_yaw(model, latent, photo, settings)
     assert turned.yaw.item() == -150.0 and torch.equal(turned.pitch, latent.pitch) and torch.equal(turned.z, z)
     assert best_yaw(model, turned, photo, settings).yaw.item() == -150.0  # ties and the own yaw: kept
+    monkeypatch.setenv("PIX2NERF_LIMIT_BATCH_SIZE", "3")  # the candidates rendered 3 at a time
+    assert best_yaw(model, latent, photo, settings).yaw.item() == -150.0
+    monkeypatch.delenv("PIX2NERF_LIMIT_BATCH_SIZE")
 
     calls = []
     probed = settings.replace(probe_steps=2)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from pix2nerf.inversion.settings import InversionSettings
+from pix2nerf.limits import current as current_limits
 from pix2nerf.model import LOCKED_VIEW_DIRECTION, Latent, Pix2NeRF
 from pix2nerf.rendering.cameras import constant_vectors, prior_ranges, world_rays, wrap_degrees
 from pix2nerf.rendering.volume import RaySamplingSettings, render_rays
@@ -78,7 +79,8 @@ def best_yaw(
     """`latent` turned to the best of settings.yaw_candidates yaws spaced evenly around the circle from its own
     (wrapped into [-180, 180) degrees): each candidate refined settings.probe_steps steps (0: none), then rendered at
     settings.resolution with the model's samples per ray; the best is the one whose render's mean squared error to
-    `photo` is lowest (ties: the earliest, so the encoder's own yaw first). Its codes and pitch are `latent`'s.
+    `photo` is lowest (ties, or no finite error: the earliest, so the encoder's own yaw first). Its codes and pitch
+    are `latent`'s.
     progress(done, total_steps) after each probe step."""
     size = (settings.resolution, settings.resolution)
     target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
@@ -101,15 +103,21 @@ def best_yaw(
         ]
         with torch.no_grad():
             rgb = torch.cat([model.render(f, resolution=settings.resolution, return_depth=False).rgb for f in fitted])
-    else:  # every candidate in one batched render
+    else:  # the candidates in batched renders, as many at once as a render takes
+        group = current_limits().batch_size
         with torch.no_grad():
-            rgb = model.render(
-                latent.first(count),
-                yaws,
-                latent.pitch[:1].expand(count),
-                resolution=settings.resolution,
-                return_depth=False,
-            ).rgb
+            rgb = torch.cat(
+                [
+                    model.render(
+                        latent.first(len(some)),
+                        some,
+                        latent.pitch[:1].expand(len(some)),
+                        resolution=settings.resolution,
+                        return_depth=False,
+                    ).rgb
+                    for some in yaws.split(group)
+                ]
+            )
     errors = (rgb.float() - target.to(rgb.device)).square().mean((1, 2, 3)).nan_to_num(nan=math.inf)
     return candidates[int(errors.argmin())]  # the first of equal errors; a NaN error never wins
 

@@ -75,8 +75,8 @@ def render_rays(
         fine_depths, fine_points, fine_view, coarse_opacity = stages.fine(rays, depths, sigma, coarse_noise, u)
     if settings.skip_empty_below > 0:
         busy = coarse_opacity >= settings.skip_empty_below
-        if not bool(busy.all()):  # each batch element as it would render alone
-            num_busy = int(busy.sum(1).max())
+        fewest, num_busy = torch.stack(torch.aminmax(busy.sum(1))).tolist()  # one read from the device
+        if fewest < num_rays:  # each batch element as it would render alone
             return _render_busy_rays(
                 field_fn, rays, (rgb, sigma, depths), fine_depths, busy, num_busy, settings, generator
             )
