@@ -104,3 +104,16 @@ def test_triplane_training_drift_logs_the_scale_at_the_first_and_last_step(tmp_p
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["step"] for row in rows] == [0, 1]
     assert all(0 < row["plane_rms"] < 10 and 0 <= row["colour_saturation"] <= 1 for row in rows)
+
+
+def test_yaw_candidates_benchmark_compares_batched_and_one_by_one(tmp_path):
+    from tiny_datasets import write_multiview_dataset
+
+    data = write_multiview_dataset(tmp_path / "data", train_objects=1, test_objects=2)
+    model, out = _tiny_model(tmp_path / "model", "tiny_triplane"), tmp_path / "yaw.json"
+    arguments = ["--model", str(model), "--data", str(data), "--objects", "2", "--rounds", "1", "--threads", "1"]
+    result = _run_benchmark("yaw_candidates.py", *arguments, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads(out.read_text())
+    assert payload["photos"] == 2 and payload["same_choice"] == 2
+    assert all(row["median"] > 0 for row in payload["seconds_per_photo"].values())
