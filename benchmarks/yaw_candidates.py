@@ -18,20 +18,21 @@ from common import environment, write_json
 
 from pix2nerf.evaluation.benchmark import load_objects
 from pix2nerf.inversion import InversionSettings
-from pix2nerf.inversion.refine import best_yaw
+from pix2nerf.inversion.refine import best_yaw, photo_target
 from pix2nerf.model import Latent, Pix2NeRF
 from pix2nerf.rendering.cameras import wrap_degrees
 
 
 def one_by_one(model: Pix2NeRF, latent: Latent, photo: torch.Tensor, settings: InversionSettings) -> float:
     """The yaw (degrees) best_yaw would pick, from one render per candidate."""
-    size = (settings.resolution, settings.resolution)
-    target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
+    target = photo_target(photo, settings.resolution)
     errors = []
     for index in range(settings.yaw_candidates):
         yaw = wrap_degrees(latent.yaw + 360.0 * index / settings.yaw_candidates)
         with torch.no_grad():
-            rgb = model.render(Latent(z=latent.z, yaw=yaw, pitch=latent.pitch), resolution=size[0], return_depth=False)
+            rgb = model.render(
+                Latent(z=latent.z, yaw=yaw, pitch=latent.pitch), resolution=settings.resolution, return_depth=False
+            )
         errors.append((F.mse_loss(rgb.rgb.float(), target), yaw.item()))
     return min(errors, key=lambda pair: pair[0].item())[1]
 

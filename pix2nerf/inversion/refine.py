@@ -82,8 +82,7 @@ def best_yaw(
     `photo` is lowest (ties, or no finite error: the earliest, so the encoder's own yaw first). Its codes and pitch
     are `latent`'s.
     progress(done, total_steps) after each probe step."""
-    size = (settings.resolution, settings.resolution)
-    target = F.interpolate((photo.float() + 1) / 2, size=size, mode="bilinear", antialias=True, align_corners=False)
+    target = photo_target(photo, settings.resolution)
     count = settings.yaw_candidates
     yaws = wrap_degrees(latent.yaw[:1] + 360.0 * torch.arange(count, device=latent.yaw.device) / count)
     probe = settings.replace(steps=settings.probe_steps, yaw_candidates=1)
@@ -122,6 +121,13 @@ def best_yaw(
     return candidates[int(errors.argmin())]  # the first of equal errors; a NaN error never wins
 
 
+def photo_target(photo: torch.Tensor, resolution: int) -> torch.Tensor:
+    """What the refinement's renders are compared with: photo (1, 3, H, W) in [-1, 1] resized to (1, 3, R, R) in
+    [0, 1], R = resolution."""
+    image = (photo.float() + 1) / 2
+    return F.interpolate(image, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+
+
 def _shifted(progress: Progress | None, offset: int, total: int) -> Progress | None:
     """progress(offset + done, total) for a part of the work that reports (done, its own total)."""
     return None if progress is None else lambda done, _: progress(offset + done, total)
@@ -141,10 +147,7 @@ def _fit(
 
     def pixels_of(image: torch.Tensor) -> torch.Tensor:
         """(1, R*R, 3) in [0, 1]: an image in [-1, 1] resized to the loss's resolution."""
-        size = (settings.resolution, settings.resolution)
-        image = (image.float() + 1) / 2
-        resized = F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
-        return resized.to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
+        return photo_target(image, settings.resolution).to(device).permute(0, 2, 3, 1).reshape(1, -1, 3)
 
     yaw = latent.yaw.to(device).float().reshape(1) + config.yaw_offset  # the generator's frame
     pitch = latent.pitch.to(device).float().reshape(1)
