@@ -8,6 +8,7 @@ seconds per step summed over its logging intervals).
 
     python benchmarks/fields_equal_budget.py train/runs/fields-equal-budget/siren \
         train/runs/fields-equal-budget/triplane train/runs/fields-equal-budget/triplane-10min-h100 \
+        train/runs/fields-equal-budget/triplane-10min-h200-graphs \
         -o benchmarks/results/fields_equal_budget.json --curves train/runs/fields-equal-budget/curves.png
 """
 
@@ -28,7 +29,7 @@ CURVES = (
     ("eval/pose_error_yaw_aligned_median_deg", "encoder yaw error, aligned median (deg)"),
     ("eval/sample_diversity", "sample diversity"),
 )
-COLOURS = ((31, 119, 180), (214, 39, 40))
+COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189))  # one per run, in order
 PANEL = (420, 230)
 
 
@@ -146,7 +147,7 @@ def curves_figure(runs: dict[str, tuple[list[dict], float]]) -> Image.Image:
     figure = Image.new("RGB", (2 * PANEL[0], 20 + -(-len(panels) // 2) * PANEL[1]), "white")
     draw = ImageDraw.Draw(figure)
     for index, (name, colour) in enumerate(zip(runs, COLOURS)):
-        draw.text((50 + 200 * index, 4), f"--- {name}", fill=colour)
+        draw.text((50 + 250 * index, 4), f"--- {name}", fill=colour)
     for index, panel in enumerate(panels):
         figure.paste(panel, ((index % 2) * PANEL[0], 20 + (index // 2) * PANEL[1]))
     return figure

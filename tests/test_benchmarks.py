@@ -33,7 +33,8 @@ def test_the_equal_budget_comparison_reproduces_its_committed_json(tmp_path):
     runs = REPO_ROOT / "train" / "runs" / "fields-equal-budget"
     out, curves = tmp_path / "comparison.json", tmp_path / "curves.png"
     command = [sys.executable, str(REPO_ROOT / "benchmarks" / "fields_equal_budget.py"), str(runs / "siren")]
-    command += [str(runs / "triplane"), str(runs / "triplane-10min-h100"), "-o", str(out), "--curves", str(curves)]
+    command += [str(runs / name) for name in ("triplane", "triplane-10min-h100", "triplane-10min-h200-graphs")]
+    command += ["-o", str(out), "--curves", str(curves)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

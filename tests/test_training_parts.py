@@ -234,9 +234,17 @@ def test_the_fade_in_restarts_only_where_the_resolution_changes():
 
 
 def test_step_graphs_need_one_cuda_process(tiny_model):
-    with pytest.raises(ValueError, match="step_graphs needs one CUDA process; this trainer runs on cpu"):
+    with pytest.raises(ValueError, match="step_graphs: they need one CUDA process; this trainer runs on cpu"):
         trainer_for(tiny_model, step_graphs=True)
     assert trainer_for(tiny_model).step_graphs is None  # off by default
+    assert trainer_for(tiny_model, step_graphs="auto").step_graphs is None  # auto: off where they cannot run
+    with pytest.raises(ValueError, match="step_graphs must be True, False or 'auto', got 'on'"):
+        trainer_for(tiny_model, step_graphs="on")
+    trainer = trainer_for(tiny_model)  # what auto reads on a CUDA machine, stood in for on the CPU
+    trainer.device = torch.device("cuda")
+    assert trainer._why_no_step_graphs() is None
+    trainer.field_runner.fused = object()
+    assert "SIREN's fused render kernel" in trainer._why_no_step_graphs()
 
 
 def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_what_a_replay_cannot_change():

@@ -7,8 +7,8 @@ device_wheels() {
   export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 }
 
-# STEP_GRAPHS: train/train.py's --step_graphs for every training script here (off unless set to on)
-step_graphs="${STEP_GRAPHS:-off}"
+# STEP_GRAPHS: train/train.py's --step_graphs for every training script here (auto unless set to on or off)
+step_graphs="${STEP_GRAPHS:-auto}"
 
 # compiler_caches ROOT: torch.compile's and Triton's caches under ROOT/.cache, kept across the commands of one machine
 compiler_caches() {

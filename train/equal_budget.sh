@@ -4,8 +4,8 @@
 # Usage: bash train/equal_budget.sh PRESET [OUTPUT_ROOT] [BUDGET_MINUTES] [MINUTES_PER_COMMAND]
 # Run it for synthetic_cars (SIREN) and synthetic_cars_triplane with the same OUTPUT_ROOT: they share the data. With
 # MINUTES_PER_COMMAND (machines that stop a command after 10 minutes), run it again until it evaluates; it exits with
-# status 3 while the budget is not spent. Both fields train without step graphs unless STEP_GRAPHS=on (see
-# train/common.sh), as the committed comparison ran.
+# status 3 while the budget is not spent. Step graphs as STEP_GRAPHS says (train/common.sh; auto: the tri-plane
+# with them, the SIREN without); the committed runs say which they had (train/runs/fields-equal-budget/README.md).
 set -euo pipefail
 preset="$1"
 root="${2:-outputs}"

@@ -155,11 +155,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     model.add_argument(
         "--step_graphs",
-        choices=["on", "off"],
-        default="off",
-        help="on one CUDA process, replay each training iteration (renders, the three networks' steps with R1, the "
-        "EMAs) from CUDA graphs once the fade-in and density noise are done (fewer kernel launches; see the README's "
-        "Performance section)",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="replay each training iteration (renders, the three networks' steps with R1, the EMAs) from CUDA graphs "
+        "once the fade-in and density noise are done (fewer kernel launches; see the README's Performance section); "
+        "they need one CUDA process and a field without the SIREN's fused render kernel: auto takes them there",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         vgg=vgg,
         compile_field=False if args.disable_compile else None,
         field_kernels=args.field_kernels,
-        step_graphs=args.step_graphs == "on",
+        step_graphs={"on": True, "off": False, "auto": "auto"}[args.step_graphs],
     )
     set_seed(args.seed + accelerator.process_index)
 

@@ -55,7 +55,7 @@ class Pix2NeRFTrainer:
         vgg: nn.Module | None = None,
         compile_field: bool | None = None,
         field_kernels: str = "auto",
-        step_graphs: bool = False,
+        step_graphs: bool | str = False,
         conv_autotune: bool | None = None,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
@@ -65,7 +65,8 @@ class Pix2NeRFTrainer:
         README's Performance section for their speed). step_graphs: replay each whole iteration (renders, D's, E's
         and G's steps with R1's double backward and the optimisers, the EMAs) from CUDA graphs once the fade-in and
         the density noise are done (pix2nerf.training.step_graphs; CUDA, one process; see the README's Performance
-        section for what has been measured of them). conv_autotune: cuDNN times
+        section for what has been measured of them); "auto": on where they can run (`self.step_graphs` is None when
+        off). conv_autotune: cuDNN times
         its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
         around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is."""
         if mixed_precision not in ("no", "fp16", "bf16"):
@@ -73,14 +74,18 @@ class Pix2NeRFTrainer:
         if model.encoder is None:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
         self.precision = "fp32" if mixed_precision == "no" else mixed_precision
-        if step_graphs and (model.device.type != "cuda" or _world_size() > 1):
-            raise ValueError(
-                f"step_graphs needs one CUDA process; this trainer runs on {model.device.type} in {_world_size()} "
-                "process(es): leave step_graphs off (--step_graphs off) there"
-            )
+        if step_graphs not in (True, False, "auto"):
+            raise ValueError(f"step_graphs must be True, False or 'auto', got {str(step_graphs)[:40]!r}")
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
         self.device = model.device
+        self.field_runner = FieldRunner(
+            model.field, _training_kernels(field_kernels, compile_field, self.precision, model), training_kernels=True
+        )
+        no_graphs = self._why_no_step_graphs()
+        if step_graphs is True and no_graphs:
+            raise ValueError(f"step_graphs: {no_graphs}: leave them off (--step_graphs off or auto)")
+        step_graphs = step_graphs is True or (step_graphs == "auto" and no_graphs is None)
         stage = config.stage_at(0)
         # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
@@ -95,17 +100,17 @@ class Pix2NeRFTrainer:
         }
         use_scaler = self.precision == "fp16" and self.device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=use_scaler) for name in self.optimizers}
-        self.field_runner = FieldRunner(
-            model.field, _training_kernels(field_kernels, compile_field, self.precision, model), training_kernels=True
-        )
-        if step_graphs and self.field_runner.fused is not None:
-            raise ValueError(
-                "step_graphs: the SIREN's fused render kernel reads its weights on the host, which a CUDA graph "
-                "cannot replay; leave step_graphs off (--step_graphs off) for this field"
-            )
         self.field_kernels = "triton" if self.field_runner.training_kernels else self.field_runner.kernels
         self.ema_field = EMA(model.field, config.ema_decay)
         self.ema_encoder = EMA(model.encoder, config.ema_decay)
+
+    def _why_no_step_graphs(self) -> str | None:
+        """Why this trainer cannot replay its iterations from CUDA graphs, or None where it can."""
+        if self.device.type != "cuda" or _world_size() > 1:
+            return f"they need one CUDA process; this trainer runs on {self.device.type} in {_world_size()} process(es)"
+        if self.field_runner.fused is not None:
+            return "the SIREN's fused render kernel reads its weights on the host, which a CUDA graph cannot replay"
+        return None
 
     # ------------------------------------------------------------------------------------------------------------
     def autocast(self):
