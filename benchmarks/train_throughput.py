@@ -35,7 +35,7 @@ from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.step_graphs import StepGraphs
 
-FIELDS = ("siren", "zero", "triplane")
+FIELDS = ("siren", "zero", "triplane", "triplane_triton")  # triplane_triton: its plane gather on Triton
 ALIGNED_CHANNELS = 8
 TOP_KERNELS = 12
 
@@ -43,7 +43,7 @@ TOP_KERNELS = 12
 def field_config(field: str, args) -> Pix2NeRFConfig | None:
     """The config a field trains with (its preset, one stage of `--steps` samples, no warm-up, fade-in or density
     noise after step 1), or None with a message where the field's preset or type does not exist."""
-    preset = f"{args.preset}_triplane" if field == "triplane" else args.preset
+    preset = f"{args.preset}_triplane" if field.startswith("triplane") else args.preset
     try:
         config = Pix2NeRFConfig.from_preset(preset)
     except ValueError as error:
@@ -71,13 +71,15 @@ def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device
         model.field = ZeroCostField(config)
     model.to(device)
     discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
+    kernels = "triton" if field.endswith("_triton") else "auto"
+    options = dict(mixed_precision=args.mixed_precision, field_kernels=kernels)
     try:
-        return Pix2NeRFTrainer(model, discriminator, mixed_precision=args.mixed_precision, step_graphs=args.step_graphs)
+        return Pix2NeRFTrainer(model, discriminator, step_graphs=args.step_graphs, **options)
     except ValueError as error:  # a field whose iteration a graph cannot replay: its rows without graphs
         if not args.step_graphs:
             raise
         print(f"{field}: no step graphs ({error})", flush=True)
-        return Pix2NeRFTrainer(model, discriminator, mixed_precision=args.mixed_precision)
+        return Pix2NeRFTrainer(model, discriminator, **options)
 
 
 class Workload:
@@ -241,7 +243,11 @@ def main() -> int:
         config = field_config(field, args)
         if config is None:
             continue
-        trainers[field] = trainer = build_trainer(field, config, args, device)
+        try:
+            trainers[field] = trainer = build_trainer(field, config, args, device)
+        except ValueError as error:  # kernels this device cannot run (the Triton gather on a CPU)
+            print(f"skipping field {field!r}: {error}", flush=True)
+            continue
         print(f"{field}: {trainer.field_runner!r}, field kernels {trainer.field_kernels}", flush=True)
         for resolution, batch in zip(args.resolution, args.batch):
             key = f"{resolution}px_b{batch}"

@@ -149,9 +149,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--field_kernels",
         choices=["auto", "compile", "triton"],
         default="auto",
-        help="the field with gradients under fp16 on CUDA: Triton kernels for each layer's product, FiLM and sine "
-        "(faster than torch.compile and in less memory: see the README's Performance section), torch.compile, or "
-        "auto: triton where it can run",
+        help="the field under fp16 on CUDA: its Triton kernels (the SIREN's layers with gradients: product, FiLM and "
+        "sine; the tri-plane's weighted gather of plane texels), torch.compile, or auto: the Triton kernels where "
+        "they have measured faster (the SIREN's; see the README's Performance section), else torch.compile",
     )
     model.add_argument(
         "--step_graphs",

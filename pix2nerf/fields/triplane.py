@@ -20,7 +20,7 @@ sum of the 12 texels a point reads stay float32 (the planes' gradient accumulate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,12 @@ BLOB_RADIUS = 0.4  # of the scene box's half edge: where the initial bump of den
 BLOB_DENSITY = 10.0  # raw density of the bump at the origin
 INITIAL_DENSITY_BIAS = -1.0  # the decoder's density output starts below zero: empty space outside the bump
 AVERAGE_STYLE_LATENTS = 10_000  # prior latents whose mean w is the truncation centre
+Gather = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (index, weights, table) -> rows
+
+
+def embedding_bag_gather(index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[m, k] * table[index[m, k]] for each row m: (M, C), in PyTorch on any device."""
+    return F.embedding_bag(index, table, per_sample_weights=weights, mode="sum")
 
 
 def _float32_region(device: torch.device):
@@ -119,7 +125,14 @@ class TriplaneField(RadianceField):
         self, points: torch.Tensor, directions: torch.Tensor, planes: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb (B, N, 3) in [-m, 1 + m] and raw sigma (B, N) at world points (B, N, 3); directions are not used."""
-        return self._decode(points, self._features(points, planes))
+        return self.forward_with(points, directions, planes)
+
+    def forward_with(
+        self, points: torch.Tensor, directions: torch.Tensor, planes: torch.Tensor, *, gather: Gather | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` with the texels' weighted gather done by `gather(index (M, 12) int32, weights (M, 12) float32,
+        table (T, C) float32) -> (M, C)` (a FieldRunner's kernels); None: `F.embedding_bag`."""
+        return self._decode(points, self._features(points, planes, gather or embedding_bag_gather))
 
     def point_function(self, codes: Sequence[torch.Tensor], view_direction: Sequence[float]) -> PointFunction:
         """The field of one latent's planes as a function of position, float32, in chunks of POINT_CHUNK times
@@ -143,7 +156,9 @@ class TriplaneField(RadianceField):
         return evaluate
 
     # ------------------------------------------------------------------------------------------------------------
-    def _features(self, points: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
+    def _features(
+        self, points: torch.Tensor, planes: torch.Tensor, gather: Gather = embedding_bag_gather
+    ) -> torch.Tensor:
         """The sum over the three planes of their bilinear features at points (B, N, 3): (B, N, C) float32.
 
         Bilinear as `grid_sample(..., align_corners=False, padding_mode="border")`, computed as one weighted
@@ -172,8 +187,7 @@ class TriplaneField(RadianceField):
             offset = torch.arange(2, device=points.device, dtype=torch.int32)
             corners = (offset[:, None] * resolution + offset[None, :]).view(4)  # texels 0, 1, R, R + 1
             index = (first[..., None] + corners).view(batch * count, 12)
-            features = F.embedding_bag(index, table, per_sample_weights=weights.view(-1, 12), mode="sum")
-            return features.view(batch, count, channels)
+            return gather(index, weights.view(-1, 12), table).view(batch, count, channels)
 
     def _decode(self, points: torch.Tensor, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb (B, N, 3) in [-m, 1 + m] and raw sigma (B, N), float32, from features (B, N, C) at points (B, N, 3)."""

@@ -7,15 +7,19 @@ kernels:
 - "triton": the field's Triton kernels where they apply, torch.compile elsewhere. For the SIREN: the fused inference
   kernel (pix2nerf.kernels.fused_siren: every layer per tile of points, no gradients, fp16), the training layer
   kernels (pix2nerf.kernels.siren_layers: product, FiLM and sine in one kernel each way, with gradients, fp16) when
-  `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs`).
-- "auto": "triton" where the field has Triton kernels and CUDA and Triton are there, else "compile" on CUDA with
-  Triton, else "reference".
+  `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs`). For the tri-plane:
+  the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the compiled parts
+  of its forward, in every call.
+- "auto": "triton" where the field's Triton kernels have measured faster than torch.compile (the SIREN's; see the
+  README's Performance section) and CUDA and Triton are there, else "compile" on CUDA with Triton, else "reference".
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -40,6 +44,10 @@ def triton_available(device: torch.device) -> bool:
 
 def has_triton_kernels(field: RadianceField) -> bool:
     """Whether the field has Triton kernels (needs Triton importable)."""
+    return _has_siren_kernels(field) or field.field_type == "triplane"
+
+
+def _has_siren_kernels(field: RadianceField) -> bool:
     from pix2nerf.kernels.fused_siren import supports
 
     return supports(field)
@@ -51,7 +59,7 @@ def resolve_kernels(kernels: str, field: RadianceField, device: torch.device) ->
         raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, got {str(kernels)[:40]!r}")
     gpu = triton_available(device)
     if kernels == "auto":
-        return ("triton" if has_triton_kernels(field) else "compile") if gpu else "reference"
+        return ("triton" if _has_siren_kernels(field) else "compile") if gpu else "reference"
     if kernels != "reference" and not gpu:
         raise ValueError(f'kernels="{kernels}" needs CUDA and Triton; on {device.type} use "reference" or "auto"')
     if kernels == "triton" and not has_triton_kernels(field):
@@ -62,7 +70,7 @@ def resolve_kernels(kernels: str, field: RadianceField, device: torch.device) ->
 class FieldRunner:
     """Calls `field` (same signature and results, within fp16 rounding) through the kernels chosen at construction.
 
-    training_kernels: take the Triton layer kernels for calls with gradients under fp16 (kernels "triton").
+    training_kernels: take the SIREN's Triton layer kernels for calls with gradients under fp16 (kernels "triton").
     graphs: let fixed-shape renders on the fused kernel replay CUDA graphs (`render_graph_key`).
     """
 
@@ -71,12 +79,15 @@ class FieldRunner:
     ) -> None:
         self.field = field
         self.kernels = resolve_kernels(kernels, field, field.device)
-        self.training_kernels = training_kernels and self.kernels == "triton"
-        self.compiled = torch.compile(field.forward, dynamic=True) if self.kernels != "reference" else None
         self.ray_stages = REFERENCE_RAY_STAGES if self.kernels == "reference" else compiled_ray_stages()
         self.fused = self.film_sine = None
         self.film_sine_alignment = 1
-        if self.kernels == "triton":
+        forward = field.forward
+        if self.kernels == "triton" and field.field_type == "triplane":
+            from pix2nerf.kernels.plane_gather import plane_gather
+
+            forward = functools.partial(field.forward_with, gather=plane_gather)
+        elif self.kernels == "triton":
             from pix2nerf.kernels.fused_siren import FusedSirenField
             from pix2nerf.kernels.siren_layers import ALIGNMENT, TritonFiLMSine
 
@@ -85,6 +96,9 @@ class FieldRunner:
                 TritonFiLMSine.apply,
                 ALIGNMENT,
             )
+        self.training_kernels = training_kernels and self.film_sine is not None
+        self.field_forward = forward  # the field's forward with these kernels, before torch.compile
+        self.compiled = torch.compile(forward, dynamic=True) if self.kernels != "reference" else None
         self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed) if graphs and self.fused else None
 
     def __repr__(self) -> str:

@@ -1,0 +1,98 @@
+"""The tri-plane's Triton plane gather (pix2nerf.kernels.plane_gather), run on the CPU by Triton's interpreter
+(TRITON_INTERPRET=1, in a subprocess since the flag is read at import), against `F.embedding_bag`: values and
+gradients of the gather alone and of the whole field, and the runner's choice of it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+GATHER_CHECK = textwrap.dedent(
+    """
+    import pytest
+    import torch
+    import torch.nn.functional as F
+
+    from pix2nerf.kernels.plane_gather import plane_gather
+
+    torch.manual_seed(0)
+    # several programs with a ragged end; channels not a power of 2; no rows
+    for rows, channels in ((70, 32), (5, 6), (0, 8)):
+        table = torch.randn(40, channels, requires_grad=True)
+        index = torch.randint(0, 40, (rows, 12), dtype=torch.int32)
+        index[:, 1] = index[:, 0]  # repeated texels within a row and across rows: the adds must all land
+        weights = torch.rand(rows, 12, requires_grad=True)
+        grad = torch.randn(rows, channels)
+        results = []
+        for gather in (plane_gather, lambda i, w, t: F.embedding_bag(i, t, per_sample_weights=w, mode="sum")):
+            table.grad = weights.grad = None
+            out = gather(index, weights, table)
+            (out * grad).sum().backward()
+            results.append((out.detach(), table.grad.clone(), weights.grad.clone()))
+        for got, want in zip(*results):
+            assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=1e-5), (rows, channels)
+    # only the table's gradient when the weights need none
+    table = torch.randn(10, 4, requires_grad=True)
+    weights = torch.rand(3, 12)
+    plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table).sum().backward()
+    assert torch.allclose(table.grad[0], weights.sum().expand(4)) and table.grad[1:].abs().sum() == 0
+    torch.use_deterministic_algorithms(True)
+    with pytest.raises(RuntimeError, match="not deterministic"):
+        plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table)
+    print("ok")
+    """
+)
+
+FIELD_CHECK = textwrap.dedent(
+    """
+    import torch
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+    from pix2nerf.kernels import runner as runners
+    from pix2nerf.kernels.plane_gather import plane_gather
+
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane"))
+    field = model.field
+    z = model.sample_latents(2)
+    points = ((torch.rand(2, 50, 3) - 0.5) * 2.4 * field.half_size).requires_grad_()  # some outside the box
+    directions = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
+    results = []
+    for gather in (plane_gather, None):
+        field.zero_grad()
+        points.grad = None
+        (planes,) = field.latent_codes(z)  # the synthesis network's parameters get gradients too
+        rgb, sigma = field.forward_with(points, directions, planes, gather=gather)
+        (rgb.square().sum() + sigma.sum()).backward()
+        results.append([rgb, sigma, points.grad, *(p.grad for p in field.parameters() if p.grad is not None)])
+    assert len(results[0]) == len(results[1]) > 3
+    for got, want in zip(*results):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()
+
+    # the runner takes the gather for kernels "triton" (CUDA stood in for by the interpreter), never by "auto"
+    runners.triton_available = lambda device: True
+    assert runners.resolve_kernels("auto", field, field.device) == "compile"
+    runner = runners.FieldRunner(field, "triton")
+    assert runner.kernels == "triton" and runner.fused is None and not runner.training_kernels
+    assert runner.field_forward.keywords["gather"] is plane_gather
+    print("ok")
+    """
+)
+
+
+def _interpreted(script: str) -> None:
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok" in result.stdout
+
+
+def test_plane_gather_matches_embedding_bag_values_and_gradients():
+    _interpreted(GATHER_CHECK)
+
+
+def test_triplane_field_with_the_triton_gather_matches_its_reference_and_the_runner_takes_it_for_triton():
+    _interpreted(FIELD_CHECK)
