@@ -42,6 +42,11 @@ GATHER_CHECK = textwrap.dedent(
     torch.use_deterministic_algorithms(True)
     with pytest.raises(RuntimeError, match="not deterministic"):
         plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table)
+    with torch.no_grad():  # no table gradient, no atomic adds: deterministic
+        plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    with pytest.warns(UserWarning, match="not deterministic"):
+        plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table)
     print("ok")
     """
 )
@@ -78,6 +83,18 @@ FIELD_CHECK = textwrap.dedent(
     runner = runners.FieldRunner(field, "triton")
     assert runner.kernels == "triton" and runner.fused is None and not runner.training_kernels
     assert runner.field_forward.keywords["gather"] is plane_gather
+    # compiled around the gather (a graph break at it), as the runner compiles it; aot_eager: no C++ compiler here
+    compiled = torch.compile(runner.field_forward, dynamic=True, backend="aot_eager")
+    for forward in (compiled, field.forward):
+        field.zero_grad()
+        points.grad = None
+        (planes,) = field.latent_codes(z)
+        rgb, sigma = forward(points, directions, planes)
+        (rgb.square().sum() + sigma.sum()).backward()
+        results.append([rgb, sigma, points.grad, *(p.grad for p in field.parameters() if p.grad is not None)])
+    assert len(results[2]) == len(results[3]) == len(results[1])
+    for got, want in zip(results[2], results[3]):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()
     print("ok")
     """
 )

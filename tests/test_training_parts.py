@@ -245,6 +245,8 @@ def test_step_graphs_need_one_cuda_process(tiny_model):
     assert trainer._why_no_step_graphs() is None
     trainer.field_runner.fused = object()
     assert "SIREN's fused render kernel" in trainer._why_no_step_graphs()
+    with pytest.raises(ValueError, match="step_graphs must be True, False or 'auto', got '1'"):
+        trainer_for(tiny_model, step_graphs=1)
 
 
 def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_what_a_replay_cannot_change():

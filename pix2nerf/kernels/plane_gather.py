@@ -4,14 +4,19 @@ out[m] = sum_k weights[m, k] * table[index[m, k]]: the same function as `F.embed
 per_sample_weights=weights, mode="sum")`, which the field uses elsewhere. Its backward accumulates the table's
 gradient with float32 atomic adds where embedding_bag's sorts the indices first, and gives the weights' gradient
 (what reaches the points) only when they need one. The atomic adds make the table's gradient's last bits depend on
-the order the GPU runs them in: under `torch.use_deterministic_algorithms(True)` the gather refuses to run.
+the order the GPU runs them in: under `torch.use_deterministic_algorithms(True)` the gather refuses to run where
+that gradient is asked for (warns with `warn_only=True`). Indices are not checked: they must lie in [0, T), as the
+field's clamped texel coordinates do.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import triton
 import triton.language as tl
+from torch.autograd.function import once_differentiable
 
 ROWS_PER_PROGRAM = 64
 
@@ -28,7 +33,7 @@ def _gather_forward(
     C_BLOCK: tl.constexpr,
     ROWS: tl.constexpr,
 ):
-    row = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    row = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     row_ok = row < rows
     channel = tl.arange(0, C_BLOCK)
     ok = row_ok[:, None] & (channel < C)[None, :]
@@ -38,7 +43,7 @@ def _gather_forward(
         weight = tl.load(weights_ptr + row * K + k, mask=row_ok, other=0.0)
         values = tl.load(table_ptr + texel[:, None] * C + channel[None, :], mask=ok, other=0.0)
         total += weight[:, None] * values
-    tl.store(out_ptr + row.to(tl.int64)[:, None] * C + channel[None, :], total, mask=ok)
+    tl.store(out_ptr + row[:, None] * C + channel[None, :], total, mask=ok)
 
 
 @triton.jit
@@ -57,11 +62,11 @@ def _gather_backward(
     TABLE_GRAD: tl.constexpr,
     WEIGHTS_GRAD: tl.constexpr,
 ):
-    row = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    row = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     row_ok = row < rows
     channel = tl.arange(0, C_BLOCK)
     ok = row_ok[:, None] & (channel < C)[None, :]
-    grad = tl.load(grad_out_ptr + row.to(tl.int64)[:, None] * C + channel[None, :], mask=ok, other=0.0)
+    grad = tl.load(grad_out_ptr + row[:, None] * C + channel[None, :], mask=ok, other=0.0)
     for k in tl.static_range(K):
         texel = tl.load(index_ptr + row * K + k, mask=row_ok, other=0).to(tl.int64)
         at = texel[:, None] * C + channel[None, :]
@@ -82,12 +87,6 @@ class TritonPlaneGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        if torch.are_deterministic_algorithms_enabled():
-            raise RuntimeError(
-                "the Triton plane gather accumulates the planes' gradient with atomic adds, which is not "
-                "deterministic: with torch.use_deterministic_algorithms(True) run the tri-plane with kernels "
-                "'compile' or 'reference'"
-            )
         index, weights, table = index.contiguous(), weights.float().contiguous(), table.float().contiguous()
         rows, k = index.shape
         channels = table.shape[1]
@@ -100,6 +99,7 @@ class TritonPlaneGather(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         index, weights, table = ctx.saved_tensors
         table_grad, weights_grad = ctx.needs_input_grad[2], ctx.needs_input_grad[1]
@@ -129,4 +129,13 @@ class TritonPlaneGather(torch.autograd.Function):
 @torch.compiler.disable  # a compiled field calls it between its compiled parts
 def plane_gather(index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """sum_k weights[m, k] * table[index[m, k]] for each row m: (M, C) float32, on Triton (CUDA or its interpreter)."""
+    if table.requires_grad and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled():
+        message = (
+            "the Triton plane gather accumulates the planes' gradient with atomic adds, which is not "
+            "deterministic: with torch.use_deterministic_algorithms(True) run the tri-plane with kernels "
+            "'compile' or 'reference'"
+        )
+        if not torch.is_deterministic_algorithms_warn_only_enabled():
+            raise RuntimeError(message)
+        warnings.warn(message, stacklevel=2)
     return TritonPlaneGather.apply(index, weights, table)

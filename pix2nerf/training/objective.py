@@ -66,8 +66,8 @@ class Pix2NeRFTrainer:
         README's Performance section for their speed). step_graphs: replay each whole iteration (renders, D's, E's
         and G's steps with R1's double backward and the optimisers, the EMAs) from CUDA graphs once the fade-in and
         the density noise are done (pix2nerf.training.step_graphs; CUDA, one process; see the README's Performance
-        section for what has been measured of them); "auto": on where they can run (`self.step_graphs` is None when
-        off). conv_autotune: cuDNN times
+        section for what has been measured of them); "auto": on for the tri-plane where they can run
+        (`self.step_graphs` is None when off). conv_autotune: cuDNN times
         its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
         around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is."""
         if mixed_precision not in ("no", "fp16", "bf16"):
@@ -75,7 +75,7 @@ class Pix2NeRFTrainer:
         if model.encoder is None:
             raise ValueError("training needs a model with an encoder (config.has_encoder = True)")
         self.precision = "fp32" if mixed_precision == "no" else mixed_precision
-        if step_graphs not in (True, False, "auto"):
+        if not (isinstance(step_graphs, bool) or step_graphs == "auto"):
             raise ValueError(f"step_graphs must be True, False or 'auto', got {str(step_graphs)[:40]!r}")
         self.model, self.discriminator, self.vgg = model, discriminator, vgg
         self.config = config = model.config
@@ -86,7 +86,10 @@ class Pix2NeRFTrainer:
         no_graphs = self._why_no_step_graphs()
         if step_graphs is True and no_graphs:
             raise ValueError(f"step_graphs: {no_graphs}: leave them off (--step_graphs off or auto)")
-        step_graphs = step_graphs is True or (step_graphs == "auto" and no_graphs is None)
+        # auto: the tri-plane, the field whose graphed training has been measured (README, Performance)
+        step_graphs = step_graphs is True or (
+            step_graphs == "auto" and no_graphs is None and model.field.field_type == "triplane"
+        )
         stage = config.stage_at(0)
         # fused Adam on CUDA takes the grad scaler's inf check on the device: no host sync per optimizer step
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
@@ -110,7 +113,10 @@ class Pix2NeRFTrainer:
         if self.device.type != "cuda" or _world_size() > 1:
             return f"they need one CUDA process; this trainer runs on {self.device.type} in {_world_size()} process(es)"
         if self.field_runner.fused is not None:
-            return "the SIREN's fused render kernel reads its weights on the host, which a CUDA graph cannot replay"
+            return (
+                "the SIREN's fused render kernel reads its weights on the host, which a CUDA graph cannot replay "
+                "(field_kernels 'compile' trains without it)"
+            )
         return None
 
     # ------------------------------------------------------------------------------------------------------------
