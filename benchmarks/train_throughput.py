@@ -174,11 +174,15 @@ def summarise(times: list[float], batch: int, peaks: list[float]) -> dict:
     return result
 
 
-def bench_render(trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.device, skip_empty=False) -> dict:
+def bench_render(
+    trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.device, skip_empty=False, graphs: bool | str = True
+) -> dict:
     """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, deterministic,
-    through `kernels`: every sample evaluated (on CUDA, the SIREN's fused kernel replayed from a CUDA graph), or
-    skipping empty space."""
+    through `kernels`: every sample evaluated (on CUDA, the SIREN's fused kernel replayed from a CUDA graph; with
+    `graphs="all"`, every compiled field's render), or skipping empty space."""
     model = trainer.model.eval()
+    model_kernels, model_graphs = model.kernels, model.render_graphs
+    model.use_kernels(model_kernels, graphs=graphs)
     z = model.sample_latents(1)
     yaw, pitch = model.sample_poses(1)
     options = dict(
@@ -187,11 +191,12 @@ def bench_render(trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.dev
     try:
         render = lambda: model.render(z, yaw, pitch, **options)  # noqa: E731
         timing = time_it(render, device, warmup=args.render_warmup, repeats=args.render_repeats)
+        timing["runner"] = repr(model.field_runner(kernels))
     except ValueError as error:  # a kernel choice the field or device cannot take
         return {"skipped": str(error)}
     finally:
         model.train()
-    timing["runner"] = repr(model.field_runner(kernels))
+        model.use_kernels(model_kernels, graphs=model_graphs)
     return timing
 
 
@@ -326,6 +331,8 @@ def main() -> int:
         render_key = f"render{args.render_resolution}_{args.render_steps}"
         results[field][render_key] = renders = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
         renders["auto_skip_empty"] = bench_render(trainer, "auto", args, device, skip_empty=True)
+        if device.type == "cuda":  # render graphs of every compiled field: CUDA only
+            renders["auto_graphs_all"] = bench_render(trainer, "auto", args, device, graphs="all")
         print(field, render_key, {k: v.get("median_ms") for k, v in results[field][render_key].items()}, flush=True)
     write_json(args.out, payload)
     return 0

@@ -101,9 +101,10 @@ class Pix2NeRF(
         self.encoder = CCSEncoder(config.encoder_channels, config.z_dim) if config.has_encoder else None
         self.use_kernels(kernels)
 
-    def use_kernels(self, kernels: str = "auto", *, graphs: bool = True) -> None:
+    def use_kernels(self, kernels: str = "auto", *, graphs: bool | str = True) -> None:
         """Run renders' field through `kernels` ("auto", "reference", "compile" or "triton"); `graphs`: replay CUDA
-        graphs of fixed-shape renders where the fused kernel runs. Checked when a render first needs the runner."""
+        graphs of fixed-shape renders where the fused kernel runs (True), for every compiled field ("all") or nowhere
+        (False). Checked when a render first needs the runner."""
         self.kernels, self.render_graphs = kernels, graphs
         self._runners: dict[tuple[torch.device, str], FieldRunner] = {}
 
@@ -416,7 +417,8 @@ class Pix2NeRF(
         precision: "auto" (fp16 matmuls with fp32 FiLM and sine on CUDA, fp32 on CPU), "fp32", "fp16" or "bf16".
         skip_empty: evaluate the field less where the image is background (pix2nerf.rendering.empty_space); False
         evaluates every sample, as the official sampler does. None (default): every sample where the render can
-        replay a CUDA graph of the fused kernel (faster there), else skip.
+        replay a CUDA graph (pix2nerf.kernels.runner: the fused kernel's renders, or every compiled field's with
+        `use_kernels(graphs="all")`), else skip.
         kernels: how the field runs for this call ("reference", "compile", "triton" or "auto"; None: the model's
         choice, `use_kernels`).
         zoom: magnification (> 1 narrows the field of view so that the object fills more of the frame).

@@ -225,3 +225,38 @@ def test_render_graphs_run_first_capture_second_then_replay():
         for _ in range(2):
             graphs((index,), render, torch.ones(1))
     assert len(graphs._graphs) == RenderGraphs.MAX_GRAPHS and ("key",) not in graphs._graphs
+
+
+def test_render_graph_keys_need_cuda_no_gradients_and_the_fused_kernel_where_a_field_has_one():
+    """FieldRunner.render_graph_key's rule, with stand-ins for a CUDA tensor and the render graphs on a CPU: renders
+    without gradients on CUDA get a key holding the autocast state and the weights' versions (a tri-plane with
+    graphs="all"), and a SIREN's only where its fused kernel runs; graphs="all" needs compiled kernels."""
+    from types import SimpleNamespace
+
+    import pytest
+    import torch
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+    from pix2nerf.kernels.runner import FieldRunner
+
+    cuda_like = SimpleNamespace(device=torch.device("cuda"), is_cuda=True)
+    triplane_field = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).field
+    assert FieldRunner(triplane_field, "reference", graphs="all").graphs is None  # op by op: no graphs
+    with pytest.raises(ValueError, match="graphs must be True, False or 'all', got 'always'"):
+        FieldRunner(triplane_field, "reference", graphs="always")
+    triplane = FieldRunner(triplane_field, "reference")
+    triplane.graphs = "render graphs"  # as graphs="all" gives a compiled runner on CUDA
+    with torch.no_grad():
+        key = triplane.render_graph_key(cuda_like, (1, 16))
+        assert key[:2] == (1, 16) and key[2] == (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
+        assert len(key) == 3 + len(list(triplane.field.parameters()))
+        assert triplane.render_graph_key(torch.zeros(1), (1, 16)) is None  # not on CUDA
+    assert triplane.render_graph_key(cuda_like, (1, 16)) is None  # gradients on
+    with torch.no_grad():
+        next(triplane.field.parameters()).add_(1)
+        assert triplane.render_graph_key(cuda_like, (1, 16)) != key  # changed weights: another graph
+    assert triplane._graph_weights() == tuple(triplane.field.parameters())
+    siren = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny")).field_runner()
+    siren.graphs, siren.fused = "render graphs", "fused kernel"
+    with torch.no_grad():
+        assert siren.render_graph_key(cuda_like, (1, 16)) is None  # fp32: the fused kernel does not run

@@ -7,14 +7,16 @@ kernels:
 - "triton": the field's Triton kernels where they apply, torch.compile elsewhere. For the SIREN: the fused inference
   kernel (pix2nerf.kernels.fused_siren: every layer per tile of points, no gradients, fp16), the training layer
   kernels (pix2nerf.kernels.siren_layers: product, FiLM and sine in one kernel each way, with gradients, fp16) when
-  `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs`). For the tri-plane:
-  the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the compiled parts
-  of its forward, in every call.
+  `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs=True`). For the
+  tri-plane: the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the
+  compiled parts of its forward, in every call.
 - "auto": "triton" where the field's Triton kernels have measured faster than torch.compile (the SIREN's; see the
   README's Performance section) and CUDA and Triton are there, else "compile" on CUDA with Triton, else "reference".
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
-per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op.
+per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but
+"reference" lets fixed-shape renders without gradients on CUDA replay CUDA graphs, whatever the field (not yet timed
+for the tri-plane, hence not the default: README, Performance).
 """
 
 from __future__ import annotations
@@ -71,12 +73,15 @@ class FieldRunner:
     """Calls `field` (same signature and results, within fp16 rounding) through the kernels chosen at construction.
 
     training_kernels: take the SIREN's Triton layer kernels for calls with gradients under fp16 (kernels "triton").
-    graphs: let fixed-shape renders on the fused kernel replay CUDA graphs (`render_graph_key`).
+    graphs: let fixed-shape renders without gradients on CUDA replay CUDA graphs (`render_graph_key`): True where the
+    fused kernel runs, "all" for every kernel choice but "reference", False nowhere.
     """
 
     def __init__(
-        self, field: RadianceField, kernels: str = "auto", *, training_kernels: bool = False, graphs: bool = True
+        self, field: RadianceField, kernels: str = "auto", *, training_kernels: bool = False, graphs: bool | str = True
     ) -> None:
+        if not (isinstance(graphs, bool) or graphs == "all"):
+            raise ValueError(f"graphs must be True, False or 'all', got {str(graphs)[:40]!r}")
         self.field = field
         self.kernels = resolve_kernels(kernels, field, field.device)
         self.ray_stages = REFERENCE_RAY_STAGES if self.kernels == "reference" else compiled_ray_stages()
@@ -99,7 +104,8 @@ class FieldRunner:
         self.training_kernels = training_kernels and self.film_sine is not None
         self.field_forward = forward  # the field's forward with these kernels, before torch.compile
         self.compiled = torch.compile(forward, dynamic=True) if self.kernels != "reference" else None
-        self.graphs = RenderGraphs(keep_alive=lambda: self.fused._packed) if graphs and self.fused else None
+        every_render = graphs == "all" and self.kernels != "reference"
+        self.graphs = RenderGraphs(keep_alive=self._graph_weights) if (graphs and self.fused) or every_render else None
 
     def __repr__(self) -> str:
         return (
@@ -118,10 +124,18 @@ class FieldRunner:
 
     def render_graph_key(self, like: torch.Tensor, shapes: tuple) -> tuple | None:
         """The RenderGraphs key of a fixed-shape render (`shapes`: everything that sets its shapes and settings;
-        `like`: a tensor on its device) whose field calls take the fused kernel, or None where graphs do not apply."""
-        if self.graphs is None or not self.fused_applies(like):
+        `like`: a tensor on its device), or None where graphs do not apply: they need no gradients, CUDA and, for a
+        field with a fused kernel, the call to take it. The key holds the autocast state and the weights' versions."""
+        if self.graphs is None or torch.is_grad_enabled() or like.device.type != "cuda":
             return None
-        return shapes + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
+        if self.fused is not None and not self.fused_applies(like):
+            return None
+        precision = (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
+        return shapes + (precision,) + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
+
+    def _graph_weights(self) -> object:
+        """What a render graph reads of the field, held with it."""
+        return self.fused._packed if self.fused is not None else tuple(self.field.parameters())
 
     def __call__(
         self, points: torch.Tensor, directions: torch.Tensor, *codes: torch.Tensor
