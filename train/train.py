@@ -515,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
         progress.update(
             step=step, batches_read=batches.batches_read, images_seen=progress["images_seen"] + global_batch
         )
+        checks_deadline = (deadline is not None or budget is not None) and step % DEADLINE_CHECK_STEPS == 0
+        if device.type == "cuda" and (
+            checks_deadline or step % args.validation_steps == 0 or step % args.checkpointing_steps == 0
+        ):  # what follows reads the device: its backlog of steps (graph replays queue many) is training time
+            torch.cuda.synchronize(device)
         step_seconds = time.time() - step_start
         progress["train_seconds"] += step_seconds
         interval_seconds += step_seconds
@@ -551,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             validate(step)
         if step % args.checkpointing_steps == 0:
             checkpoint(step)
-        if (deadline is not None or budget is not None) and step % DEADLINE_CHECK_STEPS == 0:
+        if checks_deadline:
             reason = out_of_time()  # agreeing on it syncs the processes
             if reason:
                 logger.info(f"step {step}: {reason}, stopping", main_process_only=True)
