@@ -180,15 +180,15 @@ def bench_render(
     """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, deterministic,
     through `kernels`: every sample evaluated (on CUDA, the SIREN's fused kernel replayed from a CUDA graph; with
     `graphs="all"`, every compiled field's render), or skipping empty space."""
-    model = trainer.model.eval()
+    model = trainer.model
     model_kernels, model_graphs = model.kernels, model.render_graphs
-    model.use_kernels(model_kernels, graphs=graphs)
-    z = model.sample_latents(1)
-    yaw, pitch = model.sample_poses(1)
     options = dict(
         resolution=args.render_resolution, num_steps=args.render_steps, skip_empty=skip_empty, kernels=kernels
     )
     try:
+        model.eval().use_kernels(model_kernels, graphs=graphs)
+        z = model.sample_latents(1)
+        yaw, pitch = model.sample_poses(1)
         render = lambda: model.render(z, yaw, pitch, **options)  # noqa: E731
         timing = time_it(render, device, warmup=args.render_warmup, repeats=args.render_repeats)
         timing["runner"] = repr(model.field_runner(kernels))

@@ -15,8 +15,9 @@ kernels:
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but
-"reference" lets fixed-shape renders without gradients on CUDA replay CUDA graphs, whatever the field (not yet timed
-for the tri-plane, hence not the default: README, Performance).
+"reference" lets fixed-shape renders without gradients on CUDA replay CUDA graphs (a SIREN with its fused kernel:
+only the renders that take it), whatever the field (not yet timed for the tri-plane, hence not the default: README,
+Performance).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class FieldRunner:
 
     training_kernels: take the SIREN's Triton layer kernels for calls with gradients under fp16 (kernels "triton").
     graphs: let fixed-shape renders without gradients on CUDA replay CUDA graphs (`render_graph_key`): True where the
-    fused kernel runs, "all" for every kernel choice but "reference", False nowhere.
+    fused kernel runs, "all" for every kernel choice but "reference" (where a fused kernel exists, the renders that
+    take it), False nowhere.
     """
 
     def __init__(
