@@ -3,13 +3,10 @@ read when a kernel is defined): the fused inference kernel against a float64 emu
 the training FiLM-sine kernels against the reference layer's gradients."""
 
 import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from triton_interpreter import run_interpreted
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 
@@ -131,19 +128,12 @@ TRAINING_CHECK = textwrap.dedent(
 )
 
 
-def _interpreted(script: str) -> None:
-    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok" in result.stdout
-
-
 def test_training_kernels_match_the_reference_gradients():
-    _interpreted(TRAINING_CHECK)
+    run_interpreted(TRAINING_CHECK)
 
 
 def test_fused_kernel_matches_fp16_numerics():
-    _interpreted(CHECK)
+    run_interpreted(CHECK)
 
 
 def test_field_runner_kernel_choice_on_the_cpu():

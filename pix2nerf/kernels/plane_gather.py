@@ -22,6 +22,15 @@ ROWS_PER_PROGRAM = 64
 
 
 @triton.jit
+def _row_block(rows, C: tl.constexpr, C_BLOCK: tl.constexpr, ROWS: tl.constexpr):
+    """This program's ROWS rows (int64) and C_BLOCK channels, with their masks (rows < `rows`, channels < C)."""
+    row = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    row_ok = row < rows
+    channel = tl.arange(0, C_BLOCK)
+    return row, row_ok, channel, row_ok[:, None] & (channel < C)[None, :]
+
+
+@triton.jit
 def _gather_forward(
     index_ptr,
     weights_ptr,
@@ -33,10 +42,7 @@ def _gather_forward(
     C_BLOCK: tl.constexpr,
     ROWS: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    row_ok = row < rows
-    channel = tl.arange(0, C_BLOCK)
-    ok = row_ok[:, None] & (channel < C)[None, :]
+    row, row_ok, channel, ok = _row_block(rows, C, C_BLOCK, ROWS)
     total = tl.zeros((ROWS, C_BLOCK), tl.float32)
     for k in tl.static_range(K):
         texel = tl.load(index_ptr + row * K + k, mask=row_ok, other=0).to(tl.int64)
@@ -62,10 +68,7 @@ def _gather_backward(
     TABLE_GRAD: tl.constexpr,
     WEIGHTS_GRAD: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    row_ok = row < rows
-    channel = tl.arange(0, C_BLOCK)
-    ok = row_ok[:, None] & (channel < C)[None, :]
+    row, row_ok, channel, ok = _row_block(rows, C, C_BLOCK, ROWS)
     grad = tl.load(grad_out_ptr + row[:, None] * C + channel[None, :], mask=ok, other=0.0)
     for k in tl.static_range(K):
         texel = tl.load(index_ptr + row * K + k, mask=row_ok, other=0).to(tl.int64)
