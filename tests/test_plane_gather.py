@@ -59,6 +59,7 @@ FIELD_CHECK = textwrap.dedent(
 
     from pix2nerf import Pix2NeRF, Pix2NeRFConfig
     from pix2nerf.kernels import runner as runners
+    from pix2nerf.fields.triplane import embedding_bag_gather
     from pix2nerf.kernels.plane_gather import plane_gather
 
     torch.manual_seed(0)
@@ -68,7 +69,7 @@ FIELD_CHECK = textwrap.dedent(
     points = ((torch.rand(2, 50, 3) - 0.5) * 2.4 * field.half_size).requires_grad_()  # some outside the box
     directions = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
     results = []
-    for gather in (plane_gather, None):
+    for gather in (plane_gather, embedding_bag_gather):
         field.zero_grad()
         points.grad = None
         (planes,) = field.latent_codes(z)  # the synthesis network's parameters get gradients too

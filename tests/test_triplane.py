@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-from pix2nerf.fields.triplane import TriplaneField
+from pix2nerf.fields.triplane import TriplaneField, embedding_bag_gather
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_plane_sampling_matches_grid_sample_in_values_and_plane_gradients(model)
     flat = planes.reshape(6, *planes.shape[2:])
     expected = F.grid_sample(flat, grid, padding_mode="border", align_corners=False)
     expected = expected.view(2, 3, -1, 300).sum(1).transpose(1, 2)
-    features = field._features(points, planes)
+    features = field._features(points, planes, embedding_bag_gather)
     torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-5)
     weights = torch.randn_like(features)
     (grad,) = torch.autograd.grad((features * weights).sum(), planes)

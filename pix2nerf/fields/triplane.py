@@ -128,11 +128,16 @@ class TriplaneField(RadianceField):
         return self.forward_with(points, directions, planes)
 
     def forward_with(
-        self, points: torch.Tensor, directions: torch.Tensor, planes: torch.Tensor, *, gather: Gather | None = None
+        self,
+        points: torch.Tensor,
+        directions: torch.Tensor,
+        planes: torch.Tensor,
+        *,
+        gather: Gather = embedding_bag_gather,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`forward` with the texels' weighted gather done by `gather(index (M, 12) int32, weights (M, 12) float32,
-        table (T, C) float32) -> (M, C)` (a FieldRunner's kernels); None: `F.embedding_bag`."""
-        return self._decode(points, self._features(points, planes, gather or embedding_bag_gather))
+        table (T, C) float32) -> (M, C)` (a FieldRunner's kernels; by default `F.embedding_bag`)."""
+        return self._decode(points, self._features(points, planes, gather))
 
     def point_function(self, codes: Sequence[torch.Tensor], view_direction: Sequence[float]) -> PointFunction:
         """The field of one latent's planes as a function of position, float32, in chunks of POINT_CHUNK times
@@ -156,9 +161,7 @@ class TriplaneField(RadianceField):
         return evaluate
 
     # ------------------------------------------------------------------------------------------------------------
-    def _features(
-        self, points: torch.Tensor, planes: torch.Tensor, gather: Gather = embedding_bag_gather
-    ) -> torch.Tensor:
+    def _features(self, points: torch.Tensor, planes: torch.Tensor, gather: Gather) -> torch.Tensor:
         """The sum over the three planes of their bilinear features at points (B, N, 3): (B, N, C) float32.
 
         Bilinear as `grid_sample(..., align_corners=False, padding_mode="border")`, computed as one weighted
