@@ -60,6 +60,11 @@ class RadianceField(nn.Module):
         """The codes built from `styles` (differentiable). Default: the styles unchanged."""
         return styles
 
+    def code_synthesis(self) -> nn.Module | None:
+        """The module whose weights `codes_from_styles` runs (test-time refinement's generator tuning), or None for a
+        field whose codes are its styles."""
+        return None
+
     def parameter_groups(self) -> list[dict]:
         """Optimizer parameter groups, each with an `lr_scale`: the fraction of the generator's learning rate it
         trains at (one group at 1 unless a field says otherwise)."""

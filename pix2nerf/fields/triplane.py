@@ -114,6 +114,10 @@ class TriplaneField(RadianceField):
         """The planes (B, 3, C, R, R) float32 synthesised from styles w (B, W)."""
         return (self.synthesis(w),)
 
+    def code_synthesis(self) -> nn.Module:
+        """The synthesis network: the weights that build the planes from w."""
+        return self.synthesis
+
     @torch.no_grad()
     def average_style(self) -> torch.Tensor:
         """Mean w (1, W) over prior latents drawn with a fixed seed."""

@@ -11,8 +11,9 @@ contract (pix2nerf.fields.base) inverts.
          + code_weight * mean((codes - encoder's)^2)
          + regulariser(codes), where one is given (for example a critic's opinion of other views)
 
-The field runs as a frozen copy (gradients reach only the offsets): the model's weights, and renders that other
-threads run with them, are untouched.
+The field runs as a frozen copy (gradients reach only the offsets, and with settings.generator_learning_rate > 0 the
+copy's code synthesis weights, field.code_synthesis()): the model's weights, and renders that other threads run with
+them, are untouched.
 """
 
 from __future__ import annotations
@@ -175,13 +176,27 @@ def _fit(
         background=config.background,
     )
 
+    synthesis = field.code_synthesis() if settings.generator_learning_rate > 0 else None
+    if settings.generator_learning_rate > 0 and synthesis is None:
+        raise ValueError(
+            f"generator_learning_rate > 0 tunes the weights that build a field's codes from its styles; the "
+            f"{field.field_type!r} field's codes are its styles (use 0)"
+        )
+    weights = list(synthesis.requires_grad_(True).parameters()) if synthesis is not None else []
     with torch.no_grad():
         z = latent.z.to(device, torch.float32)
-        encoded = tuple(code.detach().float() for code in model.field.latent_codes(z))
+        encoded = tuple(code.detach().float() for code in field.latent_codes(z))
         if settings.variable == "style":
-            variables, build = tuple(s.detach().float() for s in model.field.styles(z)), model.field.codes_from_styles
+            variables, build = tuple(s.detach().float() for s in field.styles(z)), field.codes_from_styles
         elif settings.variable == "z":
-            variables, build = (z,), model.field.latent_codes
+            variables, build = (z,), field.latent_codes
+        elif weights:  # offsets on top of the tuned synthesis's planes
+            styles = tuple(s.detach().float() for s in field.styles(z))
+            variables = encoded
+
+            def build(*codes: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                tuned = field.codes_from_styles(*styles)
+                return tuple(t + c - e for t, c, e in zip(tuned, codes, encoded))
         else:
             variables, build = encoded, lambda *codes: codes
     offsets = [torch.zeros_like(v, requires_grad=True) for v in variables]
@@ -192,6 +207,8 @@ def _fit(
     variables_to_fit = [{"params": offsets, "base_lr": settings.learning_rate}]
     if settings.pose_learning_rate > 0:
         variables_to_fit.append({"params": [pose_offset], "base_lr": settings.pose_learning_rate})
+    if weights:
+        variables_to_fit.append({"params": weights, "base_lr": settings.generator_learning_rate})
     optimizer = torch.optim.Adam(variables_to_fit, lr=settings.learning_rate)
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     best_loss, best_codes, best_pose = math.inf, encoded, pose_offset.detach().clone()
@@ -221,7 +238,7 @@ def _fit(
             if loss.item() < best_loss:
                 best_loss, best_codes = loss.item(), tuple(code.detach() for code in codes)
                 best_pose = pose_offset.detach().clone()
-            fitted = [*offsets, pose_offset] if settings.pose_learning_rate > 0 else offsets
+            fitted = [*offsets, *([pose_offset] if settings.pose_learning_rate > 0 else []), *weights]
             gradients = torch.autograd.grad(loss, fitted)
         for variable, gradient in zip(fitted, gradients):
             variable.grad = gradient

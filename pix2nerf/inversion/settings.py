@@ -30,7 +30,11 @@ class InversionSettings:
     as `learning_rate` is); 0 keeps the encoder's pose.
     yaw_candidates: > 1 first tries that many yaws evenly around the circle, the encoder's first, each refined
     `probe_steps` steps (0: as encoded) and scored by the fit of its render to the photo; the refinement starts from
-    the best (1: from the encoder's yaw). Defaults: the best measured (README, "Using the model").
+    the best (1: from the encoder's yaw).
+    generator_learning_rate: > 0 also tunes the weights that build the codes from the styles (the tri-plane's
+    synthesis network; "pivotal tuning"), a copy of them, at this Adam rate, decayed as `learning_rate` is; the codes
+    are then those weights' output (plus the offsets, for variable "codes"). 0: the model's weights as they are.
+    Defaults: the best measured (README, "Using the model").
     """
 
     steps: int = 40
@@ -48,6 +52,7 @@ class InversionSettings:
     pose_learning_rate: float = 0.25
     yaw_candidates: int = 16
     probe_steps: int = 0
+    generator_learning_rate: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 0, MAX_STEPS)
@@ -58,7 +63,7 @@ class InversionSettings:
         _check_int("probe_steps", self.probe_steps, 0, MAX_STEPS)
         _check_float("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
         _check_float("final_lr_fraction", self.final_lr_fraction, 0.0, 1.0)
-        for name in ("code_weight", "symmetry", "noise", "pose_learning_rate"):
+        for name in ("code_weight", "symmetry", "noise", "pose_learning_rate", "generator_learning_rate"):
             _check_float(name, getattr(self, name), 0.0, 1e6)
         if self.variable not in VARIABLES:
             raise ValueError(f"variable must be one of {VARIABLES}, got {str(self.variable)[:40]!r}")
