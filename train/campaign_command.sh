@@ -3,12 +3,16 @@
 # checkpoint carried into outputs/synthetic-cars-triplane/ (or the one a previous command left on this machine), train
 # for MINUTES, then put the newest checkpoint (ckpt.tar.*), the metrics, the log's tail and the last grids into $OUT.
 # Usage: bash train/campaign_command.sh MINUTES CONFIG_OVERRIDES [DATA_RESOLUTION]
-# (the device's wheels of datasets, dill and multiprocess in .whl/; the campaign record says how to carry a checkpoint)
+# (the device's wheels of datasets, dill and multiprocess in .whl/; the campaign record says how to carry a checkpoint,
+# its tensor files gzipped or not)
 set -u
 minutes="$1"
 overrides="$2"
 data_resolution="${3:-64}"
 run=outputs/synthetic-cars-triplane
+for packed in "$run"/checkpoint-*/*.safetensors.gz; do  # carried gzipped, to fit beside the working tree
+  [ -f "$packed" ] && gunzip -f "$packed"
+done
 for folder in "$run"/checkpoint-*; do  # a checkpoint that lost a part on the way would silently start a new run
   [ -d "$folder" ] || continue
   parts=$(find "$folder" -name 'trainer-*.safetensors' | wc -l)
