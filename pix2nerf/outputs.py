@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 # field evaluations per chunk in inference renders: bounded memory on every device; on CPUs small chunks keep the
-# activations in cache (see the README's Performance section)
+# activations in cache (see docs/performance.md)
 MAX_POINTS_PER_CHUNK = {"cpu": 2**13, "cuda": 2**22}
 LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)  # the view direction of renders with view dependence locked
 

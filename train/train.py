@@ -151,14 +151,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="the field under fp16 on CUDA: its Triton kernels (the SIREN's layers with gradients: product, FiLM and "
         "sine; the tri-plane's weighted gather of plane texels), torch.compile, or auto: the Triton kernels where "
-        "they have measured faster (the SIREN's; see the README's Performance section), else torch.compile",
+        "they have measured faster (the SIREN's; see docs/performance.md), else torch.compile",
     )
     model.add_argument(
         "--step_graphs",
         choices=["auto", "on", "off"],
         default="auto",
         help="replay each training iteration (renders, the three networks' steps with R1, the EMAs) from CUDA graphs "
-        "once the fade-in and density noise are done (fewer kernel launches; see the README's Performance section); "
+        "once the fade-in and density noise are done (fewer kernel launches; see docs/performance.md); "
         "they need one CUDA process and a field without the SIREN's fused render kernel; auto: on for the tri-plane "
         "where they can run",
     )

@@ -34,7 +34,7 @@ class InversionSettings:
     generator_learning_rate: > 0 also tunes the weights that build the codes from the styles (the tri-plane's
     synthesis network; "pivotal tuning"), a copy of them, at this Adam rate, decayed as `learning_rate` is; the codes
     are then those weights' output (plus the offsets, for variable "codes"). 0: the model's weights as they are.
-    Defaults: the best measured (README, "Using the model").
+    Defaults: the best measured (docs/inversion.md).
     """
 
     steps: int = 40

@@ -11,7 +11,7 @@ kernels:
   tri-plane: the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the
   compiled parts of its forward, in every call.
 - "auto": "triton" where the field's Triton kernels have measured faster than torch.compile (the SIREN's; see the
-  README's Performance section) and CUDA and Triton are there, else "compile" on CUDA with Triton, else "reference".
+  docs/performance.md) and CUDA and Triton are there, else "compile" on CUDA with Triton, else "reference".
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but

@@ -5,7 +5,7 @@ accumulator goes straight into the FiLM and the sine: the forward kernel reads x
 kernel recomputes the product from the saved x, reads dL/dh and writes dL/dy (y = x W^T + c) while it sums dL/dgamma
 and dL/dbeta over its points in registers. Neither y nor any other intermediate of points x H goes through memory;
 dL/dx and dL/dW are then two cuBLAS products of dL/dy. The trainer's default on CUDA under fp16 (field_kernels
-"auto"); the README's Performance section has their speed against torch.compile, and the tiles come from the sweep in
+"auto"); docs/performance.md has their speed against torch.compile, and the tiles come from the sweep in
 benchmarks/gpu_film_sine_kernels.py.
 
 Shapes: x (B, N, K) in the matmul dtype, weight (H, K) in x's dtype, bias (H), gamma and beta (B, H) float32;

@@ -6,7 +6,7 @@ the rest are background (opacity 0, depth 0). Inside every rendered ray, `render
 when the coarse opacity stays below the same threshold (`RaySamplingSettings.skip_empty_below`).
 
 A skipped pixel moves by about the opacity the full render would give it, most where only the full render's fine samples
-found density (the README's Performance section has the measured error). An object thinner than the probe spacing can
+found density (docs/performance.md has the measured error). An object thinner than the probe spacing can
 fall between probes. The probe pass runs from 16 px up, and only for white or no background: with the official
 "last_sample" background every ray takes colour from the field, so only the fine-sample skip applies.
 """

@@ -62,11 +62,11 @@ class Pix2NeRFTrainer:
         reference maths; field_kernels: the field under fp16 on CUDA, "triton" (the field's Triton kernels: the
         SIREN's layer kernels with gradients, pix2nerf.kernels.siren_layers; the tri-plane's plane gather,
         pix2nerf.kernels.plane_gather), "compile" (torch.compile) or "auto": the runner's choice (triton for the
-        SIREN under fp16, else compile). `self.field_kernels` says which was taken (see the
-        README's Performance section for their speed). step_graphs: replay each whole iteration (renders, D's, E's
+        SIREN under fp16, else compile). `self.field_kernels` says which was taken (see
+        docs/performance.md for their speed). step_graphs: replay each whole iteration (renders, D's, E's
         and G's steps with R1's double backward and the optimisers, the EMAs) from CUDA graphs once the fade-in and
-        the density noise are done (pix2nerf.training.step_graphs; CUDA, one process; see the README's Performance
-        section for what has been measured of them); "auto": on for the tri-plane where they can run
+        the density noise are done (pix2nerf.training.step_graphs; CUDA, one process; see docs/performance.md for what
+        has been measured of them); "auto": on for the tri-plane where they can run
         (`self.step_graphs` is None when off). conv_autotune: cuDNN times
         its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
         around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is."""
@@ -86,7 +86,7 @@ class Pix2NeRFTrainer:
         no_graphs = self._why_no_step_graphs()
         if step_graphs is True and no_graphs:
             raise ValueError(f"step_graphs: {no_graphs}: leave them off (--step_graphs off or auto)")
-        # auto: the tri-plane, the field whose graphed training has been measured (README, Performance)
+        # auto: the tri-plane, the field whose graphed training has been measured (docs/performance.md)
         step_graphs = step_graphs is True or (
             step_graphs == "auto" and no_graphs is None and model.field.field_type == "triplane"
         )
