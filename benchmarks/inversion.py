@@ -127,12 +127,9 @@ VARIANTS = {  # name -> changes to the default settings
     # convolutions make and a change the photo asks for on one side reaches the features shared with the other
     "generator_lr_1e-4": {"generator_learning_rate": 1e-4},
     "generator_lr_3e-4": {"generator_learning_rate": 3e-4},
-    "generator_lr_1e-3": {"generator_learning_rate": 1e-3},
     "generator_lr_3e-3": {"generator_learning_rate": 3e-3},
-    "generator_lr_1e-2": {"generator_learning_rate": 1e-2},
     "generator_lr_3e-4_free": {"generator_learning_rate": 3e-4, "code_weight": 0.0},
     "generator_only_lr_3e-4": {"generator_learning_rate": 3e-4, "learning_rate": 1e-9, "code_weight": 0.0},
-    "style_generator_lr_1e-3": {"variable": "style", "learning_rate": 5e-2, "generator_learning_rate": 1e-3},
     "style_80_lr_1e-1_decay": {
         "variable": "style",
         "steps": 80,

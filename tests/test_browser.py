@@ -32,9 +32,12 @@ def open_browser(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
-def upload(page, url: str, image: Path) -> str:
-    """Open the app, upload `image`, wait for the first novel view; returns that view's URL."""
+def upload(page, url: str, image: Path, auto_refine: bool = True) -> str:
+    """Open the app, upload `image` (with "Refine each new photo" ticked or not), wait for the first novel view;
+    returns that view's URL."""
     page.goto(url, timeout=TIMEOUT_MS)
+    if not auto_refine:
+        page.locator("#auto-refine input[type=checkbox]").uncheck()
     page.locator("#input-image input[type=file]").set_input_files(str(image))
     view = page.locator("#novel-view img")
     view.wait_for(state="visible", timeout=TIMEOUT_MS)
@@ -43,7 +46,9 @@ def upload(page, url: str, image: Path) -> str:
 
 def drag_slider(page, elem_id: str, fraction: float) -> None:
     """Press the mouse on a slider's track at `fraction` of its width and release it there (a release event)."""
-    box = page.locator(f"#{elem_id} input[type=range]").bounding_box()
+    track = page.locator(f"#{elem_id} input[type=range]")
+    track.scroll_into_view_if_needed()  # mouse events land only inside the viewport
+    box = track.bounding_box()
     x, y = box["x"] + fraction * box["width"], box["y"] + box["height"] / 2
     page.mouse.move(x - 5, y)
     page.mouse.down()
@@ -80,15 +85,19 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show
         with sync_playwright() as playwright:
             browser = open_browser(playwright)
             page = browser.new_page()
-            first = upload(page, url, image)
-            pose = page.locator("#estimated-pose")
-            expect(pose).to_contain_text("Estimated camera", timeout=TIMEOUT_MS)
-            drag_slider(page, "yaw", 0.85)
+            upload(page, url, image)
+            # the encoder's view first, then, refined automatically, the refined one from the refined pose
+            steps = page.locator("#refine-steps input[type=number]")
+            expect(steps).to_have_value(str(service.refine_settings.steps), timeout=TIMEOUT_MS)
+            expect(page.locator("#estimated-pose")).to_contain_text("Refined camera", timeout=TIMEOUT_MS)
             view = page.locator("#novel-view img")
-            expect(view).not_to_have_attribute("src", first, timeout=TIMEOUT_MS)
-            second = view.get_attribute("src")
-            assert np.abs(fetch_pixels(first) - fetch_pixels(second)).max() > 0, "the view did not change with the yaw"
-            assert service.cache.misses == 1  # the slider reused the uploaded image's latent and baked field
+            refined = view.get_attribute("src")
+            drag_slider(page, "yaw", 0.85)
+            expect(view).not_to_have_attribute("src", refined, timeout=TIMEOUT_MS)
+            turned = view.get_attribute("src")
+            changed = np.abs(fetch_pixels(refined) - fetch_pixels(turned)).max() > 0
+            assert changed, "the view did not change with the yaw"
+            assert service.cache.misses == 2  # encoded, refined; the slider reused the refined latent and baked field
 
             page = browser.new_page()  # a broken upload: an error message in the page, and the app keeps serving
             page.goto(url, timeout=TIMEOUT_MS)
@@ -102,7 +111,8 @@ def test_upload_then_moving_the_yaw_slider_changes_the_view_and_bad_uploads_show
 
 def test_a_photo_with_a_background_is_cleaned_and_refine_changes_the_view(tmp_path):
     """A car-like blob on a photographed background: "what the encoder sees" has the background removed (its border
-    is the model's white), and the Refine button refines the latent, with its steps shown, and redraws the view."""
+    is the model's white), and, with "Refine each new photo" unticked, the view stays the encoder's until the Refine
+    button refines the latent, with its steps shown, and redraws the view."""
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must `apt-get install -y chromium`")
@@ -125,12 +135,13 @@ def test_a_photo_with_a_background_is_cleaned_and_refine_changes_the_view(tmp_pa
         with sync_playwright() as playwright:
             browser = open_browser(playwright)
             page = browser.new_page()
-            first = upload(page, url, image)
+            first = upload(page, url, image, auto_refine=False)
             shown = page.locator("#encoder-input img")
             shown.wait_for(state="visible", timeout=TIMEOUT_MS)
             pixels = fetch_pixels(shown.get_attribute("src"))
             border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
             assert (border >= 250).all(), "the photo's background reached the encoder"
+            assert service.cache.misses == 1  # not refined on its own
             page.locator("#refine").click()
             steps = page.locator("#refine-steps input[type=number]")
             expect(steps).to_have_value(str(service.refine_settings.steps), timeout=TIMEOUT_MS)
@@ -143,7 +154,7 @@ def test_a_photo_with_a_background_is_cleaned_and_refine_changes_the_view(tmp_pa
 
 
 def take_screenshot(output: Path, example: Path | None, model: str | None) -> None:
-    """The app on its default model (or `model`), an example uploaded and turned, captured at 1400 px wide."""
+    """The app on its default model (or `model`), an example uploaded, refined and turned, captured at 1400 px wide."""
     from playwright.sync_api import expect, sync_playwright
     from test_app import launch, load_app
 
@@ -155,9 +166,11 @@ def take_screenshot(output: Path, example: Path | None, model: str | None) -> No
         with sync_playwright() as playwright:
             browser = open_browser(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            first = upload(page, url, image)
+            upload(page, url, image)
+            expect(page.locator("#estimated-pose")).to_contain_text("Refined camera", timeout=10 * TIMEOUT_MS)
+            refined = page.locator("#novel-view img").get_attribute("src")
             drag_slider(page, "yaw", 0.62)
-            expect(page.locator("#novel-view img")).not_to_have_attribute("src", first, timeout=10 * TIMEOUT_MS)
+            expect(page.locator("#novel-view img")).not_to_have_attribute("src", refined, timeout=10 * TIMEOUT_MS)
             page.wait_for_timeout(1000)
             output.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(output), full_page=True)

@@ -267,3 +267,20 @@ def test_generator_tuning_fits_the_photo_and_leaves_the_model_alone():
         Pix2NeRF(Pix2NeRFConfig.from_preset("tiny")).invert(photo, 2, generator_learning_rate=1e-3, **FAST)
     with pytest.raises(ValueError, match="generator_learning_rate"):
         InversionSettings(generator_learning_rate=-1.0)
+
+
+def test_codes_that_turn_nan_end_generator_tuning_with_the_best_finite_ones():
+    """Tuned synthesis weights that turn NaN make every plane NaN: the refinement stops before rendering them (an
+    index from NaN coordinates would fail) and returns the best finite codes."""
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).eval()
+    photo = model.render(model.sample_latents(1, torch.Generator().manual_seed(3)), 30.0, 20.0, resolution=16).rgb
+    calls = []
+
+    def poison(module, inputs, output):  # the synthesis turns NaN from its third call on
+        calls.append(1)
+        return output * torch.nan if len(calls) > 2 else output
+
+    model.field.synthesis.register_forward_hook(poison)
+    refined = model.invert(photo * 2 - 1, 5, generator_learning_rate=1e-3, yaw_candidates=1, **FAST)
+    assert len(calls) == 3 and all(torch.isfinite(c).all() for c in refined.codes)

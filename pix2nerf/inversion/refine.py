@@ -58,6 +58,11 @@ def refine(
     for image, _, _ in other_views:
         if image.ndim != 4 or image.shape[:2] != (1, 3):
             raise ValueError(f"each of other_views takes a photo of shape (1, 3, H, W), got {tuple(image.shape)}")
+    if settings.generator_learning_rate > 0 and model.field.code_synthesis() is None:
+        raise ValueError(
+            f"generator_learning_rate > 0 tunes the weights that build a field's codes from its styles; the "
+            f"{model.field.field_type!r} field's codes are its styles (use 0)"
+        )
     if settings.steps == 0:
         return latent
     total = settings.total_steps
@@ -177,11 +182,6 @@ def _fit(
     )
 
     synthesis = field.code_synthesis() if settings.generator_learning_rate > 0 else None
-    if settings.generator_learning_rate > 0 and synthesis is None:
-        raise ValueError(
-            f"generator_learning_rate > 0 tunes the weights that build a field's codes from its styles; the "
-            f"{field.field_type!r} field's codes are its styles (use 0)"
-        )
     weights = list(synthesis.requires_grad_(True).parameters()) if synthesis is not None else []
     with torch.no_grad():
         z = latent.z.to(device, torch.float32)
@@ -196,7 +196,7 @@ def _fit(
 
             def build(*codes: torch.Tensor) -> tuple[torch.Tensor, ...]:
                 tuned = field.codes_from_styles(*styles)
-                return tuple(t + c - e for t, c, e in zip(tuned, codes, encoded))
+                return tuple(c + (t - e) for t, c, e in zip(tuned, codes, encoded))
         else:
             variables, build = encoded, lambda *codes: codes
     offsets = [torch.zeros_like(v, requires_grad=True) for v in variables]
@@ -217,6 +217,8 @@ def _fit(
             group["lr"] = group["base_lr"] * (1 - (1 - settings.final_lr_fraction) * step / settings.steps)
         with torch.enable_grad():
             codes = codes_of(offsets)
+            if not all(torch.isfinite(code).all() for code in codes):  # a render would index planes with NaN
+                break
             loss = 0.0
             for sign, yaw_offset, pitch_offset, rgb, weight in views:
                 origins, directions, view = rays_of(sign, yaw_offset, pitch_offset)
