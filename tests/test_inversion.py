@@ -189,6 +189,13 @@ def test_eval_command_reports_encoder_and_refined_rows(tmp_path, model):
         assert row["colour_error"]["mean"] >= 0 and 0 < row["ssim"]["mean"] <= 1
     assert refined["settings"]["steps"] == 2 and refined["seconds_per_image"]["mean"] > 0
     assert results["command"].endswith("--refine-steps 2")
+    for pose in (refined["input_pose_error_deg"], refined["encoder_input_pose_error_deg"]):  # view 0 of 2 objects
+        assert 0 <= pose["yaw"]["median"] <= 180 and 0 <= pose["pitch"]["mean"] and 0 <= pose["front_back_flips"] <= 1
+    from pix2nerf.evaluation.benchmark import load_objects
+    from pix2nerf.rendering.cameras import wrap_degrees
+
+    errors = [wrap_degrees(model.encode(o.images[0]).yaw[0] - o.yaw[0]).abs() for o in load_objects(data, "test")]
+    assert refined["encoder_input_pose_error_deg"]["yaw"]["mean"] == pytest.approx(torch.stack(errors).mean().item())
 
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny_triplane"])

@@ -182,6 +182,17 @@ def object_masks(obj: ObjectViews, resolution: int) -> torch.Tensor:
     return torch.stack(masks)
 
 
+def _input_pose_errors(errors: Sequence[torch.Tensor]) -> dict[str, Any]:
+    """{"yaw", "pitch": summaries of the absolute errors, "front_back_flips": the share of yaw errors over 90 deg}
+    from (signed yaw error, signed pitch error) pairs, degrees."""
+    stacked = torch.stack(list(errors)).abs()
+    return {
+        "yaw": _summary(stacked[:, 0]),
+        "pitch": _summary(stacked[:, 1]),
+        "front_back_flips": (stacked[:, 0] > 90).double().mean().item(),
+    }
+
+
 def _encoded_poses(model, obj: ObjectViews):
     """(latent of every view, signed yaw differences, absolute pitch errors), degrees, on the CPU."""
     latent = model.encode(obj.images)
@@ -316,7 +327,8 @@ def evaluate(
     "input_reconstruction": {...}, "pose_error_deg": {"yaw", "pitch"}, "counts", "settings", "per_object"}; each
     metric a {"mean", "std", "median"} over all target views (pose errors: over all views). refine
     (pix2nerf.inversion.InversionSettings): also "refined": {"protocols", "input_reconstruction",
-    "seconds_per_image", "settings"} from `model.invert`. scikit_ssim=False leaves "ssim_skimage" out (it needs
+    "seconds_per_image", "settings", "input_pose_error_deg" and, for the same views, "encoder_input_pose_error_deg"}
+    from `model.invert`. scikit_ssim=False leaves "ssim_skimage" out (it needs
     scikit-image and a pass over the images on the CPU).
     """
     from tqdm.auto import tqdm
@@ -342,6 +354,7 @@ def evaluate(
         for name in rows
     }
     refine_seconds = []
+    input_pose_errors: dict[str, list[torch.Tensor]] = {"": [], "refined_": []}  # (yaw, pitch) of view 0, signed yaw
     yaw_differences, pitch_errors, per_object = [], [], []
     samples = EvaluationSamples()
     blank = torch.tensor(background, dtype=torch.float32).div(255).view(1, 3, 1, 1).expand(1, 3, resolution, resolution)
@@ -370,6 +383,9 @@ def evaluate(
             start = time.perf_counter()
             latents["refined_"] = model.invert(obj.images[0], settings=refine)
             refine_seconds.append(time.perf_counter() - start)
+            for prefix, source in latents.items():  # the input view's pose, as encoded and as refined
+                yaw_error = wrap_degrees(source.yaw.float().cpu()[0] - obj.yaw[0])
+                input_pose_errors[prefix].append(torch.stack([yaw_error, source.pitch.float().cpu()[0] - obj.pitch[0]]))
         renders = {
             "input_image": truth[:1].expand(count, -1, -1, -1),
             "blank_background": blank.expand(count, -1, -1, -1),
@@ -429,6 +445,11 @@ def evaluate(
             "input_reconstruction": metrics("refined_input_reconstruction"),
             "seconds_per_image": _summary(torch.tensor(refine_seconds)),
             "settings": dataclasses.asdict(refine),
+            # the input view's pose error as the refinement returns it, beside the encoder's for the same views
+            **{
+                f"{name}input_pose_error_deg": _input_pose_errors(input_pose_errors[prefix])
+                for prefix, name in (("refined_", ""), ("", "encoder_"))
+            },
         }
     best_baseline = max(results["baselines"][name]["psnr"]["mean"] for name in BASELINES)
     results["psnr_gain_over_best_baseline_db"] = {
@@ -477,6 +498,13 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     if refined:
         seconds = refined["seconds_per_image"]
         lines.append(f"refinement: {refined['settings']['steps']} steps, {seconds['mean']:.1f} s per image (mean)")
+        if "input_pose_error_deg" in refined:  # absent from results written before it was measured
+            encoded, pose = refined["encoder_input_pose_error_deg"], refined["input_pose_error_deg"]
+            lines.append(
+                f"input view's yaw error (deg), encoded -> refined: median {encoded['yaw']['median']:.1f} -> "
+                f"{pose['yaw']['median']:.1f}, front/back flips {encoded['front_back_flips']:.1%} -> "
+                f"{pose['front_back_flips']:.1%}"
+            )
     pose, alignment = results["pose_error_deg"], results["yaw_alignment"]
     lines.append(
         f"encoder pose error (deg): yaw median {pose['yaw']['median']:.1f} mean {pose['yaw']['mean']:.1f}; "
