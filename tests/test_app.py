@@ -264,6 +264,28 @@ def test_the_previews_show_mp4_in_the_video_player_and_the_mesh_as_glb(app_modul
     assert Path(glb).read_bytes()[:4] == b"glTF"
 
 
+def test_a_new_photo_is_refined_after_its_first_view_and_a_pose_the_user_chose_is_kept(app_module, running_app, files):
+    """The handler that follows a new image's first view: off, it changes nothing; on, it refines with the default
+    steps and shows the refined latent from its own pose while the sliders are where the encoder put them, else from
+    the sliders' pose, which it leaves alone."""
+    service = running_app[0]
+    handlers = {block.fn.__name__: block.fn for block in app_module.build_demo(service).fns.values() if block.fn}
+    refine, payload, options = handlers["on_auto_refine"], {"path": str(files["car"])}, ("interactive", True, 0.0, 1.0)
+    quiet = lambda *args, **kwargs: None  # noqa: E731  (gr.Progress outside an event)
+    encoded = service.prepare(files["car"], serving.Preprocessing(True, 0.0))
+    at_encoder = service.pose_range.clamp(round(encoded.yaw), round(encoded.pitch))
+    assert all(update == {"__type__": "update"} for update in refine(payload, False, *at_encoder, *options, quiet))
+    steps, pose, yaw, pitch, image, _, caption = refine(payload, True, *at_encoder, *options, quiet)
+    refined = service.prepare(files["car"], serving.Preprocessing(True, 0.0), service.refine_settings.steps)
+    assert steps == service.refine_settings.steps and "Refined camera" in pose and "interactive view" in caption
+    assert (yaw, pitch) == service.pose_range.clamp(round(refined.yaw), round(refined.pitch))
+    chosen = (at_encoder[0] + 90, at_encoder[1])
+    steps, pose, yaw, pitch, image, _, _ = refine(payload, True, *chosen, *options, quiet)
+    assert pose == yaw == pitch == {"__type__": "update"}
+    expected = service.novel_view(refined, *chosen, "interactive", 1.0).image
+    assert np.array_equal(np.asarray(image), np.asarray(expected))
+
+
 def test_service_file_formats_are_checked_and_the_mesh_is_extracted_once(running_app, files):
     service = running_app[0]
     with pytest.raises(ValueError, match="file_format must be one of 'gif', 'webp', 'mp4'; got 'avi'"):
