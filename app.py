@@ -100,6 +100,12 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         preprocessing = serving.Preprocessing(bool(clean), float(size))
         return service.prepare(_upload(payload), preprocessing, steps, progress)
 
+    def refined_upload(payload: Any, clean: bool, size: float, steps: int, progress) -> serving.CachedImage:
+        """`prepared_upload` refined with `steps` steps, each reported on `progress` (a gr.Progress)."""
+        progress(0.0, desc="refining")
+        report = lambda done, total: progress(done / total, desc=f"step {done}/{total}")  # noqa: E731
+        return prepared_upload(payload, clean, size, steps, report)
+
     def own_pose(prepared: serving.CachedImage) -> tuple[float, float]:
         """The sliders' pose for a prepared image: its latent's own, rounded to the sliders' steps."""
         return poses.clamp(round(prepared.yaw), round(prepared.pitch))
@@ -137,18 +143,11 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         if payload is None or not auto:
             return (gr.update(),) * 7
         steps = service.refine_settings.steps
-        progress(0.0, desc="refining")
-        report = lambda done, total: progress(done / total, desc=f"step {done}/{total}")  # noqa: E731
-        refined = prepared_upload(payload, clean, size, steps, report)
+        refined = refined_upload(payload, clean, size, steps, progress)
         if (yaw, pitch) == own_pose(prepared_upload(payload, clean, size)):  # the sliders where the encoder put them
             return steps, *own_view(refined, quality, zoom, refined=True)
-        return (
-            steps,
-            gr.update(),
-            gr.update(),
-            gr.update(),
-            *on_view(payload, yaw, pitch, quality, clean, size, zoom, steps),
-        )
+        kept = (gr.update(),) * 3  # the pose text and the sliders as the user left them
+        return steps, *kept, *on_view(payload, yaw, pitch, quality, clean, size, zoom, steps)
 
     @_user_errors
     def on_view(
@@ -170,9 +169,7 @@ def build_demo(service: serving.Service) -> gr.Blocks:
         progress=gr.Progress(),  # noqa: B008
     ):
         steps = int(steps) or service.refine_settings.steps
-        progress(0.0, desc="refining")
-        report = lambda done, total: progress(done / total, desc=f"step {done}/{total}")  # noqa: E731
-        prepared_upload(payload, clean, size, steps, report)
+        refined_upload(payload, clean, size, steps, progress)
         return steps, *on_view(payload, yaw, pitch, quality, clean, size, zoom, steps)
 
     @_user_errors
