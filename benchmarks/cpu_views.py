@@ -105,7 +105,8 @@ def main() -> int:
             }
         )
         print(
-            f"{path.name}: first view {first_s:.2f} s, refined {refined_s:.2f} s, views {statistics.median(times):.0f} ms median at "
+            f"{path.name}: first view {first_s:.2f} s, refined {refined_s:.2f} s, "
+            f"views {statistics.median(times):.0f} ms median at "
             f"{min(scores):.1f}-{max(scores):.1f} dB, orbit {orbit_s:.1f} s, mesh {mesh}",
             flush=True,
         )

@@ -4,7 +4,8 @@ kernels in R1's double backward (issue 26).
 D's step as the trainer takes it (`Pix2NeRFTrainer._discriminator_step`: D on B reals and B fakes, the gradient of
 the reals' logits with respect to the reals with its graph, the penalty, one backward pass; without the fake poses'
 loss, the grad scaler and the optimiser, which cost little beside them), timed in
-several variants: fp16 autocast as trained, D and its inputs channels_last, bf16 autocast, float32 with TF32, cuDNN's
+several variants: fp16 autocast as trained, with D's CoordConvs through `transposed_grad_conv2d`, D and its inputs
+channels_last, bf16 autocast, float32 with TF32, cuDNN's
 autotuning, and without R1 (the floor). For each, one step under the profiler: kernel count and time, the largest
 kernels, and for each kernel whose name matches --watch (cuDNN's non-tensor-core fallbacks by default) the operators
 that launched it with their input shapes.
@@ -26,14 +27,16 @@ from torch.profiler import ProfilerActivity, profile
 
 from pix2nerf import Pix2NeRFConfig, __version__
 from pix2nerf.networks import Discriminator
+from pix2nerf.networks.blocks import use_transposed_input_grad
 
-VARIANTS = {  # name -> (autocast dtype or None, channels_last, cuDNN autotuning, R1)
-    "fp16": (torch.float16, False, False, True),
-    "fp16_channels_last": (torch.float16, True, False, True),
-    "bf16": (torch.bfloat16, False, False, True),
-    "fp32_tf32": (None, False, False, True),
-    "fp16_autotune": (torch.float16, False, True, True),
-    "fp16_no_r1": (torch.float16, False, False, False),
+VARIANTS = {  # name -> (autocast dtype or None, channels_last, cuDNN autotuning, R1, transposed_input_grad)
+    "fp16": (torch.float16, False, False, True, False),
+    "fp16_transposed_input_grad": (torch.float16, False, False, True, True),
+    "fp16_channels_last": (torch.float16, True, False, True, False),
+    "bf16": (torch.bfloat16, False, False, True, False),
+    "fp32_tf32": (None, False, False, True, False),
+    "fp16_autotune": (torch.float16, False, True, True, False),
+    "fp16_no_r1": (torch.float16, False, False, False, False),
 }
 TOP_KERNELS = 10
 
@@ -112,13 +115,14 @@ def main() -> int:
         "results": results,
     }
     for name in args.variants:
-        dtype, channels_last, autotune, r1 = VARIANTS[name]
+        dtype, channels_last, autotune, r1, transposed = VARIANTS[name]
         if device.type == "cpu" and dtype is torch.float16:
             dtype = torch.bfloat16  # CPU autocast: bf16 stands in (a smoke run of the script, not a measurement)
         torch.manual_seed(0)
         discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
         layout = torch.channels_last if channels_last else torch.contiguous_format
         discriminator = discriminator.to(memory_format=layout)
+        use_transposed_input_grad(discriminator, transposed)
         inputs = [x.contiguous(memory_format=layout) for x in (real, fake)]
 
         def step(discriminator=discriminator, inputs=inputs, dtype=dtype, r1=r1) -> None:

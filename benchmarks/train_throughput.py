@@ -30,13 +30,14 @@ from zero_field import ZeroCostField
 from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
 from pix2nerf.fields import FIELD_CLASSES
 from pix2nerf.networks import Discriminator
-from pix2nerf.networks.blocks import align_conv_channels
+from pix2nerf.networks.blocks import align_conv_channels, use_transposed_input_grad
 from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.step_graphs import StepGraphs
 
 FIELDS = ("siren", "zero", "triplane", "triplane_triton")  # triplane_triton: its plane gather on Triton
 ALIGNED_CHANNELS = 8
+VARIANT_SUFFIXES = ("_step_graphs", "_conv_autotune", "_aligned", "_transposed_input_grad")
 TOP_KERNELS = 12
 
 
@@ -86,7 +87,8 @@ class Workload:
     """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
     `graphs`: whole iterations replayed from CUDA graphs (StepGraphs of this workload's own) or launched;
     `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms); `aligned`: D's and E's
-    CoordConvs padded to a multiple of ALIGNED_CHANNELS channels."""
+    CoordConvs padded to a multiple of ALIGNED_CHANNELS channels; `transposed`: D's CoordConvs through
+    `transposed_grad_conv2d` (R1's double backward without cuDNN's fallback kernel)."""
 
     def __init__(
         self,
@@ -97,8 +99,9 @@ class Workload:
         graphs=False,
         autotune=False,
         aligned=False,
+        transposed=False,
     ) -> None:
-        self.trainer, self.ray_stages, self.autotune = trainer, ray_stages, autotune
+        self.trainer, self.ray_stages, self.autotune, self.transposed = trainer, ray_stages, autotune, transposed
         self.channel_multiple = ALIGNED_CHANNELS if aligned else 1
         self.step_graphs = StepGraphs() if graphs else None
         self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
@@ -112,6 +115,7 @@ class Workload:
         trainer.step_graphs, trainer.conv_autotune = self.step_graphs, self.autotune
         for network in (trainer.discriminator, trainer.model.encoder):
             align_conv_channels(network, self.channel_multiple)
+        use_transposed_input_grad(trainer.discriminator, self.transposed)
         try:
             step = next(self.steps)
             trainer.train_step(self.real, step)
@@ -120,6 +124,7 @@ class Workload:
             runner.ray_stages, trainer.step_graphs, trainer.conv_autotune = runner_stages, trainer_graphs, autotune
             for network in (trainer.discriminator, trainer.model.encoder):
                 align_conv_channels(network, 1)
+            use_transposed_input_grad(trainer.discriminator, False)
 
 
 def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
@@ -227,6 +232,11 @@ def main() -> int:
         action="store_true",
         help=f"also time each field with D's and E's CoordConvs padded to {ALIGNED_CHANNELS} channels (*_aligned rows)",
     )
+    parser.add_argument(
+        "--transposed-input-grad",
+        action="store_true",
+        help="also time each field with D's CoordConvs through transposed_grad_conv2d (*_transposed_input_grad rows)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
     parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed pairs before the first round (compilation)")
@@ -258,24 +268,23 @@ def main() -> int:
             key = f"{resolution}px_b{batch}"
             samplers = {trainer.field_runner.ray_stages.name: None}
             samplers.setdefault(REFERENCE_RAY_STAGES.name, REFERENCE_RAY_STAGES)
-            variants = {(sampler, False, False, False): stages for sampler, stages in samplers.items()}
+            variants = {(sampler, False, False, False, False): stages for sampler, stages in samplers.items()}
             own = trainer.field_runner.ray_stages.name
-            for graphs, autotune, aligned in itertools.product((False, True), repeat=3):
+            for flags in itertools.product((False, True), repeat=4):
+                graphs, autotune, aligned, transposed = flags
                 asked = (
                     trainer.step_graphs is not None or not graphs,
                     args.conv_autotune or not autotune,
                     args.aligned or not aligned,
+                    args.transposed_input_grad or not transposed,
                 )
                 if all(asked):
-                    variants.setdefault((own, graphs, autotune, aligned), None)
-            for (sampler, graphs, autotune, aligned), stages in variants.items():
-                suffix = "".join(
-                    name
-                    for name, on in zip(("_step_graphs", "_conv_autotune", "_aligned"), (graphs, autotune, aligned))
-                    if on
-                )
+                    variants.setdefault((own, *flags), None)
+            for (sampler, *flags), stages in variants.items():
+                graphs = flags[0]
+                suffix = "".join(name for name, on in zip(VARIANT_SUFFIXES, flags) if on)
                 name = (field, key, f"{sampler}_sampler{suffix}")
-                workloads[name] = work = Workload(trainer, resolution, batch, stages, graphs, autotune, aligned)
+                workloads[name] = work = Workload(trainer, resolution, batch, stages, *flags)
                 for _ in range(args.warmup):
                     work.pair()
                 interval = trainer.config.r1_interval  # the kinds of iteration: (pi-GAN or Pix2NeRF, with R1 or not)
@@ -317,6 +326,7 @@ def main() -> int:
             "step_graphs",
             "conv_autotune",
             "aligned",
+            "transposed_input_grad",
         )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}

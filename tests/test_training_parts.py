@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from pix2nerf.networks import Discriminator
@@ -355,6 +356,49 @@ def test_aligned_coordconv_channels_compute_the_same_discriminator_and_r1_gradie
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="multiple must be a positive integer"):
         align_conv_channels(discriminator, 0)
+
+
+@pytest.mark.parametrize("kind", ["progressive", "ccs"])
+def test_transposed_input_grad_leaves_d_and_r1s_double_backward_as_they_were(kind):
+    """CoordConvs whose input gradient is a transposed convolution give the same logits, R1 gradient and weight
+    gradients of R1's double backward as `F.conv2d` (pooled and strided blocks, float64)."""
+    from pix2nerf.networks import Discriminator
+    from pix2nerf.networks.blocks import use_transposed_input_grad
+
+    torch.manual_seed(0)
+    discriminator = Discriminator([8, 16, 16, 16], kind).double()
+    images = torch.rand(2, 3, 16, 16, dtype=torch.float64, requires_grad=True)
+
+    def r1_step():
+        images.grad = None
+        discriminator.zero_grad(set_to_none=True)
+        logits = discriminator(images)[0].sum()
+        (grad,) = torch.autograd.grad(logits, images, create_graph=True)
+        (logits + grad.pow(2).sum()).backward()
+        return [logits.detach(), images.grad] + [p.grad for p in discriminator.parameters() if p.grad is not None]
+
+    plain = r1_step()
+    use_transposed_input_grad(discriminator, True)
+    transposed = r1_step()
+    assert len(plain) == len(transposed) > 10
+    for a, b in zip(plain, transposed):
+        torch.testing.assert_close(b, a)
+
+
+@pytest.mark.parametrize("stride, padding, size", [(1, 1, 9), (2, 1, 9), (2, 1, 8), (1, 0, 7), (2, 0, 8)])
+def test_transposed_grad_conv2d_matches_conv2d_to_the_second_derivative(stride, padding, size):
+    """Values, first derivatives and second derivatives (gradcheck, gradgradcheck) of `F.conv2d`."""
+    from pix2nerf.networks.transposed_grad_conv import transposed_grad_conv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, size, size, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(
+        transposed_grad_conv2d(x, weight, bias, stride, padding), F.conv2d(x, weight, bias, stride, padding)
+    )
+    assert torch.autograd.gradcheck(lambda *a: transposed_grad_conv2d(*a, stride, padding), (x, weight, bias))
+    assert torch.autograd.gradgradcheck(lambda *a: transposed_grad_conv2d(*a, stride, padding), (x, weight, bias))
 
 
 def test_topk_keeps_a_shrinking_share_of_the_fakes_down_to_its_floor(tiny_model):

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pix2nerf.networks.transposed_grad_conv import transposed_grad_conv2d
+
 
 def _kaiming_leaky_(module: nn.Module) -> None:
     for m in module.modules():
@@ -30,21 +32,26 @@ class CoordConv(nn.Module):
 
     `channel_multiple` (1: off; `align_conv_channels`) pads its input channels and weight with zeros up to a multiple
     of it, the same convolution for GPU kernels that need aligned channels (fp16 tensor cores: 8).
+    `transposed_input_grad` (`use_transposed_input_grad`) computes the same convolution through
+    `transposed_grad_conv2d`, whose second derivative (R1) avoids cuDNN's fallback kernel.
     """
 
     def __init__(self, in_channels: int, out_channels: int, **conv_kwargs) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels + 2, out_channels, **conv_kwargs)
         self.channel_multiple = 1
+        self.transposed_input_grad = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad = -self.conv.in_channels % self.channel_multiple
-        if not pad:
-            return self.conv(torch.cat([x, coordinate_channels(x)], dim=1))
+        conv = self.conv
+        pad = -conv.in_channels % self.channel_multiple
+        if not pad and not self.transposed_input_grad:
+            return conv(torch.cat([x, coordinate_channels(x)], dim=1))
         batch, _, height, width = x.shape
         x = torch.cat([x, coordinate_channels(x), x.new_zeros(batch, pad, height, width)], dim=1)
-        conv = self.conv
-        weight = F.pad(conv.weight, (0, 0, 0, 0, 0, pad))
+        weight = F.pad(conv.weight, (0, 0, 0, 0, 0, pad)) if pad else conv.weight
+        if self.transposed_input_grad:
+            return transposed_grad_conv2d(x, weight, conv.bias, conv.stride[0], conv.padding[0])
         return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
@@ -55,6 +62,13 @@ def align_conv_channels(module: nn.Module, multiple: int) -> None:
     for layer in module.modules():
         if isinstance(layer, CoordConv):
             layer.channel_multiple = multiple
+
+
+def use_transposed_input_grad(module: nn.Module, enabled: bool) -> None:
+    """Sets `transposed_input_grad` of every CoordConv in `module` (same values and derivatives; R1's kernels)."""
+    for layer in module.modules():
+        if isinstance(layer, CoordConv):
+            layer.transposed_input_grad = bool(enabled)
 
 
 class StridedResidualBlock(nn.Module):
