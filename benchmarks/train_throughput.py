@@ -35,9 +35,9 @@ from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.step_graphs import StepGraphs
 
-FIELDS = ("siren", "zero", "triplane", "triplane_triton")  # triplane_triton: its plane gather on Triton
+FIELDS = ("siren", "zero", "triplane", "triplane_compile")  # triplane_compile: torch.compile, no Triton gather
 ALIGNED_CHANNELS = 8
-VARIANT_SUFFIXES = ("_step_graphs", "_conv_autotune", "_aligned", "_transposed_input_grad")
+VARIANT_SUFFIXES = ("_step_graphs", "_conv_autotune", "_aligned", "_aten_r1")
 TOP_KERNELS = 12
 
 
@@ -72,7 +72,7 @@ def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device
         model.field = ZeroCostField(config)
     model.to(device)
     discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
-    kernels = "triton" if field.endswith("_triton") else "auto"
+    kernels = "compile" if field.endswith("_compile") else "auto"
     options = dict(mixed_precision=args.mixed_precision, field_kernels=kernels)
     try:
         return Pix2NeRFTrainer(model, discriminator, step_graphs=args.step_graphs, **options)
@@ -87,8 +87,8 @@ class Workload:
     """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
     `graphs`: whole iterations replayed from CUDA graphs (StepGraphs of this workload's own) or launched;
     `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms); `aligned`: D's and E's
-    CoordConvs padded to a multiple of ALIGNED_CHANNELS channels; `transposed`: D's CoordConvs through
-    `transposed_grad_conv2d` (R1's double backward without cuDNN's fallback kernel)."""
+    CoordConvs padded to a multiple of ALIGNED_CHANNELS channels; `aten_r1`: D's CoordConvs on PyTorch's own
+    double backward (cuDNN's fallback kernel in R1) instead of the trainer's choice (`transposed_input_grad`)."""
 
     def __init__(
         self,
@@ -99,9 +99,9 @@ class Workload:
         graphs=False,
         autotune=False,
         aligned=False,
-        transposed=False,
+        aten_r1=False,
     ) -> None:
-        self.trainer, self.ray_stages, self.autotune, self.transposed = trainer, ray_stages, autotune, transposed
+        self.trainer, self.ray_stages, self.autotune, self.aten_r1 = trainer, ray_stages, autotune, aten_r1
         self.channel_multiple = ALIGNED_CHANNELS if aligned else 1
         self.step_graphs = StepGraphs() if graphs else None
         self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
@@ -115,7 +115,7 @@ class Workload:
         trainer.step_graphs, trainer.conv_autotune = self.step_graphs, self.autotune
         for network in (trainer.discriminator, trainer.model.encoder):
             align_conv_channels(network, self.channel_multiple)
-        use_transposed_input_grad(trainer.discriminator, self.transposed)
+        use_transposed_input_grad(trainer.discriminator, trainer.transposed_input_grad and not self.aten_r1)
         try:
             step = next(self.steps)
             trainer.train_step(self.real, step)
@@ -124,7 +124,7 @@ class Workload:
             runner.ray_stages, trainer.step_graphs, trainer.conv_autotune = runner_stages, trainer_graphs, autotune
             for network in (trainer.discriminator, trainer.model.encoder):
                 align_conv_channels(network, 1)
-            use_transposed_input_grad(trainer.discriminator, False)
+            use_transposed_input_grad(trainer.discriminator, trainer.transposed_input_grad)
 
 
 def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
@@ -233,9 +233,10 @@ def main() -> int:
         help=f"also time each field with D's and E's CoordConvs padded to {ALIGNED_CHANNELS} channels (*_aligned rows)",
     )
     parser.add_argument(
-        "--transposed-input-grad",
+        "--aten-r1",
         action="store_true",
-        help="also time each field with D's CoordConvs through transposed_grad_conv2d (*_transposed_input_grad rows)",
+        help="also time each field with D's CoordConvs on PyTorch's own double backward (*_aten_r1 rows), where the "
+        "trainer takes transposed_grad_conv2d",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every field and resolution")
     parser.add_argument("--pairs", type=int, default=4, help="timed pairs per field, resolution and round")
@@ -271,12 +272,12 @@ def main() -> int:
             variants = {(sampler, False, False, False, False): stages for sampler, stages in samplers.items()}
             own = trainer.field_runner.ray_stages.name
             for flags in itertools.product((False, True), repeat=4):
-                graphs, autotune, aligned, transposed = flags
+                graphs, autotune, aligned, aten_r1 = flags
                 asked = (
                     trainer.step_graphs is not None or not graphs,
                     args.conv_autotune or not autotune,
                     args.aligned or not aligned,
-                    args.transposed_input_grad or not transposed,
+                    args.aten_r1 or not aten_r1,
                 )
                 if all(asked):
                     variants.setdefault((own, *flags), None)
@@ -326,10 +327,11 @@ def main() -> int:
             "step_graphs",
             "conv_autotune",
             "aligned",
-            "transposed_input_grad",
+            "aten_r1",
         )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}
+    settings["transposed_input_grad"] = {field: t.transposed_input_grad for field, t in trainers.items()}
     payload = {
         "benchmark": "train_throughput",
         "environment": {**environment(device), "pix2nerf": __version__},

@@ -80,9 +80,9 @@ FIELD_CHECK = textwrap.dedent(
     for got, want in zip(*results):
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()
 
-    # the runner takes the gather for kernels "triton" (CUDA stood in for by the interpreter), never by "auto"
+    # the runner takes the gather for kernels "triton" and "auto" (CUDA stood in for by the interpreter)
     runners.triton_available = lambda device: True
-    assert runners.resolve_kernels("auto", field, field.device) == "compile"
+    assert runners.resolve_kernels("auto", field, field.device) == "triton"
     runner = runners.FieldRunner(field, "triton")
     assert runner.kernels == "triton" and runner.fused is None and not runner.training_kernels
     assert runner.field_forward.keywords["gather"] is plane_gather

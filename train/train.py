@@ -150,8 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["auto", "compile", "triton"],
         default="auto",
         help="the field under fp16 on CUDA: its Triton kernels (the SIREN's layers with gradients: product, FiLM and "
-        "sine; the tri-plane's weighted gather of plane texels), torch.compile, or auto: the Triton kernels where "
-        "they have measured faster (the SIREN's; see docs/performance.md), else torch.compile",
+        "sine; the tri-plane's weighted gather of plane texels), torch.compile, or auto: the Triton kernels, which "
+        "have measured faster for both fields (docs/performance.md)",
     )
     model.add_argument(
         "--step_graphs",

@@ -10,8 +10,8 @@ kernels:
   `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs=True`). For the
   tri-plane: the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the
   compiled parts of its forward, in every call.
-- "auto": "triton" where the field's Triton kernels have measured faster than torch.compile (the SIREN's; see the
-  docs/performance.md) and CUDA and Triton are there, else "compile" on CUDA with Triton, else "reference".
+- "auto": "triton" on CUDA with Triton (the field's Triton kernels have measured faster than torch.compile for both
+  fields, docs/performance.md), else "reference".
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but
@@ -62,7 +62,7 @@ def resolve_kernels(kernels: str, field: RadianceField, device: torch.device) ->
         raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, got {str(kernels)[:40]!r}")
     gpu = triton_available(device)
     if kernels == "auto":
-        return ("triton" if _has_siren_kernels(field) else "compile") if gpu else "reference"
+        return ("triton" if has_triton_kernels(field) else "compile") if gpu else "reference"
     if kernels != "reference" and not gpu:
         raise ValueError(f'kernels="{kernels}" needs CUDA and Triton; on {device.type} use "reference" or "auto"')
     if kernels == "triton" and not has_triton_kernels(field):

@@ -23,6 +23,7 @@ from pix2nerf.kernels.precision import autocast
 from pix2nerf.kernels.runner import FieldRunner, triton_available
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.networks import Discriminator
+from pix2nerf.networks.blocks import use_transposed_input_grad
 from pix2nerf.rendering.cameras import degrees_to_official, official_to_degrees, wrap_degrees
 from pix2nerf.rendering.volume import RaySamplingSettings
 from pix2nerf.training.ema import EMA
@@ -57,6 +58,7 @@ class Pix2NeRFTrainer:
         field_kernels: str = "auto",
         step_graphs: bool | str = False,
         conv_autotune: bool | None = None,
+        transposed_input_grad: bool | None = None,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field under fp16 on CUDA, "triton" (the field's Triton kernels: the
@@ -69,7 +71,11 @@ class Pix2NeRFTrainer:
         has been measured of them); "auto": on for the tri-plane where they can run
         (`self.step_graphs` is None when off). conv_autotune: cuDNN times
         its convolution algorithms for each new shape and keeps the fastest (`torch.backends.cudnn.benchmark`, set
-        around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is."""
+        around each iteration only; the choice may differ between runs); None leaves cuDNN's setting as it is.
+        transposed_input_grad: D's CoordConvs compute their input gradient as a transposed convolution
+        (pix2nerf.networks.transposed_grad_conv), so that R1's double backward runs on cuDNN's standard kernels
+        instead of its fallback; the same values and derivatives. None: on CUDA, where it measured faster
+        (docs/performance.md), off elsewhere."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if model.encoder is None:
@@ -95,6 +101,10 @@ class Pix2NeRFTrainer:
         adam = dict(betas=ADAM_BETAS, fused=True) if self.device.type == "cuda" else dict(betas=ADAM_BETAS)
         self.step_graphs = StepGraphs() if step_graphs else None
         self.conv_autotune = conv_autotune
+        if transposed_input_grad is None:
+            transposed_input_grad = self.device.type == "cuda"
+        self.transposed_input_grad = bool(transposed_input_grad)
+        use_transposed_input_grad(discriminator, self.transposed_input_grad)
         if step_graphs:
             adam["capturable"] = True  # passes the optimisers' capture check (fused Adam's step count is on the device)
         self.optimizers = {
