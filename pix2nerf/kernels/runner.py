@@ -16,8 +16,8 @@ kernels:
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but
 "reference" lets fixed-shape renders without gradients on CUDA replay CUDA graphs (a SIREN with its fused kernel:
-only the renders that take it), whatever the field (not yet timed for the tri-plane, hence not the default:
-docs/performance.md).
+only the renders that take it), whatever the field (faster where timed, docs/performance.md; not the default until
+they have run in training's validation and in serving on a GPU).
 """
 
 from __future__ import annotations

@@ -63,8 +63,8 @@ class Pix2NeRFTrainer:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field under fp16 on CUDA, "triton" (the field's Triton kernels: the
         SIREN's layer kernels with gradients, pix2nerf.kernels.siren_layers; the tri-plane's plane gather,
-        pix2nerf.kernels.plane_gather), "compile" (torch.compile) or "auto": the runner's choice (triton for the
-        SIREN under fp16, else compile). `self.field_kernels` says which was taken (see
+        pix2nerf.kernels.plane_gather), "compile" (torch.compile) or "auto": the runner's choice (triton on CUDA; the
+        SIREN's layer kernels only under fp16). `self.field_kernels` says which was taken (see
         docs/performance.md for their speed). step_graphs: replay each whole iteration (renders, D's, E's
         and G's steps with R1's double backward and the optimisers, the EMAs) from CUDA graphs once the fade-in and
         the density noise are done (pix2nerf.training.step_graphs; CUDA, one process; see docs/performance.md for what
