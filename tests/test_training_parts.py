@@ -401,6 +401,56 @@ def test_transposed_grad_conv2d_matches_conv2d_to_the_second_derivative(stride, 
     assert torch.autograd.gradgradcheck(lambda *a: transposed_grad_conv2d(*a, stride, padding), (x, weight, bias))
 
 
+def test_transposed_grad_conv2d_under_autocast_computes_in_its_dtype_and_returns_weight_gradients_in_theirs():
+    """Under autocast (bf16 on a CPU) the convolution and both backward passes run in the autocast dtype, like
+    `F.conv2d`; R1's double backward reaches the float32 weight with a float32 gradient."""
+    from pix2nerf.networks.transposed_grad_conv import transposed_grad_conv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    weight = torch.randn(4, 3, 3, 3, requires_grad=True)
+    bias = torch.randn(4, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = transposed_grad_conv2d(x, weight, bias, 1, 1)
+        expected = F.conv2d(x, weight, bias, 1, 1)
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out, expected)
+    (grad_x,) = torch.autograd.grad(out.float().square().sum(), x, create_graph=True)
+    grad_x.square().sum().backward()
+    assert grad_x.dtype == torch.float32 and weight.grad.dtype == torch.float32
+    assert torch.isfinite(weight.grad).all() and weight.grad.abs().sum() > 0
+
+
+def test_trainer_takes_transposed_input_grad_on_cuda_only_and_trains_d_the_same_with_it():
+    """`transposed_input_grad` defaults to off on a CPU; set, D's CoordConvs take it and an iteration with R1 moves D's
+    weights as PyTorch's own double backward does."""
+    import copy
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+    from pix2nerf.networks.blocks import CoordConv
+
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny"))
+    config = model.config
+    initial = Discriminator(config.discriminator_channels, config.discriminator_type).state_dict()
+    torch.manual_seed(1)
+    real = torch.rand(2, 3, 16, 16) * 2 - 1
+    trained = []
+    for transposed in (None, True):
+        trainer = trainer_for(copy.deepcopy(model), transposed_input_grad=transposed)
+        trainer.discriminator.load_state_dict(initial)
+        layers = [m for m in trainer.discriminator.modules() if isinstance(m, CoordConv)]
+        assert layers and all(m.transposed_input_grad is bool(transposed) for m in layers)
+        assert trainer.transposed_input_grad is bool(transposed)
+        torch.manual_seed(2)
+        trainer.train_step(real, 2)
+        trained.append(trainer.discriminator.state_dict())
+    moved = max((trained[0][name] - value).abs().max() for name, value in initial.items())
+    assert moved > 1e-4
+    for name, value in trained[0].items():
+        torch.testing.assert_close(trained[1][name], value, rtol=1e-4, atol=1e-6)
+
+
 def test_topk_keeps_a_shrinking_share_of_the_fakes_down_to_its_floor(tiny_model):
     import dataclasses
 
