@@ -32,6 +32,7 @@ from pix2nerf.networks.blocks import use_transposed_input_grad
 VARIANTS = {  # name -> (autocast dtype or None, channels_last, cuDNN autotuning, R1, transposed_input_grad)
     "fp16": (torch.float16, False, False, True, False),
     "fp16_transposed_input_grad": (torch.float16, False, False, True, True),
+    "fp16_transposed_channels_last": (torch.float16, True, False, True, True),
     "fp16_channels_last": (torch.float16, True, False, True, False),
     "bf16": (torch.bfloat16, False, False, True, False),
     "fp32_tf32": (None, False, False, True, False),

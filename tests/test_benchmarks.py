@@ -2,11 +2,14 @@
 its JSON keyed by field, resolution and batch), the tri-plane's scale statistics and the latent probe; and the
 equal-budget comparison, which reproduces its committed JSON."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,9 +63,24 @@ def test_r1_kernel_benchmark_runs_on_cpu(tmp_path):
     assert results["fp16"]["profile"]["count"] > results["fp16_no_r1"]["profile"]["count"]
 
 
-def _run_benchmark(script: str, *arguments: str) -> subprocess.CompletedProcess:
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_gpu_plane_gather_times_both_triton_variants_on_recorded_rows_in_the_interpreter(tmp_path):
+    out = tmp_path / "gather.json"
+    arguments = ["--device", "cpu", "--model", "tiny", "--resolution", "4", "--batch", "1", "--repeats", "1"]
+    result = _run_benchmark("gpu_plane_gather.py", *arguments, "--out", str(out), environment={"TRITON_INTERPRET": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"coarse", "fine"}
+    for row in results.values():
+        assert row["rows"] == 4 * 4 * 24 and 0 <= row["repeat_share"] <= 1
+        for kernel in ("triton", "triton_segmented"):
+            assert row[kernel]["median_ms"] > 0 and row[kernel]["relative_grad_error"] < 1e-5
+
+
+def _run_benchmark(script: str, *arguments: str, environment: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, str(REPO_ROOT / "benchmarks" / script), *arguments]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env.update(environment or {})
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -21,21 +21,26 @@ GATHER_CHECK = textwrap.dedent(
     from pix2nerf.kernels.plane_gather import plane_gather
 
     torch.manual_seed(0)
+    segmented = lambda i, w, t: plane_gather(i, w, t, segmented=True)  # noqa: E731
+    reference = lambda i, w, t: F.embedding_bag(i, t, per_sample_weights=w, mode="sum")  # noqa: E731
     # several programs with a ragged end; channels not a power of 2; no rows
-    for rows, channels in ((70, 32), (5, 6), (0, 8)):
+    for rows, channels in ((70, 32), (5, 6), (0, 8), (150, 8)):
         table = torch.randn(40, channels, requires_grad=True)
         index = torch.randint(0, 40, (rows, 12), dtype=torch.int32)
         index[:, 1] = index[:, 0]  # repeated texels within a row and across rows: the adds must all land
+        index[10:30, 2] = 7  # a run of equal texels in consecutive rows (a ray's samples in one texel)
+        index[60:70, 3] = 5  # and one across two programs' rows (64 each)
         weights = torch.rand(rows, 12, requires_grad=True)
         grad = torch.randn(rows, channels)
         results = []
-        for gather in (plane_gather, lambda i, w, t: F.embedding_bag(i, t, per_sample_weights=w, mode="sum")):
+        for gather in (reference, plane_gather, segmented):
             table.grad = weights.grad = None
             out = gather(index, weights, table)
             (out * grad).sum().backward()
             results.append((out.detach(), table.grad.clone(), weights.grad.clone()))
-        for got, want in zip(*results):
-            assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=1e-5), (rows, channels)
+        for result in results[1:]:
+            for got, want in zip(result, results[0]):
+                assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=1e-5), (rows, channels)
     # only the table's gradient when the weights need none
     table = torch.randn(10, 4, requires_grad=True)
     weights = torch.rand(3, 12)

@@ -237,9 +237,19 @@ def test_train_script_trains_the_tiny_triplane_preset_compare_variants_reads_it_
     assert math.isfinite(variant["final"]["identity_gain_db"]) and len(variant["validations"]) >= 2
 
     packed, restored = tmp_path / "packed", tmp_path / "restored"
-    pack = ["bash", str(REPO_ROOT / "train" / "pack_checkpoint.sh"), str(run), str(packed)]
-    assert subprocess.run(pack, capture_output=True, text=True).returncode == 0
+    pack = ["bash", str(REPO_ROOT / "train" / "pack_checkpoint.sh"), str(run)]
+    result = subprocess.run(pack + [str(packed)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip().endswith("parts 1-1 of 1"), result.stdout
     assert (packed / "metrics.jsonl").read_bytes() == (run / "logs" / "metrics.jsonl").read_bytes()
+    # a range of parts (as for a checkpoint larger than a command returns): the same tar, packed once
+    for first in (1, 2):
+        result = subprocess.run(
+            pack + [str(tmp_path / f"range-{first}"), str(first), "1"], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "range-1").glob("ckpt.tar.*")] == ["ckpt.tar.aa"]
+    assert not list((tmp_path / "range-2").glob("ckpt.tar.*"))  # this tiny checkpoint has one part
+    assert (tmp_path / "range-1" / "ckpt.tar.aa").read_bytes() == (packed / "ckpt.tar.aa").read_bytes()
     restored.mkdir()
     parts = sorted(packed.glob("ckpt.tar.*"))
     subprocess.run(["tar", "xf", "-", "-C", str(restored)], input=b"".join(p.read_bytes() for p in parts), check=True)

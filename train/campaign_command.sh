@@ -2,7 +2,8 @@
 # One command of the tri-plane campaign (issue 22) on a device that returns only what lies under $OUT: resume from the
 # checkpoint carried into outputs/synthetic-cars-triplane/ (or the one a previous command left on this machine), train
 # for MINUTES, then put the newest checkpoint (ckpt.tar.*), the metrics, the log's tail and the last grids into $OUT.
-# Usage: bash train/campaign_command.sh MINUTES CONFIG_OVERRIDES [DATA_RESOLUTION]
+# Usage: [RETURN_PARTS="FIRST COUNT"] bash train/campaign_command.sh MINUTES CONFIG_OVERRIDES [DATA_RESOLUTION]
+# (RETURN_PARTS: only those parts of the packed checkpoint, as train/pack_checkpoint.sh takes them)
 # (the device's wheels of datasets, dill and multiprocess in .whl/; the campaign record says how to carry a checkpoint,
 # its tensor files gzipped or not)
 set -u
@@ -25,4 +26,4 @@ echo "training exited with status $?"
 tr '\r' '\n' < /tmp/train.log | awk '!/^training: / || (match($0, /\| [0-9]+\//) && substr($0, RSTART + 2, RLENGTH - 3) % 250 == 0)' \
   | tail -200 > "$OUT/train.log"  # progress bars: every 250th step only
 last_grids "$OUT/grids.png" "$run"
-bash train/pack_checkpoint.sh "$run" "$OUT"
+bash train/pack_checkpoint.sh "$run" "$OUT" ${RETURN_PARTS:-}  # e.g. RETURN_PARTS="1 4": a checkpoint over 64 MiB
