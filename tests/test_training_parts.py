@@ -401,6 +401,28 @@ def test_transposed_grad_conv2d_matches_conv2d_to_the_second_derivative(stride, 
     assert torch.autograd.gradgradcheck(lambda *a: transposed_grad_conv2d(*a, stride, padding), (x, weight, bias))
 
 
+def test_transposed_grad_conv2d_can_leave_out_parameter_gradients_of_a_backward_that_builds_a_graph():
+    """input_only_when_creating_graph: R1's first backward (create_graph) gets the input's gradient alone, a plain
+    backward every gradient; CoordConvs that cannot take the function are refused."""
+    from pix2nerf.networks.blocks import CoordConv, use_transposed_input_grad
+    from pix2nerf.networks.transposed_grad_conv import transposed_grad_conv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 6, 6, requires_grad=True)
+    weight = torch.randn(3, 2, 3, 3, requires_grad=True)
+    bias = torch.randn(3, requires_grad=True)
+    out = transposed_grad_conv2d(x, weight, bias, 1, 1, input_only_when_creating_graph=True)
+    grads = torch.autograd.grad(out.square().sum(), (x, weight, bias), create_graph=True, allow_unused=True)
+    assert grads[0] is not None and grads[1] is None and grads[2] is None
+    expected = torch.autograd.grad(F.conv2d(x, weight, bias, 1, 1).square().sum(), (x, weight, bias))
+    for got, want in zip(torch.autograd.grad(out.square().sum(), (x, weight, bias)), expected):
+        torch.testing.assert_close(got, want)
+    dilated = CoordConv(2, 3, kernel_size=3, padding=2, dilation=2)
+    with pytest.raises(ValueError, match="dilation 1 and groups 1 only"):
+        use_transposed_input_grad(dilated, True)
+    use_transposed_input_grad(dilated, False)  # turning it off is always possible
+
+
 def test_transposed_grad_conv2d_under_autocast_computes_in_its_dtype_and_returns_weight_gradients_in_theirs():
     """Under autocast (bf16 on a CPU) the convolution and both backward passes run in the autocast dtype, like
     `F.conv2d`; R1's double backward reaches the float32 weight with a float32 gradient."""

@@ -9,20 +9,29 @@
 set -euo pipefail
 run="$1"
 dest="$2"
+first="${3:-1}"
+count="${4:-}"
+case "$first:${count:-0}" in
+  *[!0-9:]* | 0:* | :*) echo "FIRST must be a whole number from 1 and COUNT one from 0, got '$first' '$count'" >&2; exit 2 ;;
+esac
 . "$(dirname "$0")/common.sh"
 newest="$(newest_checkpoint "$run")"
 packed="$run/packed-${newest##*-}"
-if [ ! -f "$packed/complete" ]; then  # packed once per checkpoint: every command returns parts of the same tar
-  rm -rf "$packed"
+stamp="$(cksum < "$newest/checkpoint_complete.json")"  # a checkpoint saved again at the same step packs anew
+if [ ! -f "$packed/complete" ] || [ "$(cat "$packed/complete")" != "$stamp" ]; then
+  rm -rf "$run"/packed-*  # one packed checkpoint at a time: the newest
   mkdir -p "$packed"
   tar cf - -C "$run" "$(basename "$newest")" | split -b 15M - "$packed/ckpt.tar."
-  touch "$packed/complete"
+  echo "$stamp" > "$packed/complete"
 fi
 parts=("$packed"/ckpt.tar.*)
-first="${3:-1}"
-count="${4:-${#parts[@]}}"
+count="${count:-${#parts[@]}}"
 mkdir -p "$dest"
 for part in "${parts[@]:first-1:count}"; do cp "$part" "$dest/"; done
 [ ! -f "$run/logs/metrics.jsonl" ] || cp "$run/logs/metrics.jsonl" "$dest/"
 last=$((first + count - 1 < ${#parts[@]} ? first + count - 1 : ${#parts[@]}))
-echo "packed $newest into $dest: parts $first-$last of ${#parts[@]}"
+if [ "$last" -ge "$first" ]; then
+  echo "packed $newest into $dest: parts $first-$last of ${#parts[@]}"
+else
+  echo "packed $newest (${#parts[@]} parts): none into $dest"
+fi

@@ -10,8 +10,8 @@ kernels:
   `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs=True`). For the
   tri-plane: the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the
   compiled parts of its forward, in every call.
-- "auto": "triton" on CUDA with Triton (the field's Triton kernels have measured faster than torch.compile for both
-  fields, docs/performance.md), else "reference".
+- "auto": on CUDA with Triton, "triton" for a field with Triton kernels (they have measured faster than
+  torch.compile for both fields, docs/performance.md) and "compile" for one without; elsewhere "reference".
 
 Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but

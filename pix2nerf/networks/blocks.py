@@ -33,7 +33,8 @@ class CoordConv(nn.Module):
     `channel_multiple` (1: off; `align_conv_channels`) pads its input channels and weight with zeros up to a multiple
     of it, the same convolution for GPU kernels that need aligned channels (fp16 tensor cores: 8).
     `transposed_input_grad` (`use_transposed_input_grad`) computes the same convolution through
-    `transposed_grad_conv2d`, whose second derivative (R1) avoids cuDNN's fallback kernel.
+    `transposed_grad_conv2d`, whose second derivative (R1) avoids cuDNN's fallback kernel; its backward passes that
+    build a graph (R1's first) then give the input's gradient only.
     """
 
     def __init__(self, in_channels: int, out_channels: int, **conv_kwargs) -> None:
@@ -48,10 +49,13 @@ class CoordConv(nn.Module):
         if not pad and not self.transposed_input_grad:
             return conv(torch.cat([x, coordinate_channels(x)], dim=1))
         batch, _, height, width = x.shape
-        x = torch.cat([x, coordinate_channels(x), x.new_zeros(batch, pad, height, width)], dim=1)
+        padding = [x.new_zeros(batch, pad, height, width)] if pad else []
+        x = torch.cat([x, coordinate_channels(x), *padding], dim=1)
         weight = F.pad(conv.weight, (0, 0, 0, 0, 0, pad)) if pad else conv.weight
         if self.transposed_input_grad:
-            return transposed_grad_conv2d(x, weight, conv.bias, conv.stride[0], conv.padding[0])
+            return transposed_grad_conv2d(
+                x, weight, conv.bias, conv.stride[0], conv.padding[0], input_only_when_creating_graph=True
+            )
         return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
@@ -68,6 +72,14 @@ def use_transposed_input_grad(module: nn.Module, enabled: bool) -> None:
     """Sets `transposed_input_grad` of every CoordConv in `module` (same values and derivatives; R1's kernels)."""
     for layer in module.modules():
         if isinstance(layer, CoordConv):
+            conv = layer.conv
+            square = len(set(conv.stride)) == 1 and len(set(conv.padding)) == 1
+            if enabled and not (
+                square and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+            ):
+                raise ValueError(
+                    f"transposed_grad_conv2d takes square strides and paddings, dilation 1 and groups 1 only: {conv}"
+                )
             layer.transposed_input_grad = bool(enabled)
 
 

@@ -424,10 +424,11 @@ def _training_kernels(field_kernels: str, compile_field: bool | None, precision:
         raise ValueError(f"field_kernels must be 'auto', 'compile' or 'triton', got {str(field_kernels)[:40]!r}")
     if compile_field is None:
         compile_field = triton_available(model.device)
-    if field_kernels == "triton" and not (compile_field and precision == "fp16"):
+    siren_layers = model.field.field_type == "siren"  # its Triton layer kernels train under fp16 only
+    if field_kernels == "triton" and not (compile_field and (precision == "fp16" or not siren_layers)):
         raise ValueError(
-            'field_kernels="triton" needs CUDA, Triton, mixed_precision "fp16" and the fast field (leave '
-            "compile_field on: no --disable_compile)"
+            'field_kernels="triton" needs CUDA, Triton and the fast field (leave compile_field on: no '
+            '--disable_compile); the SIREN\'s also mixed_precision "fp16"'
         )
     return field_kernels if compile_field else "reference"
 
