@@ -330,6 +330,17 @@ def test_step_graphs_check_their_warm_up_and_a_failed_capture_says_how_to_go_on(
     assert len(graphs) == 0
 
 
+def r1_gradients(discriminator, images: torch.Tensor) -> list[torch.Tensor]:
+    """D's summed logit on `images` (requiring grad) plus R1's penalty, backpropagated: [logit, the images' gradient,
+    every weight gradient]."""
+    images.grad = None
+    discriminator.zero_grad(set_to_none=True)
+    logits = discriminator(images)[0].sum()
+    (grad,) = torch.autograd.grad(logits, images, create_graph=True)
+    (logits + grad.pow(2).sum()).backward()
+    return [logits.detach(), images.grad] + [p.grad for p in discriminator.parameters() if p.grad is not None]
+
+
 def test_aligned_coordconv_channels_compute_the_same_discriminator_and_r1_gradients():
     """Zero channels padding each CoordConv's input (and weight) to a multiple of 8 leave D's logits, R1's gradient
     and every weight gradient of R1's double backward as they were; a bad multiple is refused."""
@@ -340,17 +351,9 @@ def test_aligned_coordconv_channels_compute_the_same_discriminator_and_r1_gradie
     discriminator = Discriminator([8, 16, 16, 16], "progressive")
     images = torch.rand(2, 3, 16, 16, requires_grad=True)
 
-    def r1_step():
-        images.grad = None
-        discriminator.zero_grad(set_to_none=True)
-        logits = discriminator(images)[0].sum()
-        (grad,) = torch.autograd.grad(logits, images, create_graph=True)
-        (logits + grad.pow(2).sum()).backward()
-        return [logits.detach(), images.grad] + [p.grad for p in discriminator.parameters() if p.grad is not None]
-
-    plain = r1_step()
+    plain = r1_gradients(discriminator, images)
     align_conv_channels(discriminator, 8)
-    aligned = r1_step()
+    aligned = r1_gradients(discriminator, images)
     assert len(plain) == len(aligned) > 2
     for a, b in zip(plain, aligned):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
@@ -369,17 +372,9 @@ def test_transposed_input_grad_leaves_d_and_r1s_double_backward_as_they_were(kin
     discriminator = Discriminator([8, 16, 16, 16], kind).double()
     images = torch.rand(2, 3, 16, 16, dtype=torch.float64, requires_grad=True)
 
-    def r1_step():
-        images.grad = None
-        discriminator.zero_grad(set_to_none=True)
-        logits = discriminator(images)[0].sum()
-        (grad,) = torch.autograd.grad(logits, images, create_graph=True)
-        (logits + grad.pow(2).sum()).backward()
-        return [logits.detach(), images.grad] + [p.grad for p in discriminator.parameters() if p.grad is not None]
-
-    plain = r1_step()
+    plain = r1_gradients(discriminator, images)
     use_transposed_input_grad(discriminator, True)
-    transposed = r1_step()
+    transposed = r1_gradients(discriminator, images)
     assert len(plain) == len(transposed) > 10
     for a, b in zip(plain, transposed):
         torch.testing.assert_close(b, a)

@@ -47,7 +47,7 @@ def triton_available(device: torch.device) -> bool:
 
 def has_triton_kernels(field: RadianceField) -> bool:
     """Whether the field has Triton kernels (needs Triton importable)."""
-    return _has_siren_kernels(field) or field.field_type == "triplane"
+    return field.field_type == "triplane" or _has_siren_kernels(field)
 
 
 def _has_siren_kernels(field: RadianceField) -> bool:
