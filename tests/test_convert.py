@@ -78,7 +78,8 @@ def test_saved_folder_reproduces_official_renders(reloaded_carla, reference):
             lock_view_dependence=True,
             skip_empty=False,
         )
-        assert_close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 1e-4)
+        # 5e-4: float32 sums of 12 samples differ by up to ~2e-4 between CPUs (an 8-bit level is 3.9e-3)
+        assert_close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 5e-4)
 
 
 def test_saved_folder_is_a_hub_model(saved_carla, reloaded_carla, carla_model):

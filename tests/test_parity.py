@@ -106,7 +106,8 @@ def test_whole_render(carla_model, reference, view):
         lock_view_dependence=True,
         skip_empty=False,  # the exact path (skipping: test_empty_space)
     )
-    close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 1e-4)
+    # 5e-4: float32 sums of 12 samples differ by up to ~2e-4 between CPUs (an 8-bit level is 3.9e-3)
+    close(out.rgb[0], (reference[f"render.view{view}.image"] + 1) / 2, 5e-4)
 
 
 def test_constant_vectors_fill_on_the_device():

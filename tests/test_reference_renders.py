@@ -1,5 +1,5 @@
-"""The shipped model renders exactly as stored when it shipped (`python tests/test_reference_renders.py` stores them
-again, for a new default model only)."""
+"""The shipped model renders as stored when it shipped, to float rounding (`python tests/test_reference_renders.py`
+stores them again, for a new default model only)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ def shipped_model():
 def test_shipped_model_renders_match_reference(shipped_model, car):
     reference = load_file(str(REFERENCE))
     latent = shipped_model.encode(Image.open(ROOT / "examples" / f"car_{car}.png"))
-    torch.testing.assert_close(latent.z, reference[f"car_{car}_z"], rtol=0, atol=0)
+    # rounding only: CPUs' float32 sums differ in their last bits, seen up to 1.2e-7 in z and 6e-5 in the renders
+    torch.testing.assert_close(latent.z, reference[f"car_{car}_z"], rtol=0, atol=1e-5)
     for view, (yaw, pitch) in enumerate(POSES):
         out = shipped_model.render(latent, yaw=yaw, pitch=pitch, resolution=64)
-        torch.testing.assert_close(out.rgb[0], reference[f"car_{car}_view_{view}"], rtol=0, atol=0)
-        torch.testing.assert_close(out.depth[0], reference[f"car_{car}_depth_{view}"], rtol=0, atol=0)
+        torch.testing.assert_close(out.rgb[0], reference[f"car_{car}_view_{view}"], rtol=0, atol=5e-4)
+        torch.testing.assert_close(out.depth[0], reference[f"car_{car}_depth_{view}"], rtol=0, atol=5e-4)
 
 
 def store_reference_renders() -> None:
