@@ -1,10 +1,10 @@
 """The tri-plane's Triton plane gather on the texel rows a training render reads (issue 27): forward and backward
-with the table's gradient, atomic adds per row against `segmented=True` (runs of equal texels summed first), and
-`F.embedding_bag` for scale.
+with the table's gradient (float32 atomic adds per row), against `F.embedding_bag`. (Its first run also timed a
+variant that summed runs of equal texels before the adds: slower, removed; gpu_plane_gather_h100.json.)
 
 The rows are recorded from a render of the shipped model as the trainer draws it (B latents and poses from the
 prior, `--resolution`, `--steps` + as many fine samples, stratified jitter): the coarse pass's and the fine pass's
-calls of the field, each timed alone. The gradients of the two Triton variants are compared with embedding_bag's.
+calls of the field, each timed alone. The Triton gather's table gradient is compared with embedding_bag's.
 
     python benchmarks/gpu_plane_gather.py --out benchmarks/results/gpu_plane_gather_h100.json
     TRITON_INTERPRET=1 python benchmarks/gpu_plane_gather.py --device cpu --model tiny --resolution 4 --batch 1 \\
@@ -62,11 +62,7 @@ def main() -> None:
         model = Pix2NeRF.from_pretrained(args.model, map_location=device)
     from pix2nerf.kernels.plane_gather import plane_gather  # Triton: CUDA, or its interpreter
 
-    gathers = {
-        "embedding_bag": embedding_bag_gather,
-        "triton": plane_gather,
-        "triton_segmented": lambda i, w, t: plane_gather(i, w, t, segmented=True),
-    }
+    gathers = {"embedding_bag": embedding_bag_gather, "triton": plane_gather}
     results = {}
     payload = {
         "benchmark": "gpu_plane_gather",
@@ -80,7 +76,7 @@ def main() -> None:
         table = table.requires_grad_()
         grad_out = torch.randn(index.shape[0], table.shape[1], device=device)
         row = {"rows": index.shape[0], "texels": table.shape[0], "channels": table.shape[1]}
-        # how often a row's texel equals the previous row's, per plane's corner (what the segmented adds merge)
+        # how often a row's texel equals the previous row's, per plane's corner (runs a segmented add could merge)
         row["repeat_share"] = (index[1:] == index[:-1]).float().mean().item()
         grads = {}
         for kernel, gather in gathers.items():
@@ -91,7 +87,7 @@ def main() -> None:
 
             row[kernel] = time_it(step, device, warmup=2, repeats=args.repeats)
             grads[kernel] = table.grad.clone()
-        for kernel in ("triton", "triton_segmented"):
+        for kernel in ("triton",):
             error = (grads[kernel] - grads["embedding_bag"]).abs().max() / grads["embedding_bag"].abs().max()
             row[kernel]["relative_grad_error"] = error.item()
         results[name] = row

@@ -4,8 +4,8 @@ kernels in R1's double backward (issue 26).
 D's step as the trainer takes it (`Pix2NeRFTrainer._discriminator_step`: D on B reals and B fakes, the gradient of
 the reals' logits with respect to the reals with its graph, the penalty, one backward pass; without the fake poses'
 loss, the grad scaler and the optimiser, which cost little beside them), timed in
-several variants: fp16 autocast as trained, with D's CoordConvs through `transposed_grad_conv2d`, D and its inputs
-channels_last, bf16 autocast, float32 with TF32, cuDNN's
+several variants: fp16 autocast as trained, with D's CoordConvs through `transposed_grad_conv2d`, D's input images
+channels_last (as the trainer's `channels_last` gives them), bf16 autocast, float32 with TF32, cuDNN's
 autotuning, and without R1 (the floor). For each, one step under the profiler: kernel count and time, the largest
 kernels, and for each kernel whose name matches --watch (cuDNN's non-tensor-core fallbacks by default) the operators
 that launched it with their input shapes.
@@ -122,7 +122,6 @@ def main() -> int:
         torch.manual_seed(0)
         discriminator = Discriminator(config.discriminator_channels, config.discriminator_type).to(device)
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        discriminator = discriminator.to(memory_format=layout)
         use_transposed_input_grad(discriminator, transposed)
         inputs = [x.contiguous(memory_format=layout) for x in (real, fake)]
 

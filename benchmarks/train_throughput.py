@@ -27,17 +27,16 @@ from common import environment, time_it, write_json
 from torch.profiler import ProfilerActivity, profile
 from zero_field import ZeroCostField
 
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
+from pix2nerf import Latent, Pix2NeRF, Pix2NeRFConfig, __version__
 from pix2nerf.fields import FIELD_CLASSES
 from pix2nerf.networks import Discriminator
-from pix2nerf.networks.blocks import align_conv_channels, use_transposed_input_grad
+from pix2nerf.networks.blocks import use_transposed_input_grad
 from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES
 from pix2nerf.training import Pix2NeRFTrainer
 from pix2nerf.training.step_graphs import StepGraphs
 
 FIELDS = ("siren", "zero", "triplane", "triplane_compile")  # triplane_compile: torch.compile, no Triton gather
-ALIGNED_CHANNELS = 8
-VARIANT_SUFFIXES = ("_step_graphs", "_conv_autotune", "_aligned", "_aten_r1")
+VARIANT_SUFFIXES = ("_step_graphs", "_conv_autotune", "_other_layout", "_aten_r1")
 TOP_KERNELS = 12
 
 
@@ -86,8 +85,8 @@ def build_trainer(field: str, config: Pix2NeRFConfig, args, device: torch.device
 class Workload:
     """Pairs of iterations of one trainer at one resolution and batch; `ray_stages` None keeps the runner's;
     `graphs`: whole iterations replayed from CUDA graphs (StepGraphs of this workload's own) or launched;
-    `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms); `aligned`: D's and E's
-    CoordConvs padded to a multiple of ALIGNED_CHANNELS channels; `aten_r1`: D's CoordConvs on PyTorch's own
+    `autotune`: the trainer's conv_autotune (cuDNN times its convolution algorithms); `other_layout`: D's and E's
+    images in the layout the trainer does not take (`channels_last` flipped); `aten_r1`: D's CoordConvs on PyTorch's own
     double backward (cuDNN's fallback kernel in R1) instead of the trainer's choice (`transposed_input_grad`)."""
 
     def __init__(
@@ -98,11 +97,11 @@ class Workload:
         ray_stages=None,
         graphs=False,
         autotune=False,
-        aligned=False,
+        other_layout=False,
         aten_r1=False,
     ) -> None:
         self.trainer, self.ray_stages, self.autotune, self.aten_r1 = trainer, ray_stages, autotune, aten_r1
-        self.channel_multiple = ALIGNED_CHANNELS if aligned else 1
+        self.channels_last = trainer.channels_last != other_layout
         self.step_graphs = StepGraphs() if graphs else None
         self.real = torch.rand(batch, 3, resolution, resolution, device=trainer.device) * 2 - 1
         self.steps = iter(range(2, 10**9, 2))  # even steps from 2: the fade-in is done, the density noise off
@@ -111,10 +110,10 @@ class Workload:
     def pair(self) -> None:
         runner, trainer = self.trainer.field_runner, self.trainer
         runner_stages, trainer_graphs, autotune = runner.ray_stages, trainer.step_graphs, trainer.conv_autotune
+        channels_last = trainer.channels_last
         runner.ray_stages = self.ray_stages or runner_stages
         trainer.step_graphs, trainer.conv_autotune = self.step_graphs, self.autotune
-        for network in (trainer.discriminator, trainer.model.encoder):
-            align_conv_channels(network, self.channel_multiple)
+        trainer.channels_last = self.channels_last
         use_transposed_input_grad(trainer.discriminator, trainer.transposed_input_grad and not self.aten_r1)
         try:
             step = next(self.steps)
@@ -122,8 +121,7 @@ class Workload:
             self.losses = trainer.train_step(self.real, step + 1)
         finally:
             runner.ray_stages, trainer.step_graphs, trainer.conv_autotune = runner_stages, trainer_graphs, autotune
-            for network in (trainer.discriminator, trainer.model.encoder):
-                align_conv_channels(network, 1)
+            trainer.channels_last = channels_last
             use_transposed_input_grad(trainer.discriminator, trainer.transposed_input_grad)
 
 
@@ -180,11 +178,18 @@ def summarise(times: list[float], batch: int, peaks: list[float]) -> dict:
 
 
 def bench_render(
-    trainer: Pix2NeRFTrainer, kernels: str, args, device: torch.device, skip_empty=False, graphs: bool | str = True
+    trainer: Pix2NeRFTrainer,
+    kernels: str,
+    args,
+    device: torch.device,
+    skip_empty=False,
+    graphs: bool | str = True,
+    codes_once=False,
 ) -> dict:
     """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, deterministic,
     through `kernels`: every sample evaluated (on CUDA, the SIREN's fused kernel replayed from a CUDA graph; with
-    `graphs="all"`, every compiled field's render), or skipping empty space."""
+    `graphs="all"`, every compiled field's render), or skipping empty space. `codes_once`: the latent's codes (the
+    tri-plane's planes) computed before the timing, as for the views of one photo; else each render computes them."""
     model = trainer.model
     model_kernels, model_graphs = model.kernels, model.render_graphs
     options = dict(
@@ -194,6 +199,9 @@ def bench_render(
         model.eval().use_kernels(model_kernels, graphs=graphs)
         z = model.sample_latents(1)
         yaw, pitch = model.sample_poses(1)
+        if codes_once:
+            with torch.no_grad():
+                z = Latent(z, yaw, pitch, tuple(model.field.latent_codes(z)))
         render = lambda: model.render(z, yaw, pitch, **options)  # noqa: E731
         timing = time_it(render, device, warmup=args.render_warmup, repeats=args.render_repeats)
         timing["runner"] = repr(model.field_runner(kernels))
@@ -228,9 +236,10 @@ def main() -> int:
         help="also time each field with cuDNN timing its convolution algorithms (the *_conv_autotune rows)",
     )
     parser.add_argument(
-        "--aligned",
+        "--other-layout",
         action="store_true",
-        help=f"also time each field with D's and E's CoordConvs padded to {ALIGNED_CHANNELS} channels (*_aligned rows)",
+        help="also time each field with D's and E's images in the layout its trainer does not take (*_other_layout "
+        "rows; the JSON's settings say which each trainer takes)",
     )
     parser.add_argument(
         "--aten-r1",
@@ -272,11 +281,11 @@ def main() -> int:
             variants = {(sampler, False, False, False, False): stages for sampler, stages in samplers.items()}
             own = trainer.field_runner.ray_stages.name
             for flags in itertools.product((False, True), repeat=4):
-                graphs, autotune, aligned, aten_r1 = flags
+                graphs, autotune, other_layout, aten_r1 = flags
                 asked = (
                     trainer.step_graphs is not None or not graphs,
                     args.conv_autotune or not autotune,
-                    args.aligned or not aligned,
+                    args.other_layout or not other_layout,
                     args.aten_r1 or not aten_r1,
                 )
                 if all(asked):
@@ -326,12 +335,13 @@ def main() -> int:
             "render_steps",
             "step_graphs",
             "conv_autotune",
-            "aligned",
+            "other_layout",
             "aten_r1",
         )
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}
     settings["transposed_input_grad"] = {field: t.transposed_input_grad for field, t in trainers.items()}
+    settings["channels_last"] = {field: t.channels_last for field, t in trainers.items()}
     payload = {
         "benchmark": "train_throughput",
         "environment": {**environment(device), "pix2nerf": __version__},
@@ -343,8 +353,12 @@ def main() -> int:
         render_key = f"render{args.render_resolution}_{args.render_steps}"
         results[field][render_key] = renders = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
         renders["auto_skip_empty"] = bench_render(trainer, "auto", args, device, skip_empty=True)
+        renders["auto_codes_once"] = bench_render(trainer, "auto", args, device, codes_once=True)
         if device.type == "cuda":  # render graphs of every compiled field: CUDA only
             renders["auto_graphs_all"] = bench_render(trainer, "auto", args, device, graphs="all")
+            renders["auto_graphs_all_codes_once"] = bench_render(
+                trainer, "auto", args, device, graphs="all", codes_once=True
+            )
         print(field, render_key, {k: v.get("median_ms") for k, v in results[field][render_key].items()}, flush=True)
     write_json(args.out, payload)
     return 0

@@ -64,7 +64,7 @@ def test_r1_kernel_benchmark_runs_on_cpu(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
-def test_gpu_plane_gather_times_both_triton_variants_on_recorded_rows_in_the_interpreter(tmp_path):
+def test_gpu_plane_gather_times_the_triton_gather_on_recorded_rows_in_the_interpreter(tmp_path):
     out = tmp_path / "gather.json"
     arguments = ["--device", "cpu", "--model", "tiny", "--resolution", "4", "--batch", "1", "--repeats", "1"]
     result = _run_benchmark("gpu_plane_gather.py", *arguments, "--out", str(out), environment={"TRITON_INTERPRET": "1"})
@@ -73,8 +73,9 @@ def test_gpu_plane_gather_times_both_triton_variants_on_recorded_rows_in_the_int
     assert set(results) == {"coarse", "fine"}
     for row in results.values():
         assert row["rows"] == 4 * 4 * 24 and 0 <= row["repeat_share"] <= 1
-        for kernel in ("triton", "triton_segmented"):
-            assert row[kernel]["median_ms"] > 0 and row[kernel]["relative_grad_error"] < 1e-5
+        for kernel in ("triton", "embedding_bag"):
+            assert row[kernel]["median_ms"] > 0
+        assert row["triton"]["relative_grad_error"] < 1e-5
 
 
 def _run_benchmark(script: str, *arguments: str, environment: dict | None = None) -> subprocess.CompletedProcess:

@@ -21,7 +21,6 @@ GATHER_CHECK = textwrap.dedent(
     from pix2nerf.kernels.plane_gather import plane_gather
 
     torch.manual_seed(0)
-    segmented = lambda i, w, t: plane_gather(i, w, t, segmented=True)  # noqa: E731
     reference = lambda i, w, t: F.embedding_bag(i, t, per_sample_weights=w, mode="sum")  # noqa: E731
     # several programs with a ragged end; channels not a power of 2; no rows
     for rows, channels in ((70, 32), (5, 6), (0, 8), (150, 8)):
@@ -33,7 +32,7 @@ GATHER_CHECK = textwrap.dedent(
         weights = torch.rand(rows, 12, requires_grad=True)
         grad = torch.randn(rows, channels)
         results = []
-        for gather in (reference, plane_gather, segmented):
+        for gather in (reference, plane_gather):
             table.grad = weights.grad = None
             out = gather(index, weights, table)
             (out * grad).sum().backward()

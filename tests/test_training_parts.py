@@ -341,24 +341,34 @@ def r1_gradients(discriminator, images: torch.Tensor) -> list[torch.Tensor]:
     return [logits.detach(), images.grad] + [p.grad for p in discriminator.parameters() if p.grad is not None]
 
 
-def test_aligned_coordconv_channels_compute_the_same_discriminator_and_r1_gradients():
-    """Zero channels padding each CoordConv's input (and weight) to a multiple of 8 leave D's logits, R1's gradient
-    and every weight gradient of R1's double backward as they were; a bad multiple is refused."""
-    from pix2nerf.networks import Discriminator
-    from pix2nerf.networks.blocks import align_conv_channels
+@pytest.mark.parametrize("stride, padding, size", [(1, 1, 9), (2, 1, 9), (2, 1, 8), (1, 0, 7)])
+def test_coordconv_is_the_convolution_of_the_input_concatenated_with_its_coordinates(stride, padding, size):
+    """The split CoordConv (input channels, plus the coordinates' share with the bias) gives the values, first and
+    second derivatives of one convolution of the concatenated input (float64); groups and other padding modes are
+    refused."""
+    from pix2nerf.networks.blocks import CoordConv, coordinate_channels
 
     torch.manual_seed(0)
-    discriminator = Discriminator([8, 16, 16, 16], "progressive")
-    images = torch.rand(2, 3, 16, 16, requires_grad=True)
+    layer = CoordConv(3, 4, kernel_size=3, stride=stride, padding=padding).double()
+    x = torch.randn(2, 3, size, size, dtype=torch.float64, requires_grad=True)
+    conv = layer.conv
 
-    plain = r1_gradients(discriminator, images)
-    align_conv_channels(discriminator, 8)
-    aligned = r1_gradients(discriminator, images)
-    assert len(plain) == len(aligned) > 2
-    for a, b in zip(plain, aligned):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="multiple must be a positive integer"):
-        align_conv_channels(discriminator, 0)
+    def concatenated(x, weight, bias):
+        return F.conv2d(torch.cat([x, coordinate_channels(x)], 1), weight, bias, stride, padding)
+
+    def split(x, weight, bias):
+        return torch.func.functional_call(layer, {"conv.weight": weight, "conv.bias": bias}, (x,))
+
+    inputs = (x, conv.weight, conv.bias)
+    torch.testing.assert_close(split(*inputs), concatenated(*inputs))
+    expected = torch.autograd.grad(concatenated(*inputs).square().sum(), inputs)
+    for got, want in zip(torch.autograd.grad(split(*inputs).square().sum(), inputs), expected):
+        torch.testing.assert_close(got, want)
+    assert torch.autograd.gradgradcheck(split, inputs)
+    with pytest.raises(ValueError, match="groups 1 and zero padding only"):
+        CoordConv(4, 4, kernel_size=3, groups=2)
+    with pytest.raises(ValueError, match="groups 1 and zero padding only"):
+        CoordConv(4, 4, kernel_size=3, padding=1, padding_mode="reflect")
 
 
 @pytest.mark.parametrize("kind", ["progressive", "ccs"])
@@ -413,7 +423,7 @@ def test_transposed_grad_conv2d_can_leave_out_parameter_gradients_of_a_backward_
     for got, want in zip(torch.autograd.grad(out.square().sum(), (x, weight, bias)), expected):
         torch.testing.assert_close(got, want)
     dilated = CoordConv(2, 3, kernel_size=3, padding=2, dilation=2)
-    with pytest.raises(ValueError, match="dilation 1 and groups 1 only"):
+    with pytest.raises(ValueError, match="dilation 1"):
         use_transposed_input_grad(dilated, True)
     use_transposed_input_grad(dilated, False)  # turning it off is always possible
 
@@ -537,3 +547,31 @@ def test_an_iteration_reads_nothing_back_to_the_host(preset):
         assert not reads.sites, reads.sites[:5]
         float(torch.ones(()))  # the probe sees a host read
     assert len(reads.sites) == 1
+
+
+def test_trainer_with_channels_last_images_trains_d_e_and_g_the_same():
+    """`channels_last` (D's and E's images in that layout) changes no update: both kinds of iteration move every
+    network's weights as the default layout does, and the weights keep their own layout."""
+    import copy
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+
+    torch.manual_seed(0)
+    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny"))
+    config = model.config
+    initial = Discriminator(config.discriminator_channels, config.discriminator_type).state_dict()
+    torch.manual_seed(1)
+    real = torch.rand(2, 3, 16, 16) * 2 - 1
+    trained = []
+    for channels_last in (False, True):
+        trainer = trainer_for(copy.deepcopy(model), channels_last=channels_last)
+        trainer.discriminator.load_state_dict(initial)
+        torch.manual_seed(2)
+        for step in (2, 3):  # a pi-GAN and a Pix2NeRF iteration
+            trainer.train_step(real, step)
+        trained.append(trainer.state_dict())
+    assert all(p.is_contiguous() for p in trainer.discriminator.parameters())
+    assert max((trained[0]["model"][name] - value).abs().max() for name, value in model.state_dict().items()) > 1e-4
+    for part in ("model", "discriminator"):
+        for name, value in trained[0][part].items():
+            torch.testing.assert_close(trained[1][part][name], value, rtol=1e-4, atol=1e-5)

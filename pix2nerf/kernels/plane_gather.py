@@ -3,10 +3,9 @@
 out[m] = sum_k weights[m, k] * table[index[m, k]]: the same function as `F.embedding_bag(index, table,
 per_sample_weights=weights, mode="sum")`, which the field uses elsewhere. Its backward accumulates the table's
 gradient with float32 atomic adds where embedding_bag's sorts the indices first, and gives the weights' gradient
-(what reaches the points) only when they need one. `segmented=True` first sums the contributions of consecutive rows
-that read the same texel (a segmented scan within each program's rows), so that one atomic add lands per run of
-equal texels: the samples of a ray are consecutive rows, and fine samples cluster near the surface, where many fall
-in the same texels of every plane. The atomic adds make the table's gradient's last bits depend on
+(what reaches the points) only when they need one. (Summing runs of equal texels in consecutive rows before the atomic
+adds measured slower on a training render's rows, where 4-8% of rows repeat their predecessor's texel:
+benchmarks/results/gpu_plane_gather_h100.json.) The atomic adds make the table's gradient's last bits depend on
 the order the GPU runs them in: under `torch.use_deterministic_algorithms(True)` the gather refuses to run where
 that gradient is asked for (warns with `warn_only=True`). Indices are not checked: they must lie in [0, T), as the
 field's clamped texel coordinates do.
@@ -56,12 +55,6 @@ def _gather_forward(
 
 
 @triton.jit
-def _segment_sum(value, start, other_value, other_start):
-    """Combine of a segmented inclusive scan: sums restart at rows whose `start` is set."""
-    return tl.where(other_start != 0, other_value, value + other_value), start | other_start
-
-
-@triton.jit
 def _gather_backward(
     index_ptr,
     weights_ptr,
@@ -76,26 +69,15 @@ def _gather_backward(
     ROWS: tl.constexpr,
     TABLE_GRAD: tl.constexpr,
     WEIGHTS_GRAD: tl.constexpr,
-    SEGMENTED: tl.constexpr,
 ):
     row, row_ok, channel, ok = _row_block(rows, C, C_BLOCK, ROWS)
     grad = tl.load(grad_out_ptr + row[:, None] * C + channel[None, :], mask=ok, other=0.0)
-    local = tl.arange(0, ROWS)
     for k in tl.static_range(K):
         texel = tl.load(index_ptr + row * K + k, mask=row_ok, other=0).to(tl.int64)
         at = texel[:, None] * C + channel[None, :]
         if TABLE_GRAD:
             weight = tl.load(weights_ptr + row * K + k, mask=row_ok, other=0.0)
-            contribution = weight[:, None] * grad
-            if SEGMENTED:  # runs of equal texels in this program's rows: one add per run, at its last row
-                before = tl.load(index_ptr + (row - 1) * K + k, mask=row_ok & (local > 0), other=-1).to(tl.int64)
-                after_ok = (row + 1 < rows) & (local < ROWS - 1)
-                after = tl.load(index_ptr + (row + 1) * K + k, mask=after_ok, other=-1).to(tl.int64)
-                start = tl.broadcast_to((texel != before).to(tl.int32)[:, None], (ROWS, C_BLOCK))
-                contribution, _ = tl.associative_scan((contribution, start), 0, _segment_sum)
-                tl.atomic_add(grad_table_ptr + at, contribution, mask=ok & (texel != after)[:, None])
-            else:
-                tl.atomic_add(grad_table_ptr + at, contribution, mask=ok)
+            tl.atomic_add(grad_table_ptr + at, weight[:, None] * grad, mask=ok)
         if WEIGHTS_GRAD:
             values = tl.load(table_ptr + at, mask=ok, other=0.0)
             tl.store(grad_weights_ptr + row * K + k, tl.sum(values * grad, 1), mask=row_ok)
@@ -109,9 +91,7 @@ class TritonPlaneGather(torch.autograd.Function):
     """index (M, K) int32 texel rows, weights (M, K) float32, table (T, C) float32 -> (M, C) float32."""
 
     @staticmethod
-    def forward(
-        ctx, index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor, segmented: bool = False
-    ) -> torch.Tensor:
+    def forward(ctx, index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         index, weights, table = index.contiguous(), weights.float().contiguous(), table.float().contiguous()
         rows, k = index.shape
         channels = table.shape[1]
@@ -121,7 +101,6 @@ class TritonPlaneGather(torch.autograd.Function):
                 index, weights, table, out, rows, k, channels, triton.next_power_of_2(channels), ROWS_PER_PROGRAM
             )
         ctx.save_for_backward(index, weights, table)
-        ctx.segmented = segmented
         return out
 
     @staticmethod
@@ -148,17 +127,13 @@ class TritonPlaneGather(torch.autograd.Function):
                 ROWS_PER_PROGRAM,
                 table_grad,
                 weights_grad,
-                ctx.segmented,
             )
-        return None, grad_weights, grad_table, None
+        return None, grad_weights, grad_table
 
 
 @torch.compiler.disable  # a compiled field calls it between its compiled parts
-def plane_gather(
-    index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor, *, segmented: bool = False
-) -> torch.Tensor:
-    """sum_k weights[m, k] * table[index[m, k]] for each row m: (M, C) float32, on Triton (CUDA or its interpreter);
-    `segmented`: the table's gradient summed over runs of equal texels before its atomic adds (same values)."""
+def plane_gather(index: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[m, k] * table[index[m, k]] for each row m: (M, C) float32, on Triton (CUDA or its interpreter)."""
     if table.requires_grad and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled():
         message = (
             "the Triton plane gather accumulates the planes' gradient with atomic adds, which is not "
@@ -168,4 +143,4 @@ def plane_gather(
         if not torch.is_deterministic_algorithms_warn_only_enabled():
             raise RuntimeError(message)
         warnings.warn(message, stacklevel=2)
-    return TritonPlaneGather.apply(index, weights, table, segmented)
+    return TritonPlaneGather.apply(index, weights, table)

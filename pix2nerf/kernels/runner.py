@@ -29,7 +29,7 @@ import torch
 from pix2nerf.fields.base import RadianceField
 from pix2nerf.kernels.precision import fp16_on_cuda
 from pix2nerf.kernels.render_graphs import RenderGraphs
-from pix2nerf.rendering.ray_stages import REFERENCE_RAY_STAGES, compiled_ray_stages
+from pix2nerf.rendering.ray_stages import INDUCTOR_OPTIONS, REFERENCE_RAY_STAGES, compiled_ray_stages
 
 KERNELS = ("auto", "reference", "compile", "triton")
 
@@ -105,7 +105,8 @@ class FieldRunner:
             )
         self.training_kernels = training_kernels and self.film_sine is not None
         self.field_forward = forward  # the field's forward with these kernels, before torch.compile
-        self.compiled = torch.compile(forward, dynamic=True) if self.kernels != "reference" else None
+        compiled = self.kernels != "reference"
+        self.compiled = torch.compile(forward, dynamic=True, options=INDUCTOR_OPTIONS) if compiled else None
         every_render = graphs == "all" and self.kernels != "reference"
         self.graphs = RenderGraphs(keep_alive=self._graph_weights) if (graphs and self.fused) or every_render else None
 

@@ -30,9 +30,10 @@ def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
 class CoordConv(nn.Module):
     """A convolution that also sees the pixel coordinates (CoordConv, Liu et al. 2018).
 
-    `channel_multiple` (1: off; `align_conv_channels`) pads its input channels and weight with zeros up to a multiple
-    of it, the same convolution for GPU kernels that need aligned channels (fp16 tensor cores: 8).
-    `transposed_input_grad` (`use_transposed_input_grad`) computes the same convolution through
+    The weight (O, C + 2, k, k) is that of one convolution of the input concatenated with `coordinate_channels`;
+    by linearity it runs as two: the input's C channels (aligned as the input is, no concatenated copy) plus the
+    coordinates' share, which depends on no image and is computed once for the batch (1, O, H', W', the bias
+    included). `transposed_input_grad` (`use_transposed_input_grad`) convolves the input through
     `transposed_grad_conv2d`, whose second derivative (R1) avoids cuDNN's fallback kernel; its backward passes that
     build a graph (R1's first) then give the input's gradient only.
     """
@@ -40,32 +41,22 @@ class CoordConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, **conv_kwargs) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels + 2, out_channels, **conv_kwargs)
-        self.channel_multiple = 1
+        if self.conv.groups != 1 or self.conv.padding_mode != "zeros":
+            raise ValueError(f"CoordConv takes groups 1 and zero padding only: {self.conv}")
         self.transposed_input_grad = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv = self.conv
-        pad = -conv.in_channels % self.channel_multiple
-        if not pad and not self.transposed_input_grad:
-            return conv(torch.cat([x, coordinate_channels(x)], dim=1))
-        batch, _, height, width = x.shape
-        padding = [x.new_zeros(batch, pad, height, width)] if pad else []
-        x = torch.cat([x, coordinate_channels(x), *padding], dim=1)
-        weight = F.pad(conv.weight, (0, 0, 0, 0, 0, pad)) if pad else conv.weight
+        conv, channels = self.conv, x.shape[1]
+        weight, coordinate_weight = conv.weight[:, :channels], conv.weight[:, channels:]
+        options = conv.stride, conv.padding, conv.dilation
+        coordinates = F.conv2d(coordinate_channels(x[:1]), coordinate_weight, conv.bias, *options)
         if self.transposed_input_grad:
-            return transposed_grad_conv2d(
-                x, weight, conv.bias, conv.stride[0], conv.padding[0], input_only_when_creating_graph=True
+            images = transposed_grad_conv2d(
+                x, weight, None, conv.stride[0], conv.padding[0], input_only_when_creating_graph=True
             )
-        return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-
-
-def align_conv_channels(module: nn.Module, multiple: int) -> None:
-    """Sets the channel multiple of every CoordConv in `module` (1 turns the padding off)."""
-    if not isinstance(multiple, int) or multiple < 1:
-        raise ValueError(f"multiple must be a positive integer, got {str(multiple)[:40]!r}")
-    for layer in module.modules():
-        if isinstance(layer, CoordConv):
-            layer.channel_multiple = multiple
+        else:
+            images = F.conv2d(x, weight, None, *options)
+        return images + coordinates
 
 
 def use_transposed_input_grad(module: nn.Module, enabled: bool) -> None:
@@ -74,12 +65,8 @@ def use_transposed_input_grad(module: nn.Module, enabled: bool) -> None:
         if isinstance(layer, CoordConv):
             conv = layer.conv
             square = len(set(conv.stride)) == 1 and len(set(conv.padding)) == 1
-            if enabled and not (
-                square and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-            ):
-                raise ValueError(
-                    f"transposed_grad_conv2d takes square strides and paddings, dilation 1 and groups 1 only: {conv}"
-                )
+            if enabled and not (square and conv.dilation == (1, 1)):
+                raise ValueError(f"transposed_grad_conv2d takes square strides, square paddings, dilation 1: {conv}")
             layer.transposed_input_grad = bool(enabled)
 
 

@@ -91,10 +91,16 @@ class RayStages:
 
 REFERENCE_RAY_STAGES = RayStages("reference", coarse_stage, fine_stage, composite_stage)
 
+# inductor's options for every graph the project compiles: no padded matrix-product shapes, whose padded strides a
+# graph compiled for dynamic shapes kept at the first shape's values (torch 2.11: an assert_size_stride failure when a
+# run that began at 64 px reached 128 px)
+INDUCTOR_OPTIONS = {"shape_padding": False}
+
 
 @functools.cache
 def compiled_ray_stages(backend: str = "inductor") -> RayStages:
     """The stages through torch.compile (`backend`: "inductor" fuses them into Triton kernels on CUDA; "aot_eager"
     traces the same graphs, forward and backward, without generating code). Each stage is one graph (fullgraph)."""
-    compile_stage = functools.partial(torch.compile, backend=backend, fullgraph=True)
+    options = dict(options=INDUCTOR_OPTIONS) if backend == "inductor" else {}
+    compile_stage = functools.partial(torch.compile, backend=backend, fullgraph=True, **options)
     return RayStages("compiled", *(compile_stage(stage) for stage in (coarse_stage, fine_stage, composite_stage)))

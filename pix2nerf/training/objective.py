@@ -59,6 +59,7 @@ class Pix2NeRFTrainer:
         step_graphs: bool | str = False,
         conv_autotune: bool | None = None,
         transposed_input_grad: bool | None = None,
+        channels_last: bool | None = None,
     ) -> None:
         """compile_field: run the field through the fast kernels on CUDA (default: where Triton is), else its
         reference maths; field_kernels: the field under fp16 on CUDA, "triton" (the field's Triton kernels: the
@@ -75,6 +76,9 @@ class Pix2NeRFTrainer:
         transposed_input_grad: D's CoordConvs compute their input gradient as a transposed convolution
         (pix2nerf.networks.transposed_grad_conv), so that R1's double backward runs on cuDNN's standard kernels
         instead of its fallback; the same values and derivatives. None: on CUDA, where it measured faster
+        (docs/performance.md), off elsewhere. channels_last: the real and generated images enter D and E in the
+        channels-last layout, so their convolutions run on it (cuDNN's NHWC kernels without layout conversions);
+        the same values, the weights' layout unchanged. None: on with step graphs, where it measured faster
         (docs/performance.md), off elsewhere."""
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
@@ -105,6 +109,7 @@ class Pix2NeRFTrainer:
             transposed_input_grad = self.device.type == "cuda"
         self.transposed_input_grad = bool(transposed_input_grad)
         use_transposed_input_grad(discriminator, self.transposed_input_grad)
+        self.channels_last = bool(step_graphs if channels_last is None else channels_last)
         if step_graphs:
             adam["capturable"] = True  # passes the optimisers' capture check (fused Adam's step count is on the device)
         self.optimizers = {
@@ -161,7 +166,11 @@ class Pix2NeRFTrainer:
         with self.autocast():
             codes = self.model.field.latent_codes(z)
             out = self.model.render_codes(codes, yaw, pitch, resolution, settings, field=self.field_runner)
-        return to_signed_range(out.rgb)
+        return self._image_layout(to_signed_range(out.rgb))
+
+    def _image_layout(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, R, R) in the layout D and E take (`channels_last`)."""
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
     def _apply(self, scaler_name: str, loss: torch.Tensor, modules: dict[str, nn.Module]) -> None:
         """One backward of `loss` through a scaler, then for each (optimizer name, module): average across
@@ -323,6 +332,7 @@ class Pix2NeRFTrainer:
         Latents, poses and ray jitter come from the device's random numbers, so a CUDA graph can replay it."""
         config, model, discriminator = self.config, self.model, self.discriminator
         batch, resolution = real.shape[0], real.shape[-1]
+        real = self._image_layout(real)
         logs: dict[str, torch.Tensor] = {}
 
         # D: real vs. generated, R1 on reals, pose regression on fakes
