@@ -1,5 +1,6 @@
 """A full-quality 128x128 render with 48 + 48 samples of the tri-plane field on a CPU, through the model's own `render`
-(the planes of the latent included), with and without empty-space skipping (the CPU default skips).
+(the planes of the latent included), with and without empty-space skipping (the CPU default skips), and with the
+planes computed before (`codes_once`: the app's further full-quality views of one photo, whose planes it caches).
 
     python benchmarks/cpu_triplane_render.py [--model DIR_OR_ID] [--threads N] [--out FILE.json]
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from common import environment, time_it, write_json
 
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+from pix2nerf import Latent, Pix2NeRF, Pix2NeRFConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 300.0
@@ -62,6 +63,13 @@ def main() -> int:
                 ),
                 "mean_opacity": float(out.opacity.mean()),
             }
+        cached = Latent(z, torch.zeros(1), torch.zeros(1), tuple(model.field.latent_codes(z)))
+        results["render_skip_empty_true_codes_once"] = time_it(
+            lambda: model.render(cached, 30.0, 20.0, resolution=RESOLUTION, num_steps=NUM_STEPS),
+            device,
+            1,
+            args.repeats,
+        )
     payload = {
         "benchmark": "cpu_triplane_render",
         "model": args.model or "fresh synthetic_cars_triplane (seed 0)",

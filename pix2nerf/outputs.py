@@ -15,8 +15,9 @@ LOCKED_VIEW_DIRECTION = (0.0, 0.0, -1.0)  # the view direction of renders with v
 @dataclass
 class Latent:
     """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees.
-    codes: the field's codes refined against the image (`Pix2NeRF.invert`; batch B), which renders then take
-    instead of `field.latent_codes(z)`; None for an encoded latent."""
+    codes: the field's codes (batch B), which renders then take instead of `field.latent_codes(z)` (so a truncation
+    psi no longer applies): refined against the image (`Pix2NeRF.invert`), or computed once for a latent that renders
+    many views (`dataclasses.replace(latent, codes=model.codes_of(latent))`); None for an encoded latent."""
 
     z: torch.Tensor
     yaw: torch.Tensor

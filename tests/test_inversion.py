@@ -157,7 +157,11 @@ def test_serving_caches_refined_latents_by_image_and_settings(model, photo):
     image = tensor_to_pil((photo[0] + 1) / 2)
     encoded = service.prepare(image)
     refined = service.prepare(image, refine_steps=2)
-    assert encoded.latent.codes is None and refined.latent.codes is not None and refined.key != encoded.key
+    assert refined.key != encoded.key
+    with torch.no_grad():  # the encoded image keeps its codes computed from z; the refined one its refined codes
+        for prepared, same in ((encoded, True), (refined, False)):
+            codes = model.field.latent_codes(prepared.latent.z)
+            assert all(torch.equal(a, b) for a, b in zip(prepared.latent.codes, codes)) is same
     misses = service.cache.misses
     assert service.prepare(image, refine_steps=2.0) is refined and service.cache.misses == misses
     assert service.refine_seconds(20) > service.refine_seconds(10) > service.refine_seconds(0) == 0

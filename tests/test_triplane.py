@@ -278,6 +278,13 @@ def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
     for quality in ("interactive", "full"):
         view = service.novel_view(photo(), 30.0, 10.0, quality=quality)
         assert view.image.size == (16, 16)
+    # the cached image keeps its planes, computed once: full views render as from z, without the synthesis
+    prepared = service.prepare(photo())
+    (planes,) = prepared.latent.codes
+    assert prepared.nbytes > planes.numel() * planes.element_size()
+    encoded = loaded.encode(photo())
+    expected = loaded.render(encoded, 30.0, 10.0, resolution=16).rgb
+    torch.testing.assert_close(loaded.render(prepared.latent, 30.0, 10.0, resolution=16).rgb, expected)
 
 
 def test_bakes_and_meshes_with_finite_output(model):

@@ -22,11 +22,12 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from pix2nerf import images as image_utils
@@ -404,6 +405,8 @@ class Service:
                 self._seconds_per_step = max(elapsed - (self._seconds_to_choose_yaw or 0.0), 0.0) / settings.total_steps
             else:
                 latent = self.model.encode_input(encoder_input)
+            with torch.no_grad():  # the field's codes (the tri-plane's planes) once, for every view, the score and bake
+                latent = replace(latent, codes=self.model.codes_of(latent))
             fit = self.model.fit_score(encoder_input, latent).words()[0]
             baked = bake(self.model, latent, **self.bake_options)
             shown = image_utils.tensor_to_pil(image_utils.to_unit_range(encoder_input[0].cpu()))
