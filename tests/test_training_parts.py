@@ -448,34 +448,45 @@ def test_transposed_grad_conv2d_under_autocast_computes_in_its_dtype_and_returns
     assert torch.isfinite(weight.grad).all() and weight.grad.abs().sum() > 0
 
 
-def test_trainer_takes_transposed_input_grad_on_cuda_only_and_trains_d_the_same_with_it():
-    """`transposed_input_grad` defaults to off on a CPU; set, D's CoordConvs take it and an iteration with R1 moves D's
-    weights as PyTorch's own double backward does."""
+def trained_from_one_start(steps: tuple[int, ...], *runs: dict) -> tuple[dict, list]:
+    """One tiny model and D, trained `steps` by a trainer per options in `runs` (the same data and random numbers):
+    the model's initial state dict and, per run, (trainer, its state dict after the steps)."""
     import copy
 
     from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-    from pix2nerf.networks.blocks import CoordConv
 
     torch.manual_seed(0)
     model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny"))
     config = model.config
-    initial = Discriminator(config.discriminator_channels, config.discriminator_type).state_dict()
+    initial_d = Discriminator(config.discriminator_channels, config.discriminator_type).state_dict()
     torch.manual_seed(1)
     real = torch.rand(2, 3, 16, 16) * 2 - 1
     trained = []
-    for transposed in (None, True):
-        trainer = trainer_for(copy.deepcopy(model), transposed_input_grad=transposed)
-        trainer.discriminator.load_state_dict(initial)
-        layers = [m for m in trainer.discriminator.modules() if isinstance(m, CoordConv)]
-        assert layers and all(m.transposed_input_grad is bool(transposed) for m in layers)
-        assert trainer.transposed_input_grad is bool(transposed)
+    for options in runs:
+        trainer = trainer_for(copy.deepcopy(model), **options)
+        trainer.discriminator.load_state_dict(initial_d)
         torch.manual_seed(2)
-        trainer.train_step(real, 2)
-        trained.append(trainer.discriminator.state_dict())
-    moved = max((trained[0][name] - value).abs().max() for name, value in initial.items())
+        for step in steps:
+            trainer.train_step(real, step)
+        trained.append((trainer, trainer.state_dict()))
+    return {"model": model.state_dict(), "discriminator": initial_d}, trained
+
+
+def test_trainer_takes_transposed_input_grad_on_cuda_only_and_trains_d_the_same_with_it():
+    """`transposed_input_grad` defaults to off on a CPU; set, D's CoordConvs take it and an iteration with R1 moves D's
+    weights as PyTorch's own double backward does."""
+    from pix2nerf.networks.blocks import CoordConv
+
+    initial, trained = trained_from_one_start((2,), {"transposed_input_grad": None}, {"transposed_input_grad": True})
+    for (trainer, _), transposed in zip(trained, (False, True)):
+        layers = [m for m in trainer.discriminator.modules() if isinstance(m, CoordConv)]
+        assert layers and all(m.transposed_input_grad is transposed for m in layers)
+        assert trainer.transposed_input_grad is transposed
+    (_, plain), (_, transposed) = trained
+    moved = max((plain["discriminator"][name] - value).abs().max() for name, value in initial["discriminator"].items())
     assert moved > 1e-4
-    for name, value in trained[0].items():
-        torch.testing.assert_close(trained[1][name], value, rtol=1e-4, atol=1e-6)
+    for name, value in plain["discriminator"].items():
+        torch.testing.assert_close(transposed["discriminator"][name], value, rtol=1e-4, atol=1e-6)
 
 
 def test_topk_keeps_a_shrinking_share_of_the_fakes_down_to_its_floor(tiny_model):
@@ -550,28 +561,12 @@ def test_an_iteration_reads_nothing_back_to_the_host(preset):
 
 
 def test_trainer_with_channels_last_images_trains_d_e_and_g_the_same():
-    """`channels_last` (D's and E's images in that layout) changes no update: both kinds of iteration move every
-    network's weights as the default layout does, and the weights keep their own layout."""
-    import copy
-
-    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
-
-    torch.manual_seed(0)
-    model = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny"))
-    config = model.config
-    initial = Discriminator(config.discriminator_channels, config.discriminator_type).state_dict()
-    torch.manual_seed(1)
-    real = torch.rand(2, 3, 16, 16) * 2 - 1
-    trained = []
-    for channels_last in (False, True):
-        trainer = trainer_for(copy.deepcopy(model), channels_last=channels_last)
-        trainer.discriminator.load_state_dict(initial)
-        torch.manual_seed(2)
-        for step in (2, 3):  # a pi-GAN and a Pix2NeRF iteration
-            trainer.train_step(real, step)
-        trained.append(trainer.state_dict())
+    """`channels_last` (D's and E's images in that layout) changes no update: both kinds of iteration (a pi-GAN and a
+    Pix2NeRF one) move every network's weights as the default layout does, and the weights keep their own layout."""
+    initial, trained = trained_from_one_start((2, 3), {"channels_last": False}, {"channels_last": True})
+    (_, plain), (trainer, channels_last) = trained
     assert all(p.is_contiguous() for p in trainer.discriminator.parameters())
-    assert max((trained[0]["model"][name] - value).abs().max() for name, value in model.state_dict().items()) > 1e-4
+    assert max((plain["model"][name] - value).abs().max() for name, value in initial["model"].items()) > 1e-4
     for part in ("model", "discriminator"):
-        for name, value in trained[0][part].items():
-            torch.testing.assert_close(trained[1][part][name], value, rtol=1e-4, atol=1e-5)
+        for name, value in plain[part].items():
+            torch.testing.assert_close(channels_last[part][name], value, rtol=1e-4, atol=1e-5)
