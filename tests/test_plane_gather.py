@@ -14,6 +14,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reas
 
 GATHER_CHECK = textwrap.dedent(
     """
+    import functools
+
     import pytest
     import torch
     import torch.nn.functional as F
@@ -32,7 +34,7 @@ GATHER_CHECK = textwrap.dedent(
         weights = torch.rand(rows, 12, requires_grad=True)
         grad = torch.randn(rows, channels)
         results = []
-        for gather in (reference, plane_gather):
+        for gather in (reference, plane_gather, functools.partial(plane_gather, atomic_semantics="acq_rel")):
             table.grad = weights.grad = None
             out = gather(index, weights, table)
             (out * grad).sum().backward()
@@ -45,6 +47,8 @@ GATHER_CHECK = textwrap.dedent(
     weights = torch.rand(3, 12)
     plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table).sum().backward()
     assert torch.allclose(table.grad[0], weights.sum().expand(4)) and table.grad[1:].abs().sum() == 0
+    with pytest.raises(ValueError, match="atomic_semantics must be one of relaxed, acq_rel"):
+        plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table, atomic_semantics="seq_cst")
     torch.use_deterministic_algorithms(True)
     with pytest.raises(RuntimeError, match="not deterministic"):
         plane_gather(torch.zeros(3, 12, dtype=torch.int32), weights, table)
