@@ -4,8 +4,7 @@ synthesis network from a learned 4 x 4 constant to three feature planes.
 z (B, z_dim) -> StyleMapping -> w (B, W)
 w (B, W) -> PlaneSynthesis -> planes (B, 3, C, R, R): one ModulatedConv 3x3 per resolution (4, 8, ..., R / 2; nearest
 neighbour doubling between them; each output scaled to unit RMS per latent), then a modulated 1x1 conv without
-demodulation to 3 * C channels of the features at R / 2 bilinearly upsampled to R (the same as upsampling the
-conv's output): no 3x3 convolution runs at the planes' full resolution.
+demodulation to 3 * C channels at R / 2, bilinearly upsampled to R: no convolution runs at the planes' full resolution.
 (A pixel shuffle from 4 * 3 * C channels, as before, gave the planes a 2 x 2 texel checkerboard that showed as stripes
 on every render.)
 
@@ -114,11 +113,7 @@ class PlaneSynthesis(nn.Module):
             if index:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = _unit_rms(F.leaky_relu(conv(x, w), LEAKY_SLOPE))
-        # to_planes (a 1x1 conv) and bilinear upsampling commute (both linear at each position, the bilinear weights
-        # sum to 1): the upsampling runs on the last features, channels last, and to_planes writes texels with
-        # their channels adjacent
-        x = F.interpolate(x.contiguous(memory_format=torch.channels_last), scale_factor=2, mode="bilinear")
-        planes = self.to_planes(x, w).float().permute(0, 2, 3, 1)  # (B, R, R, 3 * C)
-        batch, resolution = w.shape[0], planes.shape[1]
-        planes = planes.reshape(batch, resolution, resolution, 3, self.plane_channels)
-        return planes.permute(0, 3, 1, 2, 4).contiguous().permute(0, 1, 4, 2, 3)
+        planes = F.interpolate(self.to_planes(x, w).float(), scale_factor=2, mode="bilinear", align_corners=False)
+        resolution = planes.shape[-1]
+        planes = planes.view(w.shape[0], 3, self.plane_channels, resolution, resolution)
+        return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
