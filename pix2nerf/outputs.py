@@ -17,7 +17,8 @@ class Latent:
     """What the encoder reads off an image: z (B, z_dim) and the camera pose, yaw and pitch (B,) in degrees.
     codes: the field's codes (batch B), which renders then take instead of `field.latent_codes(z)` (so a truncation
     psi no longer applies): refined against the image (`Pix2NeRF.invert`), or computed once for a latent that renders
-    many views (`dataclasses.replace(latent, codes=model.codes_of(latent))`); None for an encoded latent."""
+    many views (`dataclasses.replace(latent, codes=model.codes_of(latent))` under `torch.no_grad()`, or the codes keep
+    their autograd graph); None for an encoded latent."""
 
     z: torch.Tensor
     yaw: torch.Tensor

@@ -37,6 +37,8 @@ def test_preprocessing_choices_are_cached_apart_and_carry_the_fit(service):
     assert view.image.size == (8, 8)
     with pytest.raises(ValueError, match="foreground_size must be in"):
         Preprocessing(foreground_size=1.5)
+    with pytest.raises(ValueError, match="bake_options cannot take psi"):
+        Service(service.model, bake_options={"psi": 0.7})
 
 
 def test_the_object_size_does_not_split_the_cache_when_the_background_is_kept():

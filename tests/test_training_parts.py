@@ -344,8 +344,8 @@ def r1_gradients(discriminator, images: torch.Tensor) -> list[torch.Tensor]:
 @pytest.mark.parametrize("stride, padding, size", [(1, 1, 9), (2, 1, 9), (2, 1, 8), (1, 0, 7)])
 def test_coordconv_is_the_convolution_of_the_input_concatenated_with_its_coordinates(stride, padding, size):
     """The split CoordConv (input channels, plus the coordinates' share with the bias) gives the values, first and
-    second derivatives of one convolution of the concatenated input (float64); groups and other padding modes are
-    refused."""
+    second derivatives of one convolution of the concatenated input (float64); groups, other padding modes and inputs
+    of another width are refused."""
     from pix2nerf.networks.blocks import CoordConv, coordinate_channels
 
     torch.manual_seed(0)
@@ -369,6 +369,8 @@ def test_coordconv_is_the_convolution_of_the_input_concatenated_with_its_coordin
         CoordConv(4, 4, kernel_size=3, groups=2)
     with pytest.raises(ValueError, match="groups 1 and zero padding only"):
         CoordConv(4, 4, kernel_size=3, padding=1, padding_mode="reflect")
+    with pytest.raises(ValueError, match=r"CoordConv expects \(B, 3, H, W\) inputs, got \(2, 5, 9, 9\)"):
+        layer(torch.zeros(2, 5, 9, 9, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("kind", ["progressive", "ccs"])
@@ -562,8 +564,20 @@ def test_an_iteration_reads_nothing_back_to_the_host(preset):
 
 def test_trainer_with_channels_last_images_trains_d_e_and_g_the_same():
     """`channels_last` (D's and E's images in that layout) changes no update: both kinds of iteration (a pi-GAN and a
-    Pix2NeRF one) move every network's weights as the default layout does, and the weights keep their own layout."""
-    initial, trained = trained_from_one_start((2, 3), {"channels_last": False}, {"channels_last": True})
+    Pix2NeRF one) move every network's weights as the default layout does, D and E read their images in that layout,
+    and the weights keep their own layout."""
+    from pix2nerf.networks.encoder import CCSEncoder
+
+    layouts = []  # (the trainer's choice, whether D's or E's input is channels last), per call
+
+    def record(module, inputs):
+        if isinstance(module, (Discriminator, CCSEncoder)):
+            layouts.append(inputs[0].is_contiguous(memory_format=torch.channels_last))
+
+    with torch.nn.modules.module.register_module_forward_pre_hook(record):
+        initial, trained = trained_from_one_start((2, 3), {"channels_last": False}, {"channels_last": True})
+    half = len(layouts) // 2
+    assert half and not any(layouts[:half]) and all(layouts[half:]), layouts
     (_, plain), (trainer, channels_last) = trained
     assert all(p.is_contiguous() for p in trainer.discriminator.parameters())
     assert max((plain["model"][name] - value).abs().max() for name, value in initial["model"].items()) > 1e-4

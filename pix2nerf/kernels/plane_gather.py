@@ -71,7 +71,7 @@ def _gather_backward(
     ROWS: tl.constexpr,
     TABLE_GRAD: tl.constexpr,
     WEIGHTS_GRAD: tl.constexpr,
-    ATOMIC_SEMANTICS: tl.constexpr,
+    SEM: tl.constexpr,
 ):
     row, row_ok, channel, ok = _row_block(rows, C, C_BLOCK, ROWS)
     grad = tl.load(grad_out_ptr + row[:, None] * C + channel[None, :], mask=ok, other=0.0)
@@ -80,7 +80,7 @@ def _gather_backward(
         at = texel[:, None] * C + channel[None, :]
         if TABLE_GRAD:
             weight = tl.load(weights_ptr + row * K + k, mask=row_ok, other=0.0)
-            tl.atomic_add(grad_table_ptr + at, weight[:, None] * grad, mask=ok, sem=ATOMIC_SEMANTICS)
+            tl.atomic_add(grad_table_ptr + at, weight[:, None] * grad, mask=ok, sem=SEM)
         if WEIGHTS_GRAD:
             values = tl.load(table_ptr + at, mask=ok, other=0.0)
             tl.store(grad_weights_ptr + row * K + k, tl.sum(values * grad, 1), mask=row_ok)

@@ -46,7 +46,9 @@ class CoordConv(nn.Module):
         self.transposed_input_grad = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv, channels = self.conv, x.shape[1]
+        conv, channels = self.conv, self.conv.in_channels - 2
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise ValueError(f"CoordConv expects (B, {channels}, H, W) inputs, got {tuple(x.shape)}")
         weight, coordinate_weight = conv.weight[:, :channels], conv.weight[:, channels:]
         options = conv.stride, conv.padding, conv.dilation
         coordinates = F.conv2d(coordinate_channels(x[:1]), coordinate_weight, conv.bias, *options)

@@ -373,6 +373,8 @@ class Service:
         limits = current_limits()
         check_int("view_resolution", self.view_resolution, 2, limits.resolution)
         check_int("orbit_frames", self.orbit_frames, 1, limits.frames)
+        if "psi" in self.bake_options:  # the cached latent carries its codes, computed without truncation
+            raise ValueError("bake_options cannot take psi: the service bakes and renders each image's own codes")
 
     @property
     def pose_range(self) -> PoseRange:

@@ -307,13 +307,13 @@ class Pix2NeRFTrainer:
     def _run(self, step, inputs: tuple[torch.Tensor, ...], **switches) -> dict[str, torch.Tensor]:
         """step(*inputs, **switches), replayed from a CUDA graph where the trainer has step graphs and the schedule
         has settled (fade-in done, no density noise); the key: the inputs' shapes, the switches, every learning rate
-        and the convolutions' autotuning (what a replay cannot change)."""
+        the convolutions' autotuning and the images' layout (what a replay cannot change)."""
         settled = switches["alpha"] == 1.0 and switches["settings"].noise_std == 0
         if self.step_graphs is None or not settled:
             return step(*inputs, **switches)
         rates = tuple(group["lr"] for optimizer in self.optimizers.values() for group in optimizer.param_groups)
         shapes = tuple((tuple(value.shape), value.dtype) for value in inputs)
-        key = (shapes, tuple(sorted(switches.items())), rates, self.conv_autotune)
+        key = (shapes, tuple(sorted(switches.items())), rates, self.conv_autotune, self.channels_last)
         return self.step_graphs(key, functools.partial(step, **switches), *inputs)
 
     def _iteration(
