@@ -341,7 +341,7 @@ def main() -> int:
     }
     settings["r1_interval"] = {field: getattr(t.config, "r1_interval", 1) for field, t in trainers.items()}
     settings["transposed_input_grad"] = {field: t.transposed_input_grad for field, t in trainers.items()}
-    settings["channels_last"] = {field: t.channels_last for field, t in trainers.items()}
+    settings["image_layout_channels_last"] = {field: t.channels_last for field, t in trainers.items()}
     payload = {
         "benchmark": "train_throughput",
         "environment": {**environment(device), "pix2nerf": __version__},

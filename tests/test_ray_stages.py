@@ -81,3 +81,19 @@ def test_model_renders_through_the_runners_stages():
     reference, compiled = render(REFERENCE_RAY_STAGES), render(compiled_ray_stages("aot_eager"))
     for name in ("rgb", "depth", "opacity"):
         torch.testing.assert_close(getattr(compiled, name), getattr(reference, name), rtol=1e-5, atol=1e-6)
+
+
+def test_every_inductor_graph_takes_the_projects_options(monkeypatch, tiny_model):
+    """The ray stages and a FieldRunner's field compile with INDUCTOR_OPTIONS (no padded matrix-product shapes: with
+    them, a dynamic-shape graph first compiled at 64 px failed at 128 px on a GPU)."""
+    from pix2nerf.kernels import runner
+    from pix2nerf.rendering.ray_stages import INDUCTOR_OPTIONS
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: calls.append(kwargs) or fn)
+    compiled_ray_stages.__wrapped__("inductor")
+    assert len(calls) == 3 and all(call["options"] == INDUCTOR_OPTIONS for call in calls)
+    monkeypatch.setattr(runner, "triton_available", lambda device: True)
+    monkeypatch.setattr(runner, "compiled_ray_stages", lambda: REFERENCE_RAY_STAGES)
+    runner.FieldRunner(tiny_model.field, "compile", graphs=False)
+    assert calls[-1] == {"dynamic": True, "options": INDUCTOR_OPTIONS} and INDUCTOR_OPTIONS == {"shape_padding": False}
