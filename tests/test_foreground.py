@@ -11,7 +11,7 @@ from pix2nerf import Pix2NeRFConfig, remove_background
 from pix2nerf.evaluation.composites import benchmark_backgrounds, make_composites, mask_iou
 from pix2nerf.foreground import box_fraction, prepare_image, reframe
 from pix2nerf.foreground.policy import uniform_border
-from pix2nerf.images import to_rgb
+from pix2nerf.images import load_image, to_rgb
 
 WHITE = (255, 255, 255)
 HELD_OUT_IOU = 0.8  # a little below what benchmarks/foreground.py measures
@@ -65,6 +65,9 @@ def test_reframe_centres_the_object_at_the_fraction_over_the_background():
     assert np.array_equal(np.asarray(reframe(in_range, (0.3, 0.6), WHITE)), np.asarray(to_rgb(in_range, WHITE)))
     with pytest.raises(ValueError, match="extent must be"):
         reframe(square_rgba(10, (2, 2, 5, 5)), (0.5, 1.5), WHITE)
+    # a 3-pixel object framed at 0.9 would be a 3 x 3 image: enlarged to the smallest size an upload may have
+    tiny = reframe(square_rgba(32, (2, 2, 5, 5)), (0.9, 0.9), WHITE)
+    assert tiny.size == (8, 8) and load_image(tiny).size == (8, 8)
 
 
 def test_auto_leaves_plain_backdrops_and_reframes_the_rest(composites):

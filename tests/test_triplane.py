@@ -266,7 +266,7 @@ def test_train_script_trains_the_tiny_triplane_preset_compare_variants_reads_it_
         torch.testing.assert_close(exported.state_dict()[name], tensor, rtol=0, atol=0)
 
 
-def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
+def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path, monkeypatch):
     from pix2nerf.serving.service import Service, load_model
 
     model.save_pretrained(tmp_path / "tiny-triplane")
@@ -287,6 +287,15 @@ def test_round_trips_through_a_hub_folder_and_serves_views(model, tmp_path):
     encoded = loaded.encode(photo())
     expected = loaded.render(encoded, 30.0, 10.0, resolution=16).rgb
     torch.testing.assert_close(loaded.render(prepared.latent, 30.0, 10.0, resolution=16).rgb, expected)
+    # a new image's planes are synthesised once for its fit score, bake and full-quality views
+    synthesised = []
+    latent_codes = service.model.field.latent_codes
+    monkeypatch.setattr(
+        service.model.field, "latent_codes", lambda *a, **k: synthesised.append(1) or latent_codes(*a, **k)
+    )
+    for yaw in (0.0, 40.0):
+        service.novel_view(photo(seed=1), yaw, 0.0, quality="full")
+    assert len(synthesised) == 1
 
 
 def test_bakes_and_meshes_with_finite_output(model):

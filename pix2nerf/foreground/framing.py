@@ -35,7 +35,8 @@ def reframe(rgba: Image.Image, extent: tuple[float, float], background: tuple[in
     """RGBA image -> RGB image framed like the training data: the object's extent (`box_fraction`) clamped into
     extent = (low, high) and its box centred in a square frame, composited over `background` and padded with it.
     An image already framed so (square, extent in range, box centred within CENTRE_TOLERANCE of the side), or
-    without an opaque pixel, is only composited."""
+    without an opaque pixel, is only composited. A frame smaller than images.MIN_SIDE (a few-pixel object) is enlarged
+    to it (bicubic), so that the framed image passes the same checks as an upload."""
     low, high = extent
     if not 0 < low <= high <= 1:
         raise ValueError(f"extent must be (low, high) with 0 < low <= high <= 1, got {tuple(extent)}")
@@ -56,4 +57,6 @@ def reframe(rgba: Image.Image, extent: tuple[float, float], background: tuple[in
     frame = Image.new("RGB", (size, size), background)
     visible = (max(left, 0), max(top, 0), min(left + size, flat.width), min(top + size, flat.height))
     frame.paste(flat.crop(visible), (visible[0] - left, visible[1] - top))
+    if size < image_utils.MIN_SIDE:
+        frame = frame.resize((image_utils.MIN_SIDE,) * 2, Image.Resampling.BICUBIC)
     return frame
