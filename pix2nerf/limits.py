@@ -139,6 +139,19 @@ def check_float(
     return number
 
 
+def check_device(name: str, value: Any) -> Any:
+    """`value` as a torch.device that this machine has (a string such as "cpu" or "cuda:0", or a torch.device)."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{name} must be a torch device such as 'cpu' or 'cuda', got {shorten(value)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} is {device}, but torch sees no CUDA device here; use 'cpu'")
+    return device
+
+
 def check_choice(name: str, value: Any, choices: Collection[Any]) -> Any:
     """`value` if it is one of `choices`."""
     try:

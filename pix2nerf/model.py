@@ -18,13 +18,13 @@ from torch import nn
 
 from pix2nerf import images as image_utils
 from pix2nerf.config import Pix2NeRFConfig
-from pix2nerf.evaluation.fit import FIT_RESOLUTION, FitScore, input_view_psnr
+from pix2nerf.evaluation.fit import FIT_RESOLUTION, FitScore, blank_inputs, input_view_psnr
 from pix2nerf.fields import make_field
 from pix2nerf.fields.base import sample_latents
 from pix2nerf.foreground.policy import prepare_images
 from pix2nerf.kernels.precision import autocast, resolve_precision
 from pix2nerf.kernels.runner import FieldRunner
-from pix2nerf.limits import check_degrees, check_float, check_int, shorten
+from pix2nerf.limits import check_degrees, check_device, check_float, check_int, shorten
 from pix2nerf.limits import current as current_limits
 from pix2nerf.networks import CCSEncoder
 from pix2nerf.outputs import LOCKED_VIEW_DIRECTION, MAX_POINTS_PER_CHUNK, Latent, RenderOutput, check_latents
@@ -137,6 +137,7 @@ class Pix2NeRF(
         """Load a model from a local folder, a hub repo id (config.json + model.safetensors) or "default" (the model
         shipped inside the package), strictly:
         missing, unexpected or mis-shaped weights raise a ValueError that names them."""
+        map_location = check_device("map_location", map_location)
         source = str(
             DEFAULT_MODEL_DIR if str(pretrained_model_name_or_path) == DEFAULT_MODEL else pretrained_model_name_or_path
         )
@@ -271,6 +272,7 @@ class Pix2NeRF(
         """Encode images into a Latent (z and the camera pose in degrees); see `preprocess` for accepted inputs and
         the `preprocess` modes ("auto" or "none")."""
         self._check_encoder()
+        alpha = check_float("alpha", alpha, 0.0, 1.0)  # the fade-in of the encoder's first block
         return self.encode_input(self.preprocess(images, preprocess), alpha)
 
     @torch.no_grad()
@@ -296,7 +298,9 @@ class Pix2NeRF(
         encoder_input = self.preprocess(images, preprocess)
         latent = self.encode(encoder_input) if latent is None else latent
         rendered = self.render(latent, resolution=FIT_RESOLUTION, return_depth=False).rgb
-        return FitScore(input_view_psnr(rendered, encoder_input), self.config.fit_threshold_db)
+        return FitScore(
+            input_view_psnr(rendered, encoder_input), self.config.fit_threshold_db, blank_inputs(encoder_input)
+        )
 
     def invert(
         self,

@@ -77,7 +77,7 @@ def test_mesh_writes_each_format(tiny_blob_model, photo, tmp_path, capsys, suffi
     assert f"wrote {out} (" in capsys.readouterr().out
 
 
-def test_mesh_and_orbit_refuse_other_suffixes_before_any_work(photo, tmp_path, capsys):
+def test_mesh_orbit_and_render_refuse_bad_outputs_and_options_before_any_work(photo, tmp_path, capsys):
     missing = str(tmp_path / "no-model")  # never loaded: the suffix is checked first
     assert cli.main(["mesh", str(photo), "--model", missing, "-o", str(tmp_path / "car.stl")]) == 2
     assert "cannot write a mesh as '.stl': use one of .glb, .obj, .ply" in capsys.readouterr().err
@@ -85,6 +85,22 @@ def test_mesh_and_orbit_refuse_other_suffixes_before_any_work(photo, tmp_path, c
     assert "cannot write an animation to orbit.avi: use one of .gif, .webp, .mp4" in capsys.readouterr().err
     assert cli.main(["mesh", str(photo), "--model", missing, "--resolution", "0"]) == 2
     assert "--resolution must be an integer in [1, 1024], got 0" in capsys.readouterr().err
+    assert cli.main(["mesh", str(photo), "--model", missing, "--resolution", "8"]) == 2
+    assert "resolution (8) must be a multiple of brick (3) times 2" in capsys.readouterr().err
+    for option, message in (("--fps", "--fps must be a finite number in (0, "), ("--frames", "--frames must be an")):
+        assert cli.main(["orbit", str(photo), "--model", missing, option, "0", "-o", str(tmp_path / "o.gif")]) == 2
+        assert message in capsys.readouterr().err
+    for output in (tmp_path / "view", tmp_path):
+        assert cli.main(["render", str(photo), "--model", missing, "-o", str(output)]) == 2
+        assert "-o must name an image file such as view.png" in capsys.readouterr().err
+    assert cli.main(["render", str(photo), "--model", missing, "--device", "gpu", "-o", str(tmp_path / "v.png")]) == 2
+    assert "--device must be a torch device such as 'cpu' or 'cuda', got 'gpu'" in capsys.readouterr().err
+
+
+def test_render_creates_the_output_folder(model_dir, photo, tmp_path):
+    out = tmp_path / "views" / "front.png"
+    assert cli.main(["render", str(photo), "--model", str(model_dir), "--resolution", "8", "-o", str(out)]) == 0
+    assert out.is_file()
 
 
 def test_info_reports_config_parameters_and_files(model_dir, capsys):

@@ -48,11 +48,32 @@ def test_render_arguments(tiny_model):
         ({"resolution": 100_000}, r"resolution must be an integer in \[2, 1024\]"),
         ({"psi": math.nan}, "psi must be a finite number"),
         ({"pitch": torch.tensor([math.inf])}, "pitch must hold finite values"),
+        ({"zoom": None}, "zoom must be a positive finite factor, got None"),
+        ({"zoom": "2"}, "zoom must be a positive finite factor, got '2'"),
     ):
         with pytest.raises(ValueError, match=message):
             tiny_model.render(z, **{"yaw": 0.0, "pitch": 0.0, **kwargs})
     with pytest.raises(ValueError, match=r"the batch of z must be an integer in \[1, 64\], got 65"):
         tiny_model.render(torch.zeros(65, tiny_model.config.z_dim), 0.0, 0.0)
+
+
+def test_devices_encoder_fade_and_framing_size_are_checked(tiny_model, monkeypatch):
+    from pix2nerf.limits import check_device
+    from pix2nerf.serving.service import Preprocessing
+
+    assert check_device("map_location", "cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="map_location must be a torch device such as 'cpu' or 'cuda', got 'gpu'"):
+        Pix2NeRF.from_pretrained("default", map_location="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--device is cuda, but torch sees no CUDA device here; use 'cpu'"):
+        check_device("--device", "cuda")
+    image = torch.zeros(1, 3, 16, 16)
+    for alpha in (-5, math.nan, None):
+        with pytest.raises(ValueError, match=r"alpha must be a finite number in \[0, 1\]"):
+            tiny_model.encode(image, alpha=alpha)
+    for size in ("0.5", None, True):
+        with pytest.raises(ValueError, match=r"foreground_size must be in \[0, 1\] \(0: automatic\)"):
+            Preprocessing(foreground_size=size)
 
 
 def test_config_values_are_checked():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
+from pix2nerf.limits import check_device
 from pix2nerf.model import DEFAULT_MODEL
 
 
@@ -16,6 +19,27 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
         help="local model folder or hub repo id (default: $PIX2NERF_MODEL, else 'default': the shipped model)",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def output_path(path: str, check_suffix: Callable[[str], object]) -> Path:
+    """-o PATH checked before any work: `check_suffix(path)` accepts its suffix (raising ValueError otherwise), it is
+    not a folder, and its folder is created if missing."""
+    output = Path(path)
+    check_suffix(path)
+    if output.is_dir():
+        raise ValueError(f"-o {path} is a folder; give a file name")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def check_image_suffix(path: str) -> None:
+    """An image file name that PIL can write (.png, .jpg, .webp, ...)."""
+    from PIL import Image
+
+    formats = Image.registered_extensions()
+    suffix = Path(path).suffix.lower()
+    if formats.get(suffix) not in Image.SAVE:
+        raise ValueError(f"-o must name an image file such as view.png or view.jpg, got {path!r}")
 
 
 def add_refine_argument(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +71,7 @@ def image_latent(model, image: str, refine_steps: int, preprocess: str = "auto")
 def load_model(args: argparse.Namespace):
     from pix2nerf.model import Pix2NeRF
 
-    return Pix2NeRF.from_pretrained(args.model, map_location=args.device)
+    return Pix2NeRF.from_pretrained(args.model, map_location=check_device("--device", args.device))
 
 
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from pix2nerf.evaluation.benchmark import (
     sample_diversity,
     summary_lines,
 )
+from pix2nerf.limits import check_device
 
 HELP = "novel-view PSNR / SSIM and pose errors on a multi-view test split"
 
@@ -64,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    model = Pix2NeRF.from_pretrained(args.model, map_location=args.device)
+    model = Pix2NeRF.from_pretrained(args.model, map_location=check_device("--device", args.device))
     objects = load_objects(args.data, args.split, num_objects=args.num_objects, image_column=args.image_column)
     if args.pose_only:
         results, samples = evaluate_poses(model, objects, progress=not args.no_progress), EvaluationSamples()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pix2nerf.extras import require
+from pix2nerf.limits import check_device
 
 HELP = "render a synthetic multi-view dataset (cars, chairs)"
 
@@ -61,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             args.test_views,
             args.resolution,
             args.seed,
-            args.device,
+            check_device("--device", args.device),
             args.supersample,
             workers=args.workers,
             progress=not args.quiet,

@@ -11,6 +11,7 @@ from pix2nerf.cli.common import (
     add_refine_argument,
     image_latent,
     load_model,
+    output_path,
 )
 
 HELP = "extract the object's surface as a mesh with vertex colours (.glb, .obj or .ply)"
@@ -39,11 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from pix2nerf.limits import check_float, check_int
     from pix2nerf.limits import current as current_limits
+    from pix2nerf.preview.baked_field import check_bake_resolution
     from pix2nerf.preview.mesh import mesh_from_latent
     from pix2nerf.preview.mesh_formats import mesh_writer
 
-    mesh_writer(Path(args.output).suffix)  # a wrong suffix fails before any work
+    output_path(args.output, lambda path: mesh_writer(Path(path).suffix))  # before any work
     check_int("--resolution", args.resolution, 1, current_limits().resolution)
+    check_bake_resolution(args.resolution)
     if args.threshold is not None:
         check_float("--threshold", args.threshold, 0.0, open_low=True)
     model = load_model(args)

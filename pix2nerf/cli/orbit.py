@@ -10,6 +10,7 @@ from pix2nerf.cli.common import (
     add_view_arguments,
     image_latent,
     load_model,
+    output_path,
     progress_bar,
 )
 
@@ -32,9 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pix2nerf.limits import check_float, check_int
+    from pix2nerf.limits import current as current_limits
     from pix2nerf.preview.animation import animation_format, render_orbit, save_animation
 
-    animation_format(args.output)  # a wrong suffix fails before any work
+    output_path(args.output, animation_format)  # before any work, as the frames' and rate's checks
+    check_int("--frames", args.frames, 1, current_limits().frames)
+    check_float("--fps", args.fps, 0.0, current_limits().fps, open_low=True)
     model = load_model(args)
     latent = image_latent(model, args.image, args.refine_steps, args.preprocess)
     with progress_bar("orbit", unit="frame", total=args.frames) as progress:

@@ -18,23 +18,37 @@ from pix2nerf.evaluation.metrics import psnr
 FIT_RESOLUTION = 32  # px of the comparison: the score needs the shape and colours, not detail
 GOOD_FIT = "good fit"
 POOR_FIT = "poor fit: this photo looks unlike the model's training data (cars on white)"
+NO_OBJECT = "no object found: what the encoder sees is nearly uniform"
+BLANK_CONTRAST = 0.02  # standard deviation of the encoder input's pixels (0-1 units) below which nothing is seen
 
 
 @dataclass
 class FitScore:
-    """psnr (B,) in dB of the render of each latent at its own pose against what the encoder saw; threshold in dB."""
+    """psnr (B,) in dB of the render of each latent at its own pose against what the encoder saw; threshold in dB;
+    blank (B,) bool: the inputs with no object to see (a blank or uniform photo, which any plain render matches)."""
 
     psnr: torch.Tensor
     threshold: float
+    blank: torch.Tensor | None = None
 
     @property
     def good(self) -> torch.Tensor:
-        """(B,) bool: the inputs that fit."""
-        return self.psnr >= self.threshold
+        """(B,) bool: the inputs that fit (never a blank one)."""
+        good = self.psnr >= self.threshold
+        return good if self.blank is None else good & ~self.blank
 
     def words(self) -> list[str]:
-        """GOOD_FIT or POOR_FIT for each input, with its score."""
-        return [f"{GOOD_FIT if ok else POOR_FIT} ({value:.1f} dB)" for ok, value in zip(self.good, self.psnr.tolist())]
+        """GOOD_FIT, POOR_FIT or NO_OBJECT for each input, with its score."""
+        blank = [False] * len(self.psnr) if self.blank is None else self.blank.tolist()
+        return [
+            f"{NO_OBJECT if empty else GOOD_FIT if ok else POOR_FIT} ({value:.1f} dB)"
+            for ok, empty, value in zip(self.good.tolist(), blank, self.psnr.tolist())
+        ]
+
+
+def blank_inputs(encoder_input: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: encoder inputs (B, 3, R, R) in [-1, 1] whose pixels hardly vary (BLANK_CONTRAST)."""
+    return ((encoder_input.float() + 1) / 2).flatten(1).std(1).cpu() < BLANK_CONTRAST
 
 
 def input_view_psnr(rendered: torch.Tensor, encoder_input: torch.Tensor) -> torch.Tensor:

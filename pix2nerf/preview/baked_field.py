@@ -295,6 +295,15 @@ def _cell_points(cells: torch.Tensor, step: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def check_bake_resolution(resolution: int, brick: int = DEFAULT_BRICK) -> None:
+    """`bake`'s grid: `resolution` fine cells per axis, a multiple of brick times LEVEL0_STEP."""
+    if brick < 1 or resolution % brick or (resolution // brick) % LEVEL0_STEP:
+        raise ValueError(
+            f"resolution ({resolution}) must be a multiple of brick ({brick}) times {LEVEL0_STEP}, e.g. "
+            f"{DEFAULT_BAKE_RESOLUTION} with brick {DEFAULT_BRICK}"
+        )
+
+
 def bake(
     model: Pix2NeRF,
     latent_or_z: Latent | torch.Tensor,
@@ -313,11 +322,7 @@ def bake(
     upsampled); then a brick of brick^3 fine cells in each cell with density that is not hidden deep inside
     opaque matter. half_size: the cube's half edge in world units (None: `default_half_size(model.config)`).
     """
-    if brick < 1 or resolution % brick or (resolution // brick) % LEVEL0_STEP:
-        raise ValueError(
-            f"resolution ({resolution}) must be a multiple of brick ({brick}) times {LEVEL0_STEP}, e.g. "
-            f"{DEFAULT_BAKE_RESOLUTION} with brick {DEFAULT_BRICK}"
-        )
+    check_bake_resolution(resolution, brick)
     z, latent = _single_latent(model, latent_or_z)
     field = model.field.point_function(model.codes_of(latent if latent is not None else z, psi), LOCKED_VIEW_DIRECTION)
     half = default_half_size(model.config) if half_size is None else float(half_size)

@@ -11,8 +11,11 @@ origin = (sin phi cos theta, cos phi, sin phi sin theta), front view theta = phi
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import torch
+
+from pix2nerf.limits import shorten
 
 MIN_POLAR = 1e-5  # the official code keeps phi inside (1e-5, pi - 1e-5)
 
@@ -175,6 +178,6 @@ def sample_poses(
 
 def zoomed_fov(fov: float, zoom: float) -> float:
     """The field of view (degrees) that magnifies a `fov` degree view `zoom` times (zoom > 0; 1 keeps it)."""
-    if not zoom > 0 or not math.isfinite(zoom):
-        raise ValueError(f"zoom must be a positive finite factor, got {zoom}")
+    if isinstance(zoom, bool) or not isinstance(zoom, Real) or not (zoom > 0 and math.isfinite(zoom)):
+        raise ValueError(f"zoom must be a positive finite factor, got {shorten(zoom)}")
     return math.degrees(2 * math.atan(math.tan(math.radians(fov) / 2) / zoom))

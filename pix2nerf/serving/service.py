@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +189,9 @@ class Preprocessing:
     foreground_size: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.foreground_size <= 1:
-            raise ValueError(f"foreground_size must be in [0, 1] (0: automatic), got {self.foreground_size:.4g}")
+        size = self.foreground_size
+        if isinstance(size, bool) or not isinstance(size, Real) or not 0 <= size <= 1:
+            raise ValueError(f"foreground_size must be in [0, 1] (0: automatic), got {shorten(size)}")
         if not self.remove_background:  # without re-framing the size has no effect: one cache entry for all
             object.__setattr__(self, "foreground_size", 0.0)
 
