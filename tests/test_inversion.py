@@ -167,8 +167,9 @@ def test_serving_caches_refined_latents_by_image_and_settings(model, photo):
     assert service.refine_seconds(20) > service.refine_seconds(10) > service.refine_seconds(0) == 0
     view = service.novel_view(image, 30.0, 10.0, refine_steps=2)
     assert view.image.size == (8, 8) and service.cache.misses == misses
-    with pytest.raises(ValueError, match="refine_steps must be an integer in"):
-        service.prepare(image, refine_steps=2.5)
+    for steps in (2.5, True, "2"):
+        with pytest.raises(ValueError, match="refine_steps must be an integer in"):
+            service.prepare(image, refine_steps=steps)
 
 
 def test_eval_command_reports_encoder_and_refined_rows(tmp_path, model):

@@ -36,7 +36,15 @@ from pix2nerf.config import Pix2NeRFConfig
 from pix2nerf.foreground import prepare_image
 from pix2nerf.images import check_image_bytes
 from pix2nerf.inversion import InversionSettings, best_yaw, refine
-from pix2nerf.limits import Limits, check_angle, check_choice, check_float, check_int, shorten
+from pix2nerf.limits import (
+    PITCH_BOUND,
+    Limits,
+    check_angle,
+    check_choice,
+    check_degrees,
+    check_int,
+    shorten,
+)
 from pix2nerf.limits import current as current_limits
 from pix2nerf.model import DEFAULT_MODEL, DEFAULT_MODEL_DIR, Pix2NeRF
 from pix2nerf.outputs import Latent, RenderOutput
@@ -522,10 +530,10 @@ class Service:
 
 
 def check_refine_steps(steps: Any) -> int:
-    """A request's refinement steps as an int in [0, MAX_REFINE_STEPS] (whole floats accepted); ValueError
-    otherwise."""
+    """A request's refinement steps as an int in [0, MAX_REFINE_STEPS] (whole floats accepted, as sliders send them;
+    not bools or strings); ValueError otherwise."""
     try:
-        value = float(steps)
+        value = math.nan if isinstance(steps, (bool, str, bytes)) else float(steps)
     except (TypeError, ValueError):
         value = math.nan
     if not (value.is_integer() and 0 <= value <= MAX_REFINE_STEPS):
@@ -536,4 +544,4 @@ def check_refine_steps(steps: Any) -> int:
 def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
     """Degrees (pix2nerf.limits): yaw wrapped into [-180, 180), pitch in [-90, 90]; ValueError otherwise."""
     yaw = check_angle("yaw", yaw)
-    return wrap_degrees(yaw), check_float("pitch", pitch, -90.0, 90.0)
+    return wrap_degrees(yaw), check_degrees("pitch", pitch, bound=PITCH_BOUND)
