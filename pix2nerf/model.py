@@ -534,6 +534,8 @@ class Pix2NeRF(
             latent = self.invert(self.preprocess(image, preprocess), refine_steps)
         else:
             latent = self.encode(image, preprocess=preprocess)
+        if latent.z.shape[0] != 1:
+            raise ValueError(f"novel_views takes one image or a Latent of one, got a batch of {latent.z.shape[0]}")
         out = self.render(latent.first(len(yaws)), torch.tensor(yaws), torch.tensor(pitches), **render_kwargs)
         return [image_utils.tensor_to_pil(rgb) for rgb in out.rgb]
 

@@ -159,6 +159,8 @@ def test_render_shapes_ranges_and_angle_forms(tiny_model):
     assert tiny_model.render(latent.z, 0.0, 0.0, resolution=8, return_depth=False).depth is None
     views = tiny_model.novel_views(Image.new("RGB", (20, 20), "red"), [0, 90, 180], 15.0, resolution=8)
     assert len(views) == 3 and views[0].size == (8, 8)
+    with pytest.raises(ValueError, match="novel_views takes one image or a Latent of one, got a batch of 2"):
+        tiny_model.novel_views(latent, [0.0], 0.0, resolution=8)
     assert tiny_model.generate(3, 30.0, 10.0, resolution=8).rgb.shape == (1, 3, 8, 8)
 
 
