@@ -297,6 +297,8 @@ class Pix2NeRF(
         encoded here) rendered from their own pose against the encoder input; `.words()` says it in words."""
         encoder_input = self.preprocess(images, preprocess)
         latent = self.encode(encoder_input) if latent is None else latent
+        if latent.z.shape[0] != encoder_input.shape[0]:
+            raise ValueError(f"fit_score got {encoder_input.shape[0]} images and a Latent of {latent.z.shape[0]}")
         rendered = self.render(latent, resolution=FIT_RESOLUTION, return_depth=False).rgb
         return FitScore(
             input_view_psnr(rendered, encoder_input), self.config.fit_threshold_db, blank_inputs(encoder_input)

@@ -29,6 +29,8 @@ def test_a_held_out_car_fits_and_a_cat_does_not(shipped_model):
     assert words[0].startswith(GOOD_FIT) and words[1].startswith(POOR_FIT)
     latent = shipped_model.encode(car)
     assert shipped_model.fit_score(car, latent).psnr.item() == pytest.approx(score.psnr[0].item(), abs=1e-4)
+    with pytest.raises(ValueError, match="fit_score got 2 images and a Latent of 1"):
+        shipped_model.fit_score([car, cat], latent)
 
 
 def test_a_blank_photo_is_no_object_whatever_its_score(shipped_model):
