@@ -170,13 +170,13 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+PITCH_BOUND = 90.0  # degrees: a request's pitch runs from straight below (-90) to straight above (90)
+
+
 def check_angle(name: str, value: Any, limits: Limits | None = None) -> float:
     """Degrees (a number) within +-limits.angle."""
     bound = (limits or current()).angle
     return check_float(name, value, -bound, bound)
-
-
-PITCH_BOUND = 90.0  # degrees: a pitch runs from straight below (-90) to straight above (90)
 
 
 def check_tensor(name: str, value: Any, low: float, high: float) -> Any:
@@ -194,10 +194,10 @@ def check_tensor(name: str, value: Any, low: float, high: float) -> Any:
     return value
 
 
-def check_degrees(name: str, value: Any, limits: Limits | None = None, bound: float | None = None) -> Any:
-    """Angles in degrees, a number, a list or a tensor of them, each within +-bound (None: limits.angle; pitches:
-    PITCH_BOUND); returned unchanged (a number as a float, a list as a tensor)."""
-    bound = (limits or current()).angle if bound is None else bound
+def check_degrees(name: str, value: Any, limits: Limits | None = None) -> Any:
+    """Angles in degrees, a number, a list or a tensor of them, each within +-limits.angle; returned unchanged (a
+    number as a float, a list as a tensor)."""
+    bound = (limits or current()).angle
     if isinstance(value, (list, tuple)) and 0 < len(value) <= current().batch_size:
         import torch
 

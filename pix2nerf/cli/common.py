@@ -21,15 +21,13 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
-def output_path(path: str, check_suffix: Callable[[str], object]) -> Path:
+def check_output(path: str, check_suffix: Callable[[str], object]) -> None:
     """-o PATH checked before any work: `check_suffix(path)` accepts its suffix (raising ValueError otherwise), it is
     not a folder, and its folder is created if missing."""
-    output = Path(path)
     check_suffix(path)
-    if output.is_dir():
+    if Path(path).is_dir():
         raise ValueError(f"-o {path} is a folder; give a file name")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    return output
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def check_image_suffix(path: str) -> None:

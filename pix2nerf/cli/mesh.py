@@ -9,9 +9,9 @@ from pix2nerf.cli.common import (
     add_model_argument,
     add_preprocess_argument,
     add_refine_argument,
+    check_output,
     image_latent,
     load_model,
-    output_path,
 )
 
 HELP = "extract the object's surface as a mesh with vertex colours (.glb, .obj or .ply)"
@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     from pix2nerf.preview.mesh import mesh_from_latent
     from pix2nerf.preview.mesh_formats import mesh_writer
 
-    output_path(args.output, lambda path: mesh_writer(Path(path).suffix))  # before any work
+    check_output(args.output, lambda path: mesh_writer(Path(path).suffix))  # before any work
     check_int("--resolution", args.resolution, 1, current_limits().resolution)
     check_bake_resolution(args.resolution)
     if args.threshold is not None:

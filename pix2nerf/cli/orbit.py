@@ -8,9 +8,9 @@ from pix2nerf.cli.common import (
     add_model_argument,
     add_refine_argument,
     add_view_arguments,
+    check_output,
     image_latent,
     load_model,
-    output_path,
     progress_bar,
 )
 
@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     from pix2nerf.limits import current as current_limits
     from pix2nerf.preview.animation import animation_format, render_orbit, save_animation
 
-    output_path(args.output, animation_format)  # before any work, as the frames' and rate's checks
+    check_output(args.output, animation_format)  # before any work, as the frames' and rate's checks
     check_int("--frames", args.frames, 1, current_limits().frames)
     check_float("--fps", args.fps, 0.0, current_limits().fps, open_low=True)
     model = load_model(args)

@@ -9,9 +9,9 @@ from pix2nerf.cli.common import (
     add_refine_argument,
     add_view_arguments,
     check_image_suffix,
+    check_output,
     image_latent,
     load_model,
-    output_path,
     progress_bar,
 )
 from pix2nerf.images import tensor_to_pil
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    output_path(args.output, check_image_suffix)  # before any work
+    check_output(args.output, check_image_suffix)  # before any work
     model = load_model(args)
     latent = image_latent(model, args.image, args.refine_steps, args.preprocess)
     fit = model.fit_score(args.image, latent, preprocess=args.preprocess).words()[0]

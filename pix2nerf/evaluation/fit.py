@@ -29,20 +29,18 @@ class FitScore:
 
     psnr: torch.Tensor
     threshold: float
-    blank: torch.Tensor | None = None
+    blank: torch.Tensor
 
     @property
     def good(self) -> torch.Tensor:
         """(B,) bool: the inputs that fit (never a blank one)."""
-        good = self.psnr >= self.threshold
-        return good if self.blank is None else good & ~self.blank
+        return (self.psnr >= self.threshold) & ~self.blank
 
     def words(self) -> list[str]:
         """GOOD_FIT, POOR_FIT or NO_OBJECT for each input, with its score."""
-        blank = [False] * len(self.psnr) if self.blank is None else self.blank.tolist()
         return [
             f"{NO_OBJECT if empty else GOOD_FIT if ok else POOR_FIT} ({value:.1f} dB)"
-            for ok, empty, value in zip(self.good.tolist(), blank, self.psnr.tolist())
+            for ok, empty, value in zip(self.good.tolist(), self.blank.tolist(), self.psnr.tolist())
         ]
 
 

@@ -294,7 +294,6 @@ def _cell_points(cells: torch.Tensor, step: int) -> torch.Tensor:
     return F.max_pool3d(F.pad(fine[None, None].float(), (1,) * 6), 2, 1)[0, 0] > 0
 
 
-@torch.no_grad()
 def check_bake_resolution(resolution: int, brick: int = DEFAULT_BRICK) -> None:
     """`bake`'s grid: `resolution` fine cells per axis, a multiple of brick times LEVEL0_STEP."""
     if brick < 1 or resolution % brick or (resolution // brick) % LEVEL0_STEP:
@@ -304,6 +303,7 @@ def check_bake_resolution(resolution: int, brick: int = DEFAULT_BRICK) -> None:
         )
 
 
+@torch.no_grad()
 def bake(
     model: Pix2NeRF,
     latent_or_z: Latent | torch.Tensor,

@@ -41,7 +41,7 @@ from pix2nerf.limits import (
     Limits,
     check_angle,
     check_choice,
-    check_degrees,
+    check_float,
     check_int,
     shorten,
 )
@@ -544,4 +544,4 @@ def check_refine_steps(steps: Any) -> int:
 def check_angles(yaw: Any, pitch: Any) -> tuple[float, float]:
     """Degrees (pix2nerf.limits): yaw wrapped into [-180, 180), pitch in [-90, 90]; ValueError otherwise."""
     yaw = check_angle("yaw", yaw)
-    return wrap_degrees(yaw), check_degrees("pitch", pitch, bound=PITCH_BOUND)
+    return wrap_degrees(yaw), check_float("pitch", pitch, -PITCH_BOUND, PITCH_BOUND)

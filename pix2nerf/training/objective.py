@@ -306,7 +306,7 @@ class Pix2NeRFTrainer:
 
     def _run(self, step, inputs: tuple[torch.Tensor, ...], **switches) -> dict[str, torch.Tensor]:
         """step(*inputs, **switches), replayed from a CUDA graph where the trainer has step graphs and the schedule
-        has settled (fade-in done, no density noise); the key: the inputs' shapes, the switches, every learning rate
+        has settled (fade-in done, no density noise); the key: the inputs' shapes, the switches, every learning rate,
         the convolutions' autotuning and the images' layout (what a replay cannot change)."""
         settled = switches["alpha"] == 1.0 and switches["settings"].noise_std == 0
         if self.step_graphs is None or not settled:
