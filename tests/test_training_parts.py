@@ -373,6 +373,31 @@ def test_coordconv_is_the_convolution_of_the_input_concatenated_with_its_coordin
         layer(torch.zeros(2, 5, 9, 9, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("stride, size", [(1, 8), (2, 8), (2, 7)])
+def test_pointwise_conv_and_pooling_are_conv2d_and_avg_pool2d(channels_last, stride, size):
+    """The 1x1 convolution as a matrix product and the 2x2 mean give F.conv2d's and F.avg_pool2d's values and first
+    and second derivatives (float64), in the input's memory layout."""
+    from pix2nerf.networks.blocks import average_pool2x2, pointwise_conv2d
+
+    torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 5, size, size, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    weight = torch.randn(4, 5, 1, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    inputs = (x, weight, bias)
+    got = pointwise_conv2d(*inputs, stride=stride)
+    torch.testing.assert_close(got, F.conv2d(*inputs, stride=stride))
+    assert got.is_contiguous(memory_format=layout)
+    assert torch.autograd.gradgradcheck(lambda *a: pointwise_conv2d(*a, stride=stride), inputs)
+    assert torch.autograd.gradgradcheck(lambda x, w: pointwise_conv2d(x, w, None, stride=stride), inputs[:2])
+    if size % 2 == 0:
+        pooled = average_pool2x2(x)
+        torch.testing.assert_close(pooled, F.avg_pool2d(x, 2))
+        assert pooled.is_contiguous(memory_format=layout)
+        assert torch.autograd.gradgradcheck(average_pool2x2, (x,))
+
+
 @pytest.mark.parametrize("kind", ["progressive", "ccs"])
 def test_transposed_input_grad_leaves_d_and_r1s_double_backward_as_they_were(kind):
     """CoordConvs whose input gradient is a transposed convolution give the same logits, R1 gradient and weight

@@ -18,6 +18,34 @@ def _kaiming_leaky_(module: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
 
 
+def pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1) -> torch.Tensor:
+    """`F.conv2d(x, weight, bias, stride)` for a 1x1 kernel, as a matrix product over channels: x (B, C, H, W),
+    weight (O, C, 1, 1) -> (B, O, H', W') in x's memory layout.
+
+    Its derivatives of every order are matrix products; cuDNN's generic double backward of a 1x1 convolution (R1's,
+    through fromRGB and the skips) computes the weight's share as a convolution whose kernel is the whole image,
+    which it serves with a slow kernel (docs/performance.md)."""
+    channels_last = is_channels_last(x)
+    x, matrix = x[:, :, ::stride, ::stride], weight.flatten(1)
+    if channels_last:
+        return F.linear(x.movedim(1, -1), matrix, bias).movedim(-1, 1)
+    y = torch.matmul(matrix, x.flatten(2)).unflatten(2, x.shape[-2:])
+    return y if bias is None else y + bias[:, None, None]
+
+
+def average_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """`F.avg_pool2d(x, 2)` of (B, C, H, W) with even H and W, as a mean over 2 x 2 cells: its backward is a broadcast
+    (no pooling-backward kernel), in x's memory layout."""
+    if is_channels_last(x):  # pool the (B, H, W, C) view, so that the result keeps the layout
+        return x.movedim(1, -1).unflatten(1, (-1, 2)).unflatten(3, (-1, 2)).mean((2, 4)).movedim(-1, 1)
+    return x.unflatten(2, (-1, 2)).unflatten(4, (-1, 2)).mean((3, 5))
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether (B, C, H, W) x is laid out channels last (and not also contiguous, as when H = W = 1)."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
     """Two channels (B, 2, H, W) in [-1, 1]: the row coordinate, then the column coordinate."""
     batch, _, height, width = x.shape
@@ -84,7 +112,7 @@ class StridedResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
-        return (y + self.skip(x)) / math.sqrt(2)
+        return (y + pointwise_conv2d(x, self.skip.weight, self.skip.bias, stride=2)) / math.sqrt(2)
 
 
 class PooledResidualBlock(nn.Module):
@@ -98,10 +126,10 @@ class PooledResidualBlock(nn.Module):
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.avg_pool2d(F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2), 2)
-        identity = F.avg_pool2d(x, 2)
+        y = average_pool2x2(F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2))
+        identity = average_pool2x2(x)
         if self.skip is not None:
-            identity = self.skip(identity)
+            identity = pointwise_conv2d(identity, self.skip.weight, self.skip.bias)
         return (y + identity) / math.sqrt(2)
 
 
@@ -113,7 +141,7 @@ class FromRGB(nn.Module):
         self.conv = nn.Conv2d(3, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(self.conv(x), 0.2)
+        return F.leaky_relu(pointwise_conv2d(x, self.conv.weight, self.conv.bias), 0.2)
 
 
 class ProgressivePyramid(nn.Module):
