@@ -113,7 +113,14 @@ class PlaneSynthesis(nn.Module):
             if index:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = _unit_rms(F.leaky_relu(conv(x, w), LEAKY_SLOPE))
-        planes = F.interpolate(self.to_planes(x, w).float(), scale_factor=2, mode="bilinear", align_corners=False)
-        resolution = planes.shape[-1]
-        planes = planes.view(w.shape[0], 3, self.plane_channels, resolution, resolution)
-        return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        return upsample_planes(self.to_planes(x, w), self.plane_channels)
+
+
+def upsample_planes(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
+    """The synthesis's last stage: x (B, 3 * C, R / 2, R / 2) -> planes (B, 3, C, R, R) float32, bilinearly doubled
+    and stored channels last (each texel's C features adjacent). `benchmarks/gpu_plane_upsample.py` times
+    alternatives to it."""
+    planes = F.interpolate(x.float(), scale_factor=2, mode="bilinear", align_corners=False)
+    resolution = planes.shape[-1]
+    planes = planes.view(x.shape[0], 3, plane_channels, resolution, resolution)
+    return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
