@@ -72,6 +72,21 @@ def test_bake_holds_the_field_at_refined_lattice_points(blob, blob_baked):
     assert far_sigma.abs().max() == 0 and far_rgb.shape == (2, 3)
 
 
+def test_bake_reports_progress_and_bakes_the_same_field(blob, blob_baked, monkeypatch):
+    """With a progress callback the passes evaluate in chunks and report rising fractions up to 1; the baked arrays
+    are those baked without one."""
+    from pix2nerf.preview import baked_field
+
+    model, z = blob
+    monkeypatch.setattr(baked_field, "PROGRESS_POINTS", 500)
+    fractions = []
+    baked = bake(model, z, resolution=48, brick=3, progress=fractions.append)
+    assert len(fractions) > 4 and fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[0] > 0
+    torch.testing.assert_close(baked.lattice, blob_baked.lattice)
+    torch.testing.assert_close(baked.bricks, blob_baked.bricks)
+    assert torch.equal(baked.cell_state, blob_baked.cell_state)
+
+
 def test_baked_views_match_the_model_render(blob, blob_baked):
     model, z = blob
     yaws, pitches = torch.tensor([0.0, 120.0, 250.0]), torch.tensor([10.0, 35.0, -5.0])

@@ -12,6 +12,7 @@ from pix2nerf.cli.common import (
     check_output,
     image_latent,
     load_model,
+    progress_bar,
 )
 
 HELP = "extract the object's surface as a mesh with vertex colours (.glb, .obj or .ply)"
@@ -51,7 +52,8 @@ def main(args: argparse.Namespace) -> int:
         check_float("--threshold", args.threshold, 0.0, open_low=True)
     model = load_model(args)
     latent = image_latent(model, args.image, args.refine_steps, args.preprocess)
-    mesh = mesh_from_latent(model, latent, resolution=args.resolution, threshold=args.threshold)
+    with progress_bar("baking") as progress:
+        mesh = mesh_from_latent(model, latent, resolution=args.resolution, threshold=args.threshold, progress=progress)
     mesh.save(args.output)
     print(f"wrote {args.output} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")
     return 0

@@ -18,6 +18,7 @@ times faster than its 3D trilinear one: a trilinear read is two bilinear reads i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -41,6 +42,9 @@ DETAIL_OPTICAL_DEPTH = 0.05  # a cell's lattice interpolation is bad when the op
 DETAIL_COLOR = 0.02  # ... or a colour channel times the cell's opacity is off by this
 REFINE_DENSITY = 1.0  # cells with a corner above this raw sigma get refined
 HIDDEN_OPTICAL_DEPTH = 8.0  # cells behind this optical depth from every side (transmittance < e^-8) are not refined
+PROGRESS_POINTS = 2**18  # network evaluations between two progress reports of a bake
+# the share of a bake's progress that each of its passes reports on: level 0, level 1, the detail test, level 2
+PASS_PROGRESS = (0.05, 0.45, 0.1, 0.4)
 MAX_POINTS_PER_RENDER_CHUNK = 2**21  # grid reads per ray chunk in BakedField.render (bounded memory)
 
 
@@ -236,6 +240,28 @@ def _single_latent(model: Pix2NeRF, latent_or_z: Latent | torch.Tensor) -> tuple
     return z.to(model.device, torch.float32), latent
 
 
+def _reporting_passes(field: PointFunction, progress: Callable[[float], None] | None) -> list[PointFunction]:
+    """One PointFunction per pass of `bake` (PASS_PROGRESS): each evaluates `field` and, with a progress callback,
+    does so in chunks of PROGRESS_POINTS, calling progress(fraction of the whole bake) after each."""
+    if progress is None:
+        return [field] * len(PASS_PROGRESS)
+    starts = [sum(PASS_PROGRESS[:i]) for i in range(len(PASS_PROGRESS))]
+
+    def reporting(start: float, share: float) -> PointFunction:
+        def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rgb, sigma, total = [], [], points.shape[0]
+            for first in range(0, total, PROGRESS_POINTS):
+                chunk_rgb, chunk_sigma = field(points[first : first + PROGRESS_POINTS])
+                rgb.append(chunk_rgb)
+                sigma.append(chunk_sigma)
+                progress(start + share * min(first + PROGRESS_POINTS, total) / total)
+            return torch.cat(rgb), torch.cat(sigma)
+
+        return evaluate
+
+    return [reporting(start, share) for start, share in zip(starts, PASS_PROGRESS)]
+
+
 def _lattice_points(axis: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """World points (M, 3) as (x, y, z) of lattice indices (M, 3) given as (z, y, x)."""
     return torch.stack([axis[index[:, 2]], axis[index[:, 1]], axis[index[:, 0]]], -1)
@@ -312,6 +338,7 @@ def bake(
     brick: int = DEFAULT_BRICK,
     half_size: float | None = None,
     psi: float = 1.0,
+    progress: Callable[[float], None] | None = None,
 ) -> BakedField:
     """Sample the field of one latent (a Latent or z (1, z_dim)) for fast renders, about `resolution` fine cells
     per axis where there is matter.
@@ -321,10 +348,12 @@ def bake(
     level-0 cells with density (above REFINE_DENSITY at a corner) and their neighbours (elsewhere it is level 0
     upsampled); then a brick of brick^3 fine cells in each cell with density that is not hidden deep inside
     opaque matter. half_size: the cube's half edge in world units (None: `default_half_size(model.config)`).
+    progress(fraction) is called as the network's evaluations finish (fractions 0-1, 1 at the end).
     """
     check_bake_resolution(resolution, brick)
     z, latent = _single_latent(model, latent_or_z)
     field = model.field.point_function(model.codes_of(latent if latent is not None else z, psi), LOCKED_VIEW_DIRECTION)
+    level0_field, level1_field, detail_field, level2_field = _reporting_passes(field, progress)
     half = default_half_size(model.config) if half_size is None else float(half_size)
     if not half > 0:
         raise ValueError(f"half_size must be positive world units, got {half_size}")
@@ -335,7 +364,7 @@ def bake(
     # level 0: every LEVEL0_STEP-th lattice point
     index0 = torch.arange(0, side, LEVEL0_STEP, device=device)
     points0 = torch.stack(torch.meshgrid(index0, index0, index0, indexing="ij"), -1).reshape(-1, 3)
-    rgb, sigma = field(_lattice_points(axis, points0))
+    rgb, sigma = level0_field(_lattice_points(axis, points0))
     level0 = torch.cat([rgb, sigma[:, None]], -1).t().reshape(1, 4, *(len(index0),) * 3)
     dense0 = _dilate(_corner_extremes(level0[0, 3])[0] > REFINE_DENSITY, 1)
 
@@ -345,14 +374,14 @@ def bake(
     wanted[::LEVEL0_STEP, ::LEVEL0_STEP, ::LEVEL0_STEP] = False
     index1 = wanted.nonzero()
     if index1.numel():
-        rgb, sigma = field(_lattice_points(axis, index1))
+        rgb, sigma = level1_field(_lattice_points(axis, index1))
         lattice[:, index1[:, 0], index1[:, 1], index1[:, 2]] = torch.cat([rgb, sigma[:, None]], -1).t()
 
     # level 2: bricks in visible cells with density where the lattice misses detail
     corner_max, corner_min = _corner_extremes(lattice[3])
     cell_size = 2 * half / cells
     candidates = (corner_max > REFINE_DENSITY) & ~_hidden_cells(corner_min, cell_size)
-    with_bricks = _dilate(_poorly_interpolated(field, lattice, candidates, axis), BRICK_DILATION) & candidates
+    with_bricks = _dilate(_poorly_interpolated(detail_field, lattice, candidates, axis), BRICK_DILATION) & candidates
     cell_state = torch.where(corner_max > 0, 0, -1).to(torch.int32)
     brick_cells = with_bricks.nonzero()  # (n, 3) as (z, y, x)
     n, b = brick_cells.shape[0], brick
@@ -371,7 +400,7 @@ def bake(
     new = (~coarse_point).nonzero().squeeze(1)
     if new.numel():
         fine_axis = torch.linspace(-half, half, fine_side, device=device)
-        rgb, sigma = field(_lattice_points(fine_axis, unique_index[new]))
+        rgb, sigma = level2_field(_lattice_points(fine_axis, unique_index[new]))
         values[new] = torch.cat([rgb, sigma[:, None]], -1)
     brick_values = values[inverse].reshape(n, b + 1, b + 1, b + 1, 4)  # (brick, z, y, x, channel)
     positive = (brick_values[..., 3] > 0).flatten(1).any(1)
@@ -383,6 +412,8 @@ def bake(
     bricks = _slice_atlas(tiles if n else torch.zeros(4, 1, b + 1, (b + 1) ** 2, device=device), brick_columns)
     config = model.config
     settings = RaySamplingSettings.from_config(config)
+    if progress is not None:
+        progress(1.0)
     return BakedField(
         _slice_atlas(lattice, math.ceil(math.sqrt(side))),
         bricks,

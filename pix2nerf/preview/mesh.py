@@ -10,6 +10,7 @@ the components that matter (`main_components`) -> colours from the baked (locked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,8 @@ def mesh_from_latent(
     latent_or_z: Latent | torch.Tensor,
     resolution: int = DEFAULT_BAKE_RESOLUTION,
     threshold: float | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Mesh:
     """Bake the field of one latent (a Latent or z (1, z_dim)) at `resolution` cells per axis and mesh it inside the
-    region its cameras see."""
-    return mesh_from_baked(bake(model, latent_or_z, resolution=resolution), threshold)
+    region its cameras see. progress(fraction) reports the bake (`bake`'s progress)."""
+    return mesh_from_baked(bake(model, latent_or_z, resolution=resolution, progress=progress), threshold)
