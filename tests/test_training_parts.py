@@ -391,6 +391,8 @@ def test_pointwise_conv_and_pooling_are_conv2d_and_avg_pool2d(channels_last, str
     assert got.is_contiguous(memory_format=layout)
     assert torch.autograd.gradgradcheck(lambda *a: pointwise_conv2d(*a, stride=stride), inputs)
     assert torch.autograd.gradgradcheck(lambda x, w: pointwise_conv2d(x, w, None, stride=stride), inputs[:2])
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the dtype autocast gives F.conv2d, in either layout
+        assert pointwise_conv2d(x.float(), weight.float(), bias.float(), stride=stride).dtype == torch.bfloat16
     if size % 2 == 0:
         pooled = average_pool2x2(x)
         torch.testing.assert_close(pooled, F.avg_pool2d(x, 2))

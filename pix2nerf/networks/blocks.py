@@ -30,7 +30,7 @@ def pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     if channels_last:
         return F.linear(x.movedim(1, -1), matrix, bias).movedim(-1, 1)
     y = torch.matmul(matrix, x.flatten(2)).unflatten(2, x.shape[-2:])
-    return y if bias is None else y + bias[:, None, None]
+    return y if bias is None else y + bias.to(y.dtype)[:, None, None]  # autocast's dtype, as F.conv2d's
 
 
 def average_pool2x2(x: torch.Tensor) -> torch.Tensor:
