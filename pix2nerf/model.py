@@ -103,7 +103,7 @@ class Pix2NeRF(
 
     def use_kernels(self, kernels: str = "auto", *, graphs: bool | str = True) -> None:
         """Run renders' field through `kernels` ("auto", "reference", "compile" or "triton"); `graphs`: replay CUDA
-        graphs of fixed-shape renders where the fused kernel runs (True), for every compiled field ("all") or nowhere
+        graphs of fixed-shape renders where a fused kernel runs (True), for every compiled field ("all") or nowhere
         (False). Checked when a render first needs the runner."""
         self.kernels, self.render_graphs = kernels, graphs
         self._runners: dict[tuple[torch.device, str], FieldRunner] = {}

@@ -117,3 +117,71 @@ def test_plane_gather_matches_embedding_bag_values_and_gradients():
 
 def test_triplane_field_with_the_triton_gather_matches_its_reference_and_the_runner_takes_it_for_triton():
     run_interpreted(FIELD_CHECK)
+
+
+FUSED_CHECK = textwrap.dedent(
+    """
+    import pytest
+    import torch
+
+    from pix2nerf import Pix2NeRFConfig
+    from pix2nerf.fields.triplane import BLOB_DENSITY, BLOB_RADIUS, TriplaneField, embedding_bag_gather
+    from pix2nerf.kernels import runner as runners
+    from pix2nerf.kernels.fused_triplane import FusedTriplaneField, supports
+
+    def fp16_numerics(field, points, planes):
+        # float64, the decoder's operands and hidden outputs rounded to float16 as under fp16 autocast
+        half = lambda t: t.half().double()  # noqa: E731
+        linears = [m for m in field.decoder if isinstance(m, torch.nn.Linear)]
+        h = half(field._features(points, planes, embedding_bag_gather).double())
+        for layer in linears[:-1]:
+            h = half(torch.relu(h @ half(layer.weight).T + layer.bias.double()))
+        out = h @ half(linears[-1].weight).T + linears[-1].bias.double()
+        p = points.double()
+        bump = BLOB_DENSITY * ((p * p).sum(-1) * (-1 / (BLOB_RADIUS * field.half_size) ** 2) + 1).relu()
+        inside = (p.abs() <= field.half_size).all(-1)
+        m = field.colour_margin
+        return torch.sigmoid(out[..., 1:]) * (1 + 2 * m) - m, torch.where(inside, out[..., 0] + bump, 0.0)
+
+    torch.manual_seed(0)
+    assert not supports(TriplaneField(Pix2NeRFConfig.from_preset("tiny_triplane")))  # 8 channels: no tiles
+    for layers, margin in ((2, 0.0), (3, 0.05)):  # no hidden layer, one; a colour margin
+        config = Pix2NeRFConfig.from_preset(
+            "tiny_triplane", triplane_channels=16, triplane_decoder_dim=32, triplane_decoder_layers=layers,
+            triplane_colour_margin=margin,
+        )
+        field = TriplaneField(config).eval()
+        with torch.no_grad():  # densities of tens, as a trained field has
+            field.decoder[-1].weight.mul_(20)
+        fused = FusedTriplaneField(field)
+        # several programs with a ragged end; one point; one latent's planes expanded over the batch
+        for batch, count, shared in ((2, 150, False), (3, 1, True), (1, 128, False)):
+            with torch.no_grad():
+                (planes,) = field.latent_codes(torch.randn(1 if shared else batch, config.z_dim))
+                planes = (planes * 3).expand(batch, -1, -1, -1, -1)
+                points = (torch.rand(batch, count, 3) - 0.5) * 2.4 * field.half_size  # some outside the box
+                rgb, sigma = fused(points, points, planes)
+                rgb_ref, sigma_ref = fp16_numerics(field, points, planes)
+            assert rgb.shape == (batch, count, 3) and sigma.shape == (batch, count)
+            assert (sigma[~(points.abs() <= field.half_size).all(-1)] == 0).all()
+            # float32 sums in another order: where a float16 rounding of a hidden unit falls the other way, a
+            # density of tens moves by up to about 1e-2
+            assert (sigma - sigma_ref).abs().max() < 2e-2 and (rgb - rgb_ref).abs().max() < 1e-3
+            assert (sigma - sigma_ref).abs().median() < 1e-5
+        assert fused.keep_alive() == tuple(field.parameters())
+
+    # the runner takes it for kernels "triton" where the sizes allow (CUDA stood in for by the interpreter)
+    runners.triton_available = lambda device: True
+    runner = runners.FieldRunner(field, "triton")
+    assert isinstance(runner.fused, FusedTriplaneField) and runner.fused.replays_in_graphs
+    assert runner._graph_weights() == tuple(field.parameters())
+    assert runners.FieldRunner(TriplaneField(Pix2NeRFConfig.from_preset("tiny_triplane")), "triton").fused is None
+    with pytest.raises(ValueError, match="powers of two from 16 to 256"):
+        FusedTriplaneField(TriplaneField(Pix2NeRFConfig.from_preset("tiny_triplane")))
+    print("ok")
+    """
+)
+
+
+def test_fused_triplane_kernel_matches_the_fp16_path_and_the_runner_takes_it():
+    run_interpreted(FUSED_CHECK)

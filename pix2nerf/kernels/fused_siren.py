@@ -141,7 +141,10 @@ def _radiance_field_kernel(
 
 
 class FusedSirenField:
-    """Calls the kernel for one SirenField, with its weights packed once (and again after they change)."""
+    """Calls the kernel for one SirenField, with its weights packed once (and again after they change);
+    `replays_in_graphs`: False, the packing checks the weights' versions and reads a bias on the host."""
+
+    replays_in_graphs = False
 
     def __init__(
         self,
@@ -158,6 +161,10 @@ class FusedSirenField:
         self._packed: dict[str, torch.Tensor | float] | None = None
         self._versions: tuple[int, ...] = ()
         self.compiled_kernel = None
+
+    def keep_alive(self) -> object:
+        """What a CUDA graph of a render through the kernel reads: the packed weights."""
+        return self._packed
 
     def _weights(self) -> dict[str, torch.Tensor | float]:
         """The field's weights in the kernel's layout; repacked when a parameter changed in place or was replaced."""

@@ -8,8 +8,9 @@ kernels:
   kernel (pix2nerf.kernels.fused_siren: every layer per tile of points, no gradients, fp16), the training layer
   kernels (pix2nerf.kernels.siren_layers: product, FiLM and sine in one kernel each way, with gradients, fp16) when
   `training_kernels` is set, and CUDA graphs of fixed-shape renders on the fused kernel (`graphs=True`). For the
-  tri-plane: the plane texels' weighted gather (pix2nerf.kernels.plane_gather, forward and backward) between the
-  compiled parts of its forward, in every call.
+  tri-plane: the fused inference kernel (pix2nerf.kernels.fused_triplane: texel weights, gather and decoder per tile
+  of points, no gradients, fp16) where its sizes allow, and the plane texels' weighted gather
+  (pix2nerf.kernels.plane_gather, forward and backward) between the compiled parts of its forward in the other calls.
 - "auto": on CUDA with Triton, "triton" for a field with Triton kernels (they have measured faster than
   torch.compile for both fields, docs/performance.md) and "compile" for one without; elsewhere "reference".
 
@@ -74,7 +75,7 @@ class FieldRunner:
     """Calls `field` (same signature and results, within fp16 rounding) through the kernels chosen at construction.
 
     training_kernels: take the SIREN's Triton layer kernels for calls with gradients under fp16 (kernels "triton").
-    graphs: let fixed-shape renders without gradients on CUDA replay CUDA graphs (`render_graph_key`): True where the
+    graphs: let fixed-shape renders without gradients on CUDA replay CUDA graphs (`render_graph_key`): True where a
     fused kernel runs, "all" for every kernel choice but "reference" (where a fused kernel exists, the renders that
     take it), False nowhere.
     """
@@ -91,9 +92,11 @@ class FieldRunner:
         self.film_sine_alignment = 1
         forward = field.forward
         if self.kernels == "triton" and field.field_type == "triplane":
+            from pix2nerf.kernels import fused_triplane
             from pix2nerf.kernels.plane_gather import plane_gather
 
             forward = functools.partial(field.forward_with, gather=plane_gather)
+            self.fused = fused_triplane.FusedTriplaneField(field) if fused_triplane.supports(field) else None
         elif self.kernels == "triton":
             from pix2nerf.kernels.fused_siren import FusedSirenField
             from pix2nerf.kernels.siren_layers import ALIGNMENT, TritonFiLMSine
@@ -138,7 +141,7 @@ class FieldRunner:
 
     def _graph_weights(self) -> object:
         """What a render graph reads of the field, held with it."""
-        return self.fused._packed if self.fused is not None else tuple(self.field.parameters())
+        return self.fused.keep_alive() if self.fused is not None else tuple(self.field.parameters())
 
     def __call__(
         self, points: torch.Tensor, directions: torch.Tensor, *codes: torch.Tensor
