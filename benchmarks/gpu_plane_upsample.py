@@ -1,16 +1,16 @@
 """The tri-plane synthesis's last stage (issue 27): doubling the 1x1 convolution's output (B, 3 * C, R / 2, R / 2) to
 the planes (B, 3, C, R, R), float32, texels channels last, forward and backward, as the field does it
-(`upsample_planes`: float32 NCHW bilinear upsampling, then a copy to the texel-last layout) against alternatives
-with the same planes: the upsampling on a channels-last input (PyTorch's NHWC kernel), in the reduced precision the
-convolution gave (then float32), and as fixed 0.75 / 0.25 blends of neighbouring texels along each axis on the
-texel-last layout (eager and compiled). Each row gives its time and its largest difference from `upsample_planes`.
+(`upsample_planes`: fixed 0.75 / 0.25 blends of neighbouring texels along each axis on the texel-last layout),
+eagerly and compiled, against `F.interpolate`'s bilinear doubling followed by the copy to the texel-last layout (the
+field's way before): in float32 NCHW, on a channels-last input (PyTorch's NHWC kernel), and in the reduced precision
+the convolution gave. Each row gives its time and its largest difference from `upsample_planes`.
 
 The defaults are the tri-plane preset's sizes in a 64 px training pair (16 latents, 3 x 32 channels, 64 -> 128 px);
 docs/performance.md says what the upsampling costs in the iteration.
 
     python benchmarks/gpu_plane_upsample.py --out benchmarks/results/gpu_plane_upsample.json
     python benchmarks/gpu_plane_upsample.py --device cpu --batch 1 --channels 4 --resolution 8 --repeats 1 \\
-        --variants current separable --out /tmp/u.json
+        --variants blend interpolate --out /tmp/u.json
 """
 
 from __future__ import annotations
@@ -32,37 +32,27 @@ def texel_last(planes: torch.Tensor, plane_channels: int) -> torch.Tensor:
     return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
 
 
-def channels_last_input(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
+def interpolate(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
+    upsampled = F.interpolate(x.float(), scale_factor=2, mode="bilinear", align_corners=False)
+    return texel_last(upsampled, plane_channels)
+
+
+def interpolate_channels_last(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
     x = x.float().contiguous(memory_format=torch.channels_last)
     return texel_last(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False), plane_channels)
 
 
-def reduced_precision(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
+def interpolate_reduced_precision(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
     upsampled = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False).float()
     return texel_last(upsampled, plane_channels)
 
 
-def _double(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Bilinear doubling along `dim` (align_corners=False, edges clamped): each texel gives 0.75 of itself plus 0.25
-    of its previous, then of its next neighbour."""
-    size = t.shape[dim]
-    previous = torch.cat([t.narrow(dim, 0, 1), t.narrow(dim, 0, size - 1)], dim)
-    following = torch.cat([t.narrow(dim, 1, size - 1), t.narrow(dim, size - 1, 1)], dim)
-    return torch.stack([0.75 * t + 0.25 * previous, 0.75 * t + 0.25 * following], dim + 1).flatten(dim, dim + 1)
-
-
-def separable(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
-    batch, _, half, _ = x.shape
-    texels = x.float().view(batch, 3, plane_channels, half, half).permute(0, 1, 3, 4, 2)  # (B, 3, R/2, R/2, C)
-    return _double(_double(texels, 2), 3).permute(0, 1, 4, 2, 3)
-
-
 VARIANTS = {
-    "current": upsample_planes,
-    "channels_last_input": channels_last_input,
-    "reduced_precision": reduced_precision,
-    "separable": separable,
-    "separable_compiled": torch.compile(separable, dynamic=False),
+    "blend": upsample_planes,
+    "blend_compiled": torch.compile(upsample_planes, dynamic=False),
+    "interpolate": interpolate,
+    "interpolate_channels_last": interpolate_channels_last,
+    "interpolate_reduced_precision": interpolate_reduced_precision,
 }
 
 

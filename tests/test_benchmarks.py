@@ -82,12 +82,12 @@ def test_gpu_plane_gather_times_the_triton_gather_on_recorded_rows_in_the_interp
 def test_gpu_plane_upsample_compares_each_variant_with_the_fields_own_upsampling(tmp_path):
     out = tmp_path / "upsample.json"
     arguments = ["--device", "cpu", "--batch", "1", "--channels", "4", "--resolution", "8", "--repeats", "1"]
-    variants = ["current", "channels_last_input", "reduced_precision", "separable"]
+    variants = ["blend", "interpolate", "interpolate_channels_last", "interpolate_reduced_precision"]
     result = _run_benchmark("gpu_plane_upsample.py", *arguments, "--variants", *variants, "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(out.read_text())["results"]
     assert list(results) == variants
-    assert results["current"]["max_abs_error"] == 0
+    assert results["blend"]["max_abs_error"] == 0
     for row in results.values():
         assert row["median_ms"] > 0 and row["max_abs_error"] < 1e-5 and row["max_abs_grad_error"] < 1e-5
 

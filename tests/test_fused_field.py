@@ -174,6 +174,33 @@ def test_field_runner_kernel_choice_on_the_cpu():
     assert set(vars(copy.deepcopy(model.field))) == set(vars(model.field))
 
 
+def test_field_runner_compiles_a_synthesis_network_and_gives_the_fields_codes(monkeypatch):
+    """A compiling runner compiles a field's synthesis network (the tri-plane's; the SIREN has none) and its
+    latent_codes are the field's: at psi 1 the codes built from the styles, truncated ones the field's own path; the
+    reference runner calls the field."""
+    import torch
+
+    from pix2nerf import Pix2NeRF, Pix2NeRFConfig
+    from pix2nerf.kernels import runner as runners
+
+    torch.manual_seed(0)
+    triplane = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny_triplane")).field
+    z = torch.randn(2, triplane.z_dim)
+    reference = runners.FieldRunner(triplane, "reference")
+    assert reference.synthesis is None
+    assert torch.equal(reference.latent_codes(z)[0], triplane.latent_codes(z)[0])
+    monkeypatch.setattr(runners, "triton_available", lambda device: True)  # CUDA stood in for
+    compiled = runners.FieldRunner(triplane, "compile")
+    assert compiled.synthesis is not None
+    assert runners.FieldRunner(Pix2NeRF(Pix2NeRFConfig.from_preset("tiny")).field, "compile").synthesis is None
+    calls = []
+    compiled.synthesis = lambda *styles: calls.append(styles) or triplane.codes_from_styles(*styles)  # no compiler
+    with torch.no_grad():
+        assert torch.equal(compiled.latent_codes(z)[0], triplane.latent_codes(z)[0]) and len(calls) == 1
+        assert torch.equal(compiled.latent_codes(z, psi=0.7)[0], triplane.latent_codes(z, psi=0.7)[0])
+    assert len(calls) == 1  # truncated: the field's own path
+
+
 def test_render_graphs_run_first_capture_second_then_replay():
     """RenderGraphs' bookkeeping on a CPU, with a stand-in for the CUDA graph that replays the captured function."""
     import torch

@@ -4,7 +4,8 @@ synthesis network from a learned 4 x 4 constant to three feature planes.
 z (B, z_dim) -> StyleMapping -> w (B, W)
 w (B, W) -> PlaneSynthesis -> planes (B, 3, C, R, R): one ModulatedConv 3x3 per resolution (4, 8, ..., R / 2; nearest
 neighbour doubling between them; each output scaled to unit RMS per latent), then a modulated 1x1 conv without
-demodulation to 3 * C channels at R / 2, bilinearly upsampled to R: no convolution runs at the planes' full resolution.
+demodulation to 3 * C channels at R / 2, bilinearly upsampled to R (`upsample_planes`): no convolution runs at the
+planes' full resolution.
 (A pixel shuffle from 4 * 3 * C channels, as before, gave the planes a 2 x 2 texel checkerboard that showed as stripes
 on every render.)
 
@@ -118,9 +119,21 @@ class PlaneSynthesis(nn.Module):
 
 def upsample_planes(x: torch.Tensor, plane_channels: int) -> torch.Tensor:
     """The synthesis's last stage: x (B, 3 * C, R / 2, R / 2) -> planes (B, 3, C, R, R) float32, bilinearly doubled
-    and stored channels last (each texel's C features adjacent). `benchmarks/gpu_plane_upsample.py` times
-    alternatives to it."""
-    planes = F.interpolate(x.float(), scale_factor=2, mode="bilinear", align_corners=False)
-    resolution = planes.shape[-1]
-    planes = planes.view(x.shape[0], 3, plane_channels, resolution, resolution)
-    return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    (as `F.interpolate(..., scale_factor=2, mode="bilinear", align_corners=False)`) and stored channels last (each
+    texel's C features adjacent).
+
+    Written as fixed 0.75 / 0.25 blends of neighbouring texels along each axis on the texel-last layout: the backward
+    is slices and sums, where interpolate's is a scatter, and compiled it runs as a few fused kernels
+    (`benchmarks/gpu_plane_upsample.py` times it against interpolate)."""
+    batch, _, half, _ = x.shape
+    texels = x.float().view(batch, 3, plane_channels, half, half).permute(0, 1, 3, 4, 2)  # (B, 3, R/2, R/2, C)
+    return _double(_double(texels, 2), 3).permute(0, 1, 4, 2, 3)
+
+
+def _double(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Bilinear doubling along `dim` (align_corners=False, edges clamped): texel i gives two, 0.75 of itself plus
+    0.25 of texel i - 1, then plus 0.25 of texel i + 1."""
+    size = t.shape[dim]
+    previous = torch.cat([t.narrow(dim, 0, 1), t.narrow(dim, 0, size - 1)], dim)
+    following = torch.cat([t.narrow(dim, 1, size - 1), t.narrow(dim, size - 1, 1)], dim)
+    return torch.stack([0.75 * t + 0.25 * previous, 0.75 * t + 0.25 * following], dim + 1).flatten(dim, dim + 1)

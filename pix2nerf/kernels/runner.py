@@ -14,7 +14,8 @@ kernels:
 - "auto": on CUDA with Triton, "triton" for a field with Triton kernels (they have measured faster than
   torch.compile for both fields, docs/performance.md) and "compile" for one without; elsewhere "reference".
 
-Every choice but "reference" also runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
+Every choice but "reference" also compiles a field's synthesis network where it has one (the tri-plane's planes from
+w, `latent_codes`) and runs the sampler and compositor compiled (`ray_stages`: one torch.compile graph
 per stage, see pix2nerf.rendering.ray_stages); "reference" runs them op by op. With `graphs="all"`, every choice but
 "reference" lets fixed-shape renders without gradients on CUDA replay CUDA graphs (a SIREN with its fused kernel:
 only the renders that take it), whatever the field (faster where timed, docs/performance.md; not the default until
@@ -110,6 +111,11 @@ class FieldRunner:
         self.field_forward = forward  # the field's forward with these kernels, before torch.compile
         compiled = self.kernels != "reference"
         self.compiled = torch.compile(forward, dynamic=True, options=INDUCTOR_OPTIONS) if compiled else None
+        # a synthesis network (the tri-plane's planes from w) compiled too: one graph per batch size
+        synthesis = compiled and field.code_synthesis() is not None
+        self.synthesis = (
+            torch.compile(field.codes_from_styles, dynamic=False, options=INDUCTOR_OPTIONS) if synthesis else None
+        )
         every_render = graphs == "all" and self.kernels != "reference"
         self.graphs = RenderGraphs(keep_alive=self._graph_weights) if (graphs and self.fused) or every_render else None
 
@@ -119,6 +125,13 @@ class FieldRunner:
             f"training_kernels={self.training_kernels}, graphs={self.graphs is not None}, "
             f"ray_stages={self.ray_stages.name!r})"
         )
+
+    def latent_codes(self, z: torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """`field.latent_codes(z, psi)`, its synthesis network compiled where this runner compiles (psi 1: the
+        codes built from `field.styles(z)`, which is what the field computes then)."""
+        if self.synthesis is None or psi != 1.0:
+            return self.field.latent_codes(z, psi)
+        return self.synthesis(*self.field.styles(z))
 
     def fused_applies(self, points: torch.Tensor) -> bool:
         """Whether a call on `points` now takes the fused kernel: CUDA, no gradients, fp16 autocast."""

@@ -164,7 +164,7 @@ class Pix2NeRFTrainer:
     ) -> torch.Tensor:
         """Differentiable training render, images (B, 3, R, R) in [-1, 1]."""
         with self.autocast():
-            codes = self.model.field.latent_codes(z)
+            codes = self.field_runner.latent_codes(z)
             out = self.model.render_codes(codes, yaw, pitch, resolution, settings, field=self.field_runner)
         return self._image_layout(to_signed_range(out.rgb))
 
