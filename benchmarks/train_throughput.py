@@ -263,7 +263,7 @@ def main() -> int:
     device = torch.device(args.device)
     args.mixed_precision = args.mixed_precision or ("fp16" if device.type == "cuda" else "no")
 
-    trainers, workloads = {}, {}
+    trainers, workloads, failed = {}, {}, {}
     for field in args.field:
         config = field_config(field, args)
         if config is None:
@@ -294,15 +294,23 @@ def main() -> int:
                 graphs = flags[0]
                 suffix = "".join(name for name, on in zip(VARIANT_SUFFIXES, flags) if on)
                 name = (field, key, f"{sampler}_sampler{suffix}")
-                workloads[name] = work = Workload(trainer, resolution, batch, stages, *flags)
-                for _ in range(args.warmup):
-                    work.pair()
-                interval = trainer.config.r1_interval  # the kinds of iteration: (pi-GAN or Pix2NeRF, with R1 or not)
-                graphs_expected = len({(step % 2, step % interval == 0) for step in range(2 * interval)})
-                for _ in range(3 * interval + 3):  # the graphs' warm-ups and captures, untimed
-                    if not graphs or len(work.step_graphs) >= graphs_expected:
-                        break
-                    work.pair()
+                work = Workload(trainer, resolution, batch, stages, *flags)
+                try:
+                    for _ in range(args.warmup):
+                        work.pair()
+                    interval = trainer.config.r1_interval  # the kinds of iteration: (pi-GAN or Pix2NeRF, R1 or not)
+                    graphs_expected = len({(step % 2, step % interval == 0) for step in range(2 * interval)})
+                    for _ in range(3 * interval + 3):  # the graphs' warm-ups and captures, untimed
+                        if not graphs or len(work.step_graphs) >= graphs_expected:
+                            break
+                        work.pair()
+                except RuntimeError as error:  # a capture that fails: recorded, the other rows still run
+                    if not graphs:
+                        raise
+                    failed[name] = str(error).splitlines()[0][:300]
+                    print(f"{'/'.join(name)}: step graphs failed: {failed[name]}", flush=True)
+                    continue
+                workloads[name] = work
 
     times, peaks = collections.defaultdict(list), collections.defaultdict(list)
     for round_index in range(args.rounds):
@@ -321,6 +329,8 @@ def main() -> int:
         if work.ray_stages is None:  # the runner's own sampler: the one a training run takes
             row["profile"] = profile_summary(work.pair, device)
         results[field]["train"].setdefault(key, {})[variant] = row
+    for (field, key, variant), error in failed.items():
+        results[field]["train"].setdefault(key, {})[variant] = {"error": error}
         print(f"{field} {key} {variant}: {row['images_per_second']['median']:.1f} images/s", flush=True)
     settings = {
         key: getattr(args, key)

@@ -244,10 +244,6 @@ def test_step_graphs_need_one_cuda_process(tiny_model):
     trainer = trainer_for(tiny_model)  # what auto reads on a CUDA machine, stood in for on the CPU
     trainer.device = torch.device("cuda")
     assert trainer._why_no_step_graphs() is None
-    trainer.field_runner.fused = SimpleNamespace(replays_in_graphs=True)  # the tri-plane's: device reads only
-    assert trainer._why_no_step_graphs() is None
-    trainer.field_runner.fused = SimpleNamespace(replays_in_graphs=False)  # the SIREN's
-    assert "SIREN's fused render kernel" in trainer._why_no_step_graphs()
     with pytest.raises(ValueError, match="step_graphs must be True, False or 'auto', got '1'"):
         trainer_for(tiny_model, step_graphs=1)
 

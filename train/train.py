@@ -159,8 +159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="replay each training iteration (renders, the three networks' steps with R1, the EMAs) from CUDA graphs "
         "once the fade-in and density noise are done (fewer kernel launches; see docs/performance.md); "
-        "they need one CUDA process and a field without the SIREN's fused render kernel; auto: on for the tri-plane "
-        "where they can run",
+        "they need one CUDA process; auto: on for the tri-plane where they can run",
     )
     model.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("checkpoints, logging, hub")

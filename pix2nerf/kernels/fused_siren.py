@@ -80,7 +80,7 @@ def _radiance_field_kernel(
     color_weight_ptr,
     color_bias_ptr,
     density_weight_ptr,
-    density_bias,
+    density_bias_ptr,
     rgb_weight_ptr,
     rgb_bias_ptr,
     rgb_ptr,
@@ -118,7 +118,7 @@ def _radiance_field_kernel(
         f1 = _film_sine(_matmul_half(h0, h1, weight, c1, H), gamma, beta, bias, c1, FAST_SINE)
 
     sigma = tl.sum(f0 * tl.load(density_weight_ptr + c0)[None, :], axis=1)
-    sigma += tl.sum(f1 * tl.load(density_weight_ptr + c1)[None, :], axis=1) + density_bias
+    sigma += tl.sum(f1 * tl.load(density_weight_ptr + c1)[None, :], axis=1) + tl.load(density_bias_ptr)
     tl.store(sigma_ptr + batch * num_points + rows, sigma, mask=valid)
 
     # colour layer: [view direction (3, float32), features (H, float16 matmul)] -> H, then the head
@@ -141,10 +141,9 @@ def _radiance_field_kernel(
 
 
 class FusedSirenField:
-    """Calls the kernel for one SirenField, with its weights packed once (and again after they change);
-    `replays_in_graphs`: False, the packing checks the weights' versions and reads a bias on the host."""
-
-    replays_in_graphs = False
+    """Calls the kernel for one SirenField, with its weights packed once (and again after they change). While a CUDA
+    graph captures it, it packs them afresh, so that the graph's replays pack the weights of the moment (an
+    optimiser updates them in place, which no version check sees during replays)."""
 
     def __init__(
         self,
@@ -158,16 +157,14 @@ class FusedSirenField:
             raise ValueError(f"the fused kernel needs a power-of-two hidden_dim from 16 to 256, got {field.hidden_dim}")
         self.field = field
         self.block_m, self.num_warps, self.num_stages, self.fast_sine = block_m, num_warps, num_stages, fast_sine
-        self._packed: dict[str, torch.Tensor | float] | None = None
+        self._packed: dict[str, torch.Tensor] | None = None
         self._versions: tuple[int, ...] = ()
         self.compiled_kernel = None
 
-    def keep_alive(self) -> object:
-        """What a CUDA graph of a render through the kernel reads: the packed weights."""
-        return self._packed
-
-    def _weights(self) -> dict[str, torch.Tensor | float]:
+    def _weights(self) -> dict[str, torch.Tensor]:
         """The field's weights in the kernel's layout; repacked when a parameter changed in place or was replaced."""
+        if _capturing(self.field.device):
+            return _pack(self.field)
         params = list(self.field.parameters())
         versions = tuple(p._version for p in params) + tuple(p.data_ptr() for p in params)
         if self._packed is None or versions != self._versions:
@@ -205,7 +202,7 @@ class FusedSirenField:
             w["color_weight"],
             w["color_bias"],
             w["density_weight"],
-            float(w["density_bias"]),
+            w["density_bias"],
             w["rgb_weight"],
             w["rgb_bias"],
             rgb,
@@ -222,8 +219,13 @@ class FusedSirenField:
         return rgb, sigma
 
 
+def _capturing(device: torch.device) -> bool:
+    """Whether a CUDA graph is capturing the current stream of `device`."""
+    return device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+
+
 @torch.no_grad()
-def _pack(field: SirenField) -> dict[str, torch.Tensor | float]:
+def _pack(field: SirenField) -> dict[str, torch.Tensor]:
     """Kernel layout: hidden and colour weights transposed to (in, out) float16, everything else float32."""
     hidden = field.film_layers[1:]
     color = field.color_film.linear
@@ -236,7 +238,7 @@ def _pack(field: SirenField) -> dict[str, torch.Tensor | float]:
         "color_weight": color.weight[:, 3:].t().half().contiguous(),  # (H, H)
         "color_bias": color.bias.float().contiguous(),
         "density_weight": field.density_head.weight[0].float().contiguous(),  # (H,)
-        "density_bias": field.density_head.bias.float().item(),
+        "density_bias": field.density_head.bias.float().contiguous(),  # (1,)
         "rgb_weight": field.color_head.weight.float().contiguous(),  # (3, H)
         "rgb_bias": field.color_head.bias.float().contiguous(),
     }

@@ -138,9 +138,7 @@ def _triplane_kernel(
 
 
 class FusedTriplaneField:
-    """Calls the kernel for one TriplaneField; `replays_in_graphs`: it reads the parameters on the device only."""
-
-    replays_in_graphs = True
+    """Calls the kernel for one TriplaneField."""
 
     def __init__(self, field: TriplaneField, block_m: int = BLOCK_M, num_warps: int = NUM_WARPS) -> None:
         if not supports(field):
@@ -150,10 +148,6 @@ class FusedTriplaneField:
             )
         self.field = field
         self.block_m, self.num_warps = block_m, num_warps
-
-    def keep_alive(self) -> tuple[torch.Tensor, ...]:
-        """What a CUDA graph of a render through the kernel reads of the field: its parameters."""
-        return tuple(self.field.parameters())
 
     def __call__(
         self, points: torch.Tensor, directions: torch.Tensor, planes: torch.Tensor

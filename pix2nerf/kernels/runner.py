@@ -153,8 +153,9 @@ class FieldRunner:
         return shapes + (precision,) + tuple((p._version, p.data_ptr()) for p in self.field.parameters())
 
     def _graph_weights(self) -> object:
-        """What a render graph reads of the field, held with it."""
-        return self.fused.keep_alive() if self.fused is not None else tuple(self.field.parameters())
+        """What a render graph reads of the field, held with it: its parameters (a fused kernel packs or reads them
+        within the graph)."""
+        return tuple(self.field.parameters())
 
     def __call__(
         self, points: torch.Tensor, directions: torch.Tensor, *codes: torch.Tensor

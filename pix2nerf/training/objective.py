@@ -127,11 +127,6 @@ class Pix2NeRFTrainer:
         """Why this trainer cannot replay its iterations from CUDA graphs, or None where it can."""
         if self.device.type != "cuda" or _world_size() > 1:
             return f"they need one CUDA process; this trainer runs on {self.device.type} in {_world_size()} process(es)"
-        if self.field_runner.fused is not None and not self.field_runner.fused.replays_in_graphs:
-            return (
-                "the SIREN's fused render kernel reads its weights on the host, which a CUDA graph cannot replay "
-                "(field_kernels 'compile' trains without it)"
-            )
         return None
 
     # ------------------------------------------------------------------------------------------------------------
