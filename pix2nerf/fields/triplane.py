@@ -200,12 +200,16 @@ class TriplaneField(RadianceField):
         """rgb (B, N, 3) in [-m, 1 + m] and raw sigma (B, N), float32, from features (B, N, C) at points (B, N, 3)."""
         out = self.decoder(features)
         with _float32_region(points.device):
-            out, points = out.float(), points.float()
+            out = out.float()
+            # the coordinates one by one, no reductions over the last axis of 3: compiled, a reduction that short
+            # made the decoder's tail a slow reduction kernel (docs/performance.md)
+            x, y, z = points.float().unbind(-1)
             blob_scale = -1 / (BLOB_RADIUS * self.half_size) ** 2
             # the relu's output is not changed in place: its backward reads it (gradients reach the points when the
             # rays' pose is refined)
-            blob = BLOB_DENSITY * (points * points).sum(-1).mul_(blob_scale).add_(1).relu_()
-            inside = (points.abs() <= self.half_size).all(-1)
+            blob = BLOB_DENSITY * (x * x + y * y + z * z).mul_(blob_scale).add_(1).relu_()
+            half = self.half_size
+            inside = (x.abs() <= half) & (y.abs() <= half) & (z.abs() <= half)
             rgb = torch.sigmoid(out[..., 1:])
             if self.colour_margin:
                 rgb = (
