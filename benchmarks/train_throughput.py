@@ -329,9 +329,9 @@ def main() -> int:
         if work.ray_stages is None:  # the runner's own sampler: the one a training run takes
             row["profile"] = profile_summary(work.pair, device)
         results[field]["train"].setdefault(key, {})[variant] = row
+        print(f"{field} {key} {variant}: {row['images_per_second']['median']:.1f} images/s", flush=True)
     for (field, key, variant), error in failed.items():
         results[field]["train"].setdefault(key, {})[variant] = {"error": error}
-        print(f"{field} {key} {variant}: {row['images_per_second']['median']:.1f} images/s", flush=True)
     settings = {
         key: getattr(args, key)
         for key in (

@@ -248,6 +248,18 @@ def test_step_graphs_need_one_cuda_process(tiny_model):
         trainer_for(tiny_model, step_graphs=1)
 
 
+def test_a_replayed_iteration_bumps_the_weights_versions(tiny_model):
+    """A CUDA graph's replay updates the weights without autograd seeing it (stood in for by a step that returns
+    without running): the trainer bumps their versions, which the SIREN's packed weights and render graphs key on."""
+    trainer = trainer_for(tiny_model)
+    trainer.step_graphs = lambda key, step, *inputs: {"loss": torch.zeros(())}
+    weights = [p for network in (tiny_model, trainer.discriminator) for p in network.parameters()]
+    versions = [p._version for p in weights]
+    settled = dict(alpha=1.0, settings=SimpleNamespace(noise_std=0.0))
+    trainer._run(lambda *inputs, **switches: {}, (torch.zeros(1),), **settled)
+    assert all(p._version == version + 1 for p, version in zip(weights, versions))
+
+
 def test_step_graphs_get_whole_iterations_once_the_schedule_settles_keyed_by_what_a_replay_cannot_change():
     """A recorder stands in for the CUDA graphs (pix2nerf.training.step_graphs) on the CPU: the trainer hands it each
     whole iteration only once the fade-in and the density noise are done, under keys that change with the kind of

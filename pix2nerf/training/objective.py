@@ -309,7 +309,12 @@ class Pix2NeRFTrainer:
         rates = tuple(group["lr"] for optimizer in self.optimizers.values() for group in optimizer.param_groups)
         shapes = tuple((tuple(value.shape), value.dtype) for value in inputs)
         key = (shapes, tuple(sorted(switches.items())), rates, self.conv_autotune, self.channels_last)
-        return self.step_graphs(key, functools.partial(step, **switches), *inputs)
+        losses = self.step_graphs(key, functools.partial(step, **switches), *inputs)
+        # a replay updates the weights in place behind autograd's version counters: bump them, so that what is keyed
+        # on them (the SIREN's packed weights, render graphs) sees the new weights
+        weights = [p for network in (self.model, self.discriminator) for p in network.parameters()]
+        torch.autograd.graph.increment_version(weights)
+        return losses
 
     def _iteration(
         self,
