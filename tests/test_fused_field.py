@@ -218,10 +218,9 @@ def test_render_graphs_run_first_capture_second_then_replay():
 
     class CPURenderGraphs(RenderGraphs):
         @staticmethod
-        def _capture(render, inputs):
-            static_inputs = [value.clone() for value in inputs]
+        def _capture(render, static_inputs):
             graph = StandInGraph(render, static_inputs)
-            return graph, static_inputs, graph.outputs
+            return graph, graph.outputs
 
     calls = []
 
@@ -233,7 +232,7 @@ def test_render_graphs_run_first_capture_second_then_replay():
     for value in [1.0, 2.0, 3.0, 4.0]:
         doubled, plus_one = graphs(("key",), render, torch.full((3,), value))
         assert torch.equal(doubled, torch.full((3,), 2 * value)) and torch.equal(plus_one, torch.full((3,), value + 1))
-    assert len(graphs._graphs) == 1 and graphs._graphs[("key",)][3] == "weights"
+    assert list(graphs._graphs) == [("key", (False,))] and graphs._graphs["key", (False,)][3] == "weights"
     assert len(calls) == 5  # launched, captured (the capture runs it once) and replayed three times
     returned = graphs(("key",), render, torch.zeros(3))[0]
     returned += 1  # outputs are copies: the graph's buffers stay its own
@@ -241,7 +240,17 @@ def test_render_graphs_run_first_capture_second_then_replay():
     for index in range(RenderGraphs.MAX_GRAPHS + 1):  # older graphs are dropped
         for _ in range(2):
             graphs((index,), render, torch.ones(1))
-    assert len(graphs._graphs) == RenderGraphs.MAX_GRAPHS and ("key",) not in graphs._graphs
+    assert len(graphs._graphs) == RenderGraphs.MAX_GRAPHS and ("key", (False,)) not in graphs._graphs
+
+    # one row expanded over the batch (one latent's codes for every view) stays one row in the graph's buffer
+    graphs, calls = CPURenderGraphs(), []
+    for value in [1.0, 2.0, 3.0]:
+        shared = torch.full((1, 3), value).expand(4, 3)
+        assert torch.equal(graphs(("views",), render, shared)[0], torch.full((4, 3), 2 * value))
+    (buffer,) = graphs._graphs["views", (True,)][2]
+    assert buffer.stride(0) == 0 and len(calls) == 4
+    own_rows = torch.arange(12.0).view(4, 3)  # rows of their own, the same shape: another graph, first launched
+    assert torch.equal(graphs(("views",), render, own_rows)[0], 2 * own_rows) and len(graphs._graphs) == 1
 
 
 def test_render_graph_keys_need_cuda_no_gradients_and_the_fused_kernel_where_a_field_has_one():

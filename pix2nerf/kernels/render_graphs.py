@@ -30,7 +30,10 @@ class RenderGraphs:
         self._lock = threading.Lock()
 
     def __call__(self, key: tuple, render: Callable[..., tuple[torch.Tensor, ...]], *inputs: torch.Tensor):
-        """render(*inputs) -> tensors, replayed from a graph once the key was seen before."""
+        """render(*inputs) -> tensors, replayed from a graph once the key was seen before. Inputs whose rows are one
+        row expanded (stride 0: one latent's codes for every view) stay so in the graph's buffers, and the key
+        tells them apart from inputs with rows of their own."""
+        key = key + (tuple(_one_row_expanded(value) for value in inputs),)
         with self._lock:
             entry = self._graphs.get(key)
             if entry is None and key not in self._seen:
@@ -38,21 +41,24 @@ class RenderGraphs:
                 while len(self._seen) > self.MAX_SEEN:
                     self._seen.popitem(last=False)
             elif entry is None:
-                entry = self._graphs[key] = self._capture(render, inputs) + (self.keep_alive(),)
+                static_inputs = [_static_copy(value) for value in inputs]
+                entry = self._graphs[key] = (*self._capture(render, static_inputs), static_inputs, self.keep_alive())
                 while len(self._graphs) > self.MAX_GRAPHS:
                     self._graphs.popitem(last=False)
             if entry is not None:
                 self._graphs.move_to_end(key)
-                graph, static_inputs, static_outputs, _ = entry
-                for buffer, value in zip(static_inputs, inputs):
+                graph, static_outputs, static_inputs, _ = entry
+                for buffer, value in zip(static_inputs, inputs):  # the same expanded rows: the key holds them
+                    if _one_row_expanded(buffer):
+                        buffer, value = buffer[:1], value[:1]
                     buffer.copy_(value)
                 graph.replay()
                 return tuple(out.clone() for out in static_outputs)
         return render(*inputs)  # a key's first call runs as launched
 
     @staticmethod
-    def _capture(render, inputs):
-        static_inputs = [value.clone() for value in inputs]
+    def _capture(render, static_inputs):
+        """(graph, its outputs) of render(*static_inputs), after a warm-up on a side stream."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -62,4 +68,14 @@ class RenderGraphs:
         # thread_local: other threads (a training run's pin-memory thread) may call CUDA while this one captures
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             static_outputs = render(*static_inputs)
-        return graph, static_inputs, static_outputs
+        return graph, static_outputs
+
+
+def _one_row_expanded(value: torch.Tensor) -> bool:
+    """Whether the rows of `value` are one row expanded (stride 0 along a first axis longer than 1)."""
+    return value.dim() > 0 and value.shape[0] > 1 and value.stride(0) == 0
+
+
+def _static_copy(value: torch.Tensor) -> torch.Tensor:
+    """A graph's buffer for `value`: a copy, one row expanded where `value` is."""
+    return value[:1].clone().expand_as(value) if _one_row_expanded(value) else value.clone()
