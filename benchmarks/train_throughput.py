@@ -125,9 +125,9 @@ class Workload:
             use_transposed_input_grad(trainer.discriminator, trainer.transposed_input_grad)
 
 
-def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
-    """One pair under torch.profiler: on CUDA the kernels (count, busy time, the largest by total time); on the CPU
-    the operators (count, the largest by self time)."""
+def profile_summary(pair: Callable[[], object], device: torch.device, per: str = "pair") -> dict:
+    """One call of `pair` (a pair of iterations, or whatever `per` names) under torch.profiler: on CUDA the kernels
+    (count, busy time, the largest by total time); on the CPU the operators (count, the largest by self time)."""
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         pair()
@@ -144,8 +144,8 @@ def profile_summary(pair: Callable[[], None], device: torch.device) -> dict:
         totals[name] += microseconds / 1000
         counts[name] += 1
     return {
-        f"{unit}_per_pair": sum(counts.values()),
-        f"{unit}_ms_per_pair": sum(totals.values()),
+        f"{unit}_per_{per}": sum(counts.values()),
+        f"{unit}_ms_per_{per}": sum(totals.values()),
         f"top_{unit}": [
             {"name": name[:120], "ms": ms, "calls": counts[name]} for name, ms in totals.most_common(TOP_KERNELS)
         ],
@@ -185,11 +185,13 @@ def bench_render(
     skip_empty=False,
     graphs: bool | str = True,
     codes_once=False,
+    profile=False,
 ) -> dict:
     """A no-grad render of one latent at `--render-resolution` with `--render-steps` + as many samples, deterministic,
     through `kernels`: every sample evaluated (on CUDA, the SIREN's fused kernel replayed from a CUDA graph; with
     `graphs="all"`, every compiled field's render), or skipping empty space. `codes_once`: the latent's codes (the
-    tri-plane's planes) computed before the timing, as for the views of one photo; else each render computes them."""
+    tri-plane's planes) computed before the timing, as for the views of one photo; else each render computes them.
+    `profile`: with a profile of one render (its kernels on CUDA)."""
     model = trainer.model
     model_kernels, model_graphs = model.kernels, model.render_graphs
     options = dict(
@@ -205,6 +207,8 @@ def bench_render(
         render = lambda: model.render(z, yaw, pitch, **options)  # noqa: E731
         timing = time_it(render, device, warmup=args.render_warmup, repeats=args.render_repeats)
         timing["runner"] = repr(model.field_runner(kernels))
+        if profile:
+            timing["profile"] = profile_summary(render, device, per="render")
     except ValueError as error:  # a kernel choice the field or device cannot take
         return {"skipped": str(error)}
     finally:
@@ -364,6 +368,10 @@ def main() -> int:
         results[field][render_key] = renders = {k: bench_render(trainer, k, args, device) for k in args.render_kernels}
         renders["auto_skip_empty"] = bench_render(trainer, "auto", args, device, skip_empty=True)
         renders["auto_codes_once"] = bench_render(trainer, "auto", args, device, codes_once=True)
+        # launched, so that the profile names each kernel of the render (a graph's replay times the same kernels)
+        renders["auto_codes_once_launched"] = bench_render(
+            trainer, "auto", args, device, graphs=False, codes_once=True, profile=True
+        )
         if device.type == "cuda":  # render graphs of every compiled field: CUDA only
             renders["auto_graphs_all"] = bench_render(trainer, "auto", args, device, graphs="all")
             renders["auto_graphs_all_codes_once"] = bench_render(

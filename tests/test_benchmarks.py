@@ -32,6 +32,7 @@ def test_train_throughput_runs_on_cpu(tmp_path):
         assert row["pair_ms"]["pairs"] == 1 and row["pair_ms"]["median"] > 0 and row["losses_finite"]
         assert row["profile"]["operators_per_pair"] > 0
         assert results[field]["render8_4"]["reference"]["median_ms"] > 0
+        assert results[field]["render8_4"]["auto_codes_once_launched"]["profile"]["operators_per_render"] > 0
 
 
 def test_the_equal_budget_comparison_reproduces_its_committed_json(tmp_path):
