@@ -61,6 +61,19 @@ def time_it(fn: Callable[[], object], device: torch.device, warmup: int = 3, rep
     return result
 
 
+def payload(benchmark: str, device: torch.device, args, results: dict) -> dict:
+    """A benchmark's JSON: its name, the environment (with pix2nerf's version), its arguments but --out, and
+    `results` (filled in as rows finish)."""
+    from pix2nerf import __version__
+
+    return {
+        "benchmark": benchmark,
+        "environment": {**environment(device), "pix2nerf": __version__},
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "results": results,
+    }
+
+
 def write_json(path: str | Path, payload: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

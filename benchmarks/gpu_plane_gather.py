@@ -18,9 +18,9 @@ import argparse
 import functools
 
 import torch
-from common import environment, time_it, write_json
+from common import payload, time_it, write_json
 
-from pix2nerf import Pix2NeRF, Pix2NeRFConfig, __version__
+from pix2nerf import Pix2NeRF, Pix2NeRFConfig
 from pix2nerf.fields.triplane import embedding_bag_gather
 from pix2nerf.rendering.volume import RaySamplingSettings
 
@@ -70,12 +70,7 @@ def main() -> None:
         "triton_acq_rel": functools.partial(plane_gather, atomic_semantics="acq_rel"),
     }
     results = {}
-    payload = {
-        "benchmark": "gpu_plane_gather",
-        "environment": {**environment(device), "pix2nerf": __version__},
-        "settings": {k: v for k, v in vars(args).items() if k != "out"},
-        "results": results,
-    }
+    report = payload("gpu_plane_gather", device, args, results)
     for name, (index, weights, table) in zip(
         ("coarse", "fine"), recorded_rows(model, args.batch, args.resolution, args.steps)
     ):
@@ -98,7 +93,7 @@ def main() -> None:
             row[kernel]["relative_grad_error"] = error.item()
         results[name] = row
         print(name, {k: (v["median_ms"] if isinstance(v, dict) else v) for k, v in row.items()}, flush=True)
-        write_json(args.out, payload)
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,8 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from common import environment, time_it, write_json
+from common import payload, time_it, write_json
 
-from pix2nerf import __version__
 from pix2nerf.fields.plane_synthesis import upsample_planes
 
 
@@ -75,12 +74,7 @@ def main() -> None:
     grad_out = torch.randn_like(reference)
     (reference_grad,) = torch.autograd.grad(reference, x, grad_out)
     results = {}
-    payload = {
-        "benchmark": "gpu_plane_upsample",
-        "environment": {**environment(device), "pix2nerf": __version__},
-        "settings": {k: v for k, v in vars(args).items() if k != "out"},
-        "results": results,
-    }
+    report = payload("gpu_plane_upsample", device, args, results)
     for name in args.variants:
         variant = VARIANTS[name]
         planes = variant(x, args.channels)
@@ -97,7 +91,7 @@ def main() -> None:
         results[name] = row
         error = row["max_abs_error"]
         print(f"{name}: {row['median_ms']:.3f} ms forward and backward, max error {error:.2e}", flush=True)
-        write_json(args.out, payload)
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from common import environment, time_it, write_json
+from common import payload, time_it, write_json
 from torch.profiler import ProfilerActivity, profile
 
-from pix2nerf import Pix2NeRFConfig, __version__
+from pix2nerf import Pix2NeRFConfig
 from pix2nerf.networks import Discriminator
 from pix2nerf.networks.blocks import use_transposed_input_grad
 
@@ -109,12 +109,7 @@ def main() -> int:
     real = torch.rand(shape, device=device, generator=generator) * 2 - 1
     fake = torch.rand(shape, device=device, generator=generator) * 2 - 1
     results = {}
-    payload = {
-        "benchmark": "gpu_r1_kernels",
-        "environment": {**environment(device), "pix2nerf": __version__},
-        "settings": {k: v for k, v in vars(args).items() if k != "out"},
-        "results": results,
-    }
+    report = payload("gpu_r1_kernels", device, args, results)
     for name in args.variants:
         dtype, channels_last, autotune, r1, transposed = VARIANTS[name]
         if device.type == "cpu" and dtype is torch.float16:
@@ -141,7 +136,7 @@ def main() -> int:
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = flags
         row = results[name]
         print(f"{name}: {row['time']['median_ms']:.2f} ms, {row['profile']['count']} kernels", flush=True)
-        write_json(args.out, payload)
+        write_json(args.out, report)
     return 0
 
 
