@@ -13,6 +13,14 @@ a training checkpoint of the same model: `--critic RUN/checkpoint-<step>`. The `
 inversions: they fit the codes to every view of the object, the scored ones included, at the views' true pose offsets
 from the input view (what this generator can show of the object at all, from the encoder's start and pose).
 
+Two variants probe what limits identity rather than tune the refinement. `turned_round*` refine a second time from
+the refined yaw plus 180 degrees and keep one of the two latents: the one whose render fits the photo better
+(`turned_round`, an inversion), or the one nearer the true yaw (`turned_round_true_yaw`, a ceiling: what undoing
+every front-to-back flip would gain). `photo_colours*` keep the default refinement and replace, in each novel view,
+the colour of the surface points that the input view saw (their distance from the input camera within 0.01 of the
+input view's depth there) by the photo's colour at their projection; `_mirrored` also projects the points mirrored
+across x = 0 where the direct projection is hidden (the cars' symmetry, were the generator's frame the cars' own).
+
 On a GPU, `--device cuda --out benchmarks/results/inversion_gpu.json`. Renders are the model's default inference
 renders (64 px, the config's samples per ray, view direction locked).
 """
@@ -20,6 +28,7 @@ renders (64 px, the config's samples per ray, view direction locked).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -33,9 +42,10 @@ from pix2nerf import images as image_utils
 from pix2nerf.evaluation.benchmark import load_objects, object_masks, relative_poses
 from pix2nerf.evaluation.metrics import colour_error, psnr, ssim
 from pix2nerf.inversion import InversionSettings, refine
+from pix2nerf.inversion.refine import photo_target
 from pix2nerf.model import Pix2NeRF
 from pix2nerf.networks import Discriminator
-from pix2nerf.rendering.cameras import prior_ranges, wrap_degrees
+from pix2nerf.rendering.cameras import prior_ranges, project_points, world_rays, wrap_degrees
 from pix2nerf.rendering.volume import RaySamplingSettings
 from pix2nerf.training.checkpoint import load_training_state
 from pix2nerf.training.objective import official_pose
@@ -119,6 +129,10 @@ VARIANTS = {  # name -> changes to the default settings
     "ceiling_all_views": {"all_views": True, "yaw_candidates": 1},
     "ceiling_all_views_free_200": {"all_views": True, "steps": 200, "code_weight": 0.0, "yaw_candidates": 1},
     "ceiling_all_views_free_100_64px_36": {"all_views": True, "yaw_candidates": 1, **FREE_CODES_64PX_36},
+    "turned_round": {"turned_round": "fit"},
+    "turned_round_true_yaw": {"turned_round": "truth"},
+    "photo_colours": {"photo_colours": "direct"},
+    "photo_colours_mirrored": {"photo_colours": "mirrored"},
     "critic_0.01": {"critic": (0.01, 0.0)},
     "critic_0.1": {"critic": (0.1, 0.0)},
     "critic_pose_0.1": {"critic": (0.0, 0.1)},
@@ -170,6 +184,57 @@ def critic_loss(
     return loss
 
 
+PHOTO_DEPTH_TOLERANCE = 0.01  # scene units: a surface point counts as seen by the input view within this of its depth
+
+
+def turned_round(model: Pix2NeRF, photo: torch.Tensor, latent, settings: InversionSettings, keep: str, true_yaw):
+    """`latent` (refined from `photo` (1, 3, H, W) in [-1, 1]) or the same refinement from the encoder's codes at
+    its yaw + 180 degrees: the one whose render fits the photo better (keep="fit") or whose yaw is nearer
+    `true_yaw` (degrees, keep="truth")."""
+    encoded = model.encode_input(photo)
+    start = dataclasses.replace(encoded, yaw=wrap_degrees(latent.yaw + 180.0), pitch=latent.pitch)
+    other = refine(model, start, photo, settings.replace(yaw_candidates=1))
+    if keep == "truth":
+        errors = [abs(float(wrap_degrees(c.yaw[0].cpu() - true_yaw))) for c in (latent, other)]
+    else:
+        target = photo_target(photo, settings.resolution)
+        renders = [model.render(c, resolution=settings.resolution, return_depth=False).rgb for c in (latent, other)]
+        errors = [(r.float() - target.to(r.device)).square().mean().item() for r in renders]
+    return other if errors[1] < errors[0] else latent
+
+
+def photo_colours(model: Pix2NeRF, latent, photo: torch.Tensor, views, yaw, pitch, mirrored: bool) -> torch.Tensor:
+    """views (V, 3, R, R) in [0, 1] rendered at (yaw, pitch) (V,) from `latent` with the colour of each pixel's
+    surface point (its expected depth) replaced by the photo's (1, 3, R, R) in [0, 1] where the input view, at the
+    latent's pose, sees that point; with `mirrored`, points mirrored across x = 0 fill in where it does not."""
+    count, resolution = views.shape[0], views.shape[-1]
+    fov, offset = model.config.fov, model.config.yaw_offset
+    render = model.render(latent.first(count), yaw, pitch, resolution=resolution)
+    seen = model.render(latent, resolution=resolution)
+    opacity = render.opacity.cpu()[:, None]
+    origins, directions = world_rays(yaw + offset, pitch, resolution, fov)
+    depth = (render.depth.cpu() / opacity[:, 0].clamp_min(1e-4)).reshape(count, -1, 1)
+    points = origins[:, None] + directions * depth
+    input_yaw, input_pitch = latent.yaw.cpu().float() + offset, latent.pitch.cpu().float()
+    input_origin = world_rays(input_yaw, input_pitch, 1, fov)[0]
+    input_depth = seen.depth.cpu() / seen.opacity.cpu().clamp_min(1e-4)
+    maps = torch.cat([photo[0], input_depth, seen.opacity.cpu()])  # (5, R, R): colour, depth, opacity
+    out, filled = views.clone(), torch.zeros_like(opacity)
+    for mirror in (False, True) if mirrored else (False,):
+        where = points * torch.tensor([-1.0 if mirror else 1.0, 1.0, 1.0])
+        pixels = project_points(where.reshape(1, -1, 3), input_yaw, input_pitch, resolution, fov)[0]
+        grid = (pixels / (resolution - 1) * 2 - 1).view(1, 1, -1, 2)
+        sampled = F.grid_sample(maps[None], grid, align_corners=True, padding_mode="border")[0, :, 0]
+        inside = ((pixels >= 0) & (pixels <= resolution - 1)).all(-1)
+        distance = (where.reshape(-1, 3) - input_origin).norm(dim=-1)
+        visible = inside & ((distance - sampled[3]).abs() < PHOTO_DEPTH_TOLERANCE) & (sampled[4] > 0.5)
+        visible = visible.float().view(count, 1, resolution, resolution) * (1 - filled)
+        colour = sampled[:3].reshape(3, count, resolution, resolution).transpose(0, 1)
+        out = (1 - visible) * out + visible * (opacity * colour + (1 - opacity))
+        filled = filled + visible
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default")
@@ -219,7 +284,7 @@ def main() -> None:
         "variants": {},
     }
 
-    def score(name: str, invert) -> None:
+    def score(name: str, invert, colours: str | None = None) -> None:
         rows = {"psnr": [], "ssim": [], "colour_error": [], "input_psnr": []}
         seconds, step_seconds = [], []
         for obj, truth, mask in zip(objects, truths, masks):
@@ -232,6 +297,8 @@ def main() -> None:
             yaw, pitch = relative_poses(obj, latent.yaw[0], latent.pitch[0], limits)
             yaw, pitch = torch.cat([latent.yaw[:1].cpu(), yaw]), torch.cat([latent.pitch[:1].cpu(), pitch])
             rgb = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=False).rgb.cpu()
+            if colours is not None:
+                rgb = photo_colours(model, latent, truth[:1], rgb, yaw, pitch, colours == "mirrored")
             rows["input_psnr"].append(psnr(rgb[:1], truth[:1]))
             rows["psnr"].append(psnr(rgb[1:], truth[1:]))
             rows["ssim"].append(ssim(rgb[1:], truth[1:]))
@@ -248,10 +315,13 @@ def main() -> None:
 
     discriminator = load_discriminator(model, args.critic) if args.critic else None
 
-    def invert(obj, progress, settings: InversionSettings, critic: tuple[float, float] | None, all_views: bool):
+    def invert(obj, progress, settings: InversionSettings, critic, all_views: bool, turned: str | None):
+        target = model.preprocess(obj.images[0])
+        if turned:
+            latent = model.invert(obj.images[0], settings=settings, progress=progress)
+            return turned_round(model, target, latent, settings, turned, obj.yaw[0])
         if critic is None and not all_views:
             return model.invert(obj.images[0], settings=settings, progress=progress)
-        target = model.preprocess(obj.images[0])
         regulariser = critic_loss(model, discriminator, *critic, seed=settings.seed) if critic else None
         others = []
         if all_views:
@@ -264,9 +334,14 @@ def main() -> None:
     for name in names:
         changes = dict(VARIANTS[name])
         critic, all_views = changes.pop("critic", None), changes.pop("all_views", False)
+        turned, colours = changes.pop("turned_round", None), changes.pop("photo_colours", None)
         settings = DEFAULT.replace(**changes)
         results["variants"].setdefault(name, {})
-        score(name, lambda obj, progress, s=settings, c=critic, a=all_views: invert(obj, progress, s, c, a))
+        score(
+            name,
+            lambda obj, progress, s=settings, c=critic, a=all_views, t=turned: invert(obj, progress, s, c, a, t),
+            colours,
+        )
         results["variants"][name]["settings"] = VARIANTS[name]
         write_json(args.out, results)
 
