@@ -13,6 +13,7 @@ allowed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Collection, Mapping
@@ -83,8 +84,18 @@ class Limits:
 
 
 def current() -> Limits:
-    """The limits in force now: the defaults with the environment's overrides."""
-    return Limits.from_env()
+    """The limits in force now: the defaults with the environment's overrides (read at each call; the Limits of
+    the same overrides are built and checked once)."""
+    return _limits_of(tuple(os.environ.get(name) for name in _ENV_NAMES))
+
+
+_ENV_NAMES = tuple(f"{ENV_PREFIX}{spec.name.upper()}" for spec in dataclasses.fields(Limits))
+
+
+@functools.lru_cache(maxsize=8)
+def _limits_of(values: tuple[str | None, ...]) -> Limits:
+    """The Limits of the environment values (None: not set) of _ENV_NAMES."""
+    return Limits.from_env({name: value for name, value in zip(_ENV_NAMES, values) if value is not None})
 
 
 def shorten(value: Any, length: int = SHORT_VALUE, *, from_end: bool = False) -> str:
@@ -185,10 +196,11 @@ def check_tensor(name: str, value: Any, low: float, high: float) -> Any:
 
     if not isinstance(value, torch.Tensor) or value.numel() == 0 or value.is_complex() or value.dtype == torch.bool:
         raise ValueError(f"{name} must be a non-empty real tensor, got {shorten(value)}")
-    values = value.detach().double()
-    if not torch.isfinite(values).all():
+    # one read from the device (a check of a GPU tensor waits for the GPU once); NaN and infinities show in the
+    # extremes
+    least, most = torch.stack(torch.aminmax(value.detach().double())).tolist()
+    if not (math.isfinite(least) and math.isfinite(most)):
         raise ValueError(f"{name} must hold finite values in [{low:g}, {high:g}], got NaN or infinite values")
-    least, most = values.min().item(), values.max().item()
     if least < low or most > high:
         raise ValueError(f"{name} must hold values in [{low:g}, {high:g}], got values in [{least:.4g}, {most:.4g}]")
     return value

@@ -330,9 +330,10 @@ class Pix2NeRF(
 
     def codes_of(self, latent_or_z: Latent | torch.Tensor, psi: float = 1.0) -> tuple[torch.Tensor, ...]:
         """The field's codes of a Latent (its refined `codes` when it has them) or of latents z (B, z_dim)."""
+        device = self.device
         if isinstance(latent_or_z, Latent) and latent_or_z.codes is not None:
-            return tuple(c.to(self.device, torch.float32) for c in latent_or_z.codes)
-        z = (latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z).to(self.device, torch.float32)
+            return tuple(c.to(device, torch.float32) for c in latent_or_z.codes)
+        z = (latent_or_z.z if isinstance(latent_or_z, Latent) else latent_or_z).to(device, torch.float32)
         if z.shape[0] > 1 and z.stride(0) == 0:  # one latent for every view (Latent.first): its codes once, shared
             return tuple(c.expand(z.shape[0], *c.shape[1:]) for c in self.field.latent_codes(z[:1], psi))
         return self.field.latent_codes(z, psi)
@@ -433,22 +434,22 @@ class Pix2NeRF(
         z, yaw, pitch, resolution, steps, psi = self._check_render_arguments(
             latent_or_z, yaw, pitch, resolution, num_steps, psi
         )
-        batch = z.shape[0]
-        yaw_t = self._angles("yaw", yaw, batch) + self.config.yaw_offset  # the data's yaw -> the generator's
-        pitch_t = self._angles("pitch", pitch, batch)
+        batch, device = z.shape[0], self.device
+        yaw_t = self._angles("yaw", yaw, batch, device) + self.config.yaw_offset  # the data's yaw -> the generator's
+        pitch_t = self._angles("pitch", pitch, batch, device)
         codes = self.codes_of(latent_or_z, psi)
         settings = RaySamplingSettings.from_config(
             self.config, num_steps=steps, hierarchical=hierarchical, deterministic=deterministic
         )
         runner = self.field_runner(kernels)
-        chunk = MAX_POINTS_PER_CHUNK.get(self.device.type, MAX_POINTS_PER_CHUNK["cpu"])
-        chunk *= self.field.cpu_chunk_factor if self.device.type == "cpu" else 1
+        chunk = MAX_POINTS_PER_CHUNK.get(device.type, MAX_POINTS_PER_CHUNK["cpu"])
+        chunk *= self.field.cpu_chunk_factor if device.type == "cpu" else 1
         fov = zoomed_fov(self.config.fov, zoom)
         evaluations = batch * int(resolution) ** 2 * steps * (2 if hierarchical else 1)
         field = runner if progress is None else _reporting_progress(runner, evaluations, progress)
 
         inputs = (*codes, yaw_t, pitch_t)
-        with autocast(resolve_precision(precision, self.device), self.device):
+        with autocast(resolve_precision(precision, device), device):
             graph_key = None
             if deterministic and not skip_empty:  # fixed shapes, no random numbers
                 shapes = (batch, int(resolution), settings, lock_view_dependence, fov)
@@ -470,14 +471,14 @@ class Pix2NeRF(
                     skip,
                     fov,
                 )
-                return out.rgb, out.depth, out.opacity
+                return out.rgb.clamp(0, 1), out.depth, out.opacity  # clamped in the graph: one launch less after it
 
             rgb, depth, opacity = (
                 render_tensors(*inputs) if graph_key is None else runner.graphs(graph_key, render_tensors, *inputs)
             )
         if progress is not None:
             progress(1.0)
-        return RenderOutput(rgb=rgb.clamp(0, 1), depth=depth if return_depth else None, opacity=opacity)
+        return RenderOutput(rgb=rgb, depth=depth if return_depth else None, opacity=opacity)
 
     def _check_render_arguments(
         self, latent_or_z: Any, yaw: Any, pitch: Any, resolution: Any, num_steps: Any, psi: Any
@@ -497,8 +498,9 @@ class Pix2NeRF(
         psi = check_float("psi", psi, -limits.psi, limits.psi)
         return z, check_degrees("yaw", yaw, limits), check_degrees("pitch", pitch, limits), resolution, steps, psi
 
-    def _angles(self, name: str, value: float | torch.Tensor, batch: int) -> torch.Tensor:
-        angles = degrees_tensor(name, value, self.device)
+    @staticmethod
+    def _angles(name: str, value: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+        angles = degrees_tensor(name, value, device)
         if angles.numel() == 1:
             return angles.expand(batch)
         if angles.numel() != batch:

@@ -64,6 +64,18 @@ def test_r1_kernel_benchmark_runs_on_cpu(tmp_path):
     assert results["fp16"]["profile"]["count"] > results["fp16_no_r1"]["profile"]["count"]
 
 
+def test_render_host_time_runs_every_render_through_the_stand_in_graph_on_cpu(tmp_path):
+    out, model = tmp_path / "host.json", _tiny_model(tmp_path / "model", "tiny_triplane")
+    arguments = ["--device", "cpu", "--model", str(model), "--resolution", "8", "--steps", "4", "--repeats", "3"]
+    result = _run_benchmark("render_host_time.py", *arguments, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"pose_as_floats", "latent_pose_tensors"}
+    for row in results.values():
+        assert row["host"]["repeats"] == 3 and row["host"]["median_ms"] > 0
+        assert row["stand_in_calls"] == 3 + 3 and row["keys"] == 1  # warm-up and timed renders, one graph key
+
+
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 def test_gpu_plane_gather_times_the_triton_gather_on_recorded_rows_in_the_interpreter(tmp_path):
     out = tmp_path / "gather.json"

@@ -48,6 +48,8 @@ def test_render_arguments(tiny_model):
         ({"resolution": 100_000}, r"resolution must be an integer in \[2, 1024\]"),
         ({"psi": math.nan}, "psi must be a finite number"),
         ({"pitch": torch.tensor([math.inf])}, "pitch must hold finite values"),
+        ({"yaw": torch.tensor([0.0, 2e6])}, r"yaw must hold values in \[-1e\+06, 1e\+06\], got values in \[0, 2e"),
+        ({"yaw": torch.tensor([])}, "yaw must be a non-empty real tensor"),
         ({"zoom": None}, "zoom must be a positive finite factor, got None"),
         ({"zoom": "2"}, "zoom must be a positive finite factor, got '2'"),
     ):

@@ -72,7 +72,9 @@ class RadianceField(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        """The device of the field's first parameter (module by module: a render asks several times, and
+        `parameters()` builds names on the way)."""
+        return next(p for module in self.modules() for p in module._parameters.values() if p is not None).device
 
     def point_function(self, codes: Sequence[torch.Tensor], view_direction: Sequence[float]) -> PointFunction:
         """The field of one latent (codes with batch 1) seen along one fixed direction, as a function of position

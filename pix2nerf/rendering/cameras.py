@@ -33,11 +33,12 @@ def official_to_degrees(theta: torch.Tensor, phi: torch.Tensor) -> tuple[torch.T
 
 
 def degrees_tensor(name: str, value: float | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A float or tensor of angles in degrees as a float32 tensor (N,) on `device`; ValueError naming `name` when
-    it is empty or not finite."""
+    """A float or tensor of angles in degrees, checked by `pix2nerf.limits.check_degrees`, as a float32 tensor (N,)
+    on `device`; ValueError naming `name` when it is empty. (No second look at the values: on a GPU it would wait
+    for the device.)"""
     angles = torch.as_tensor(value, dtype=torch.float32).reshape(-1).to(device)
-    if angles.numel() == 0 or not torch.isfinite(angles).all():
-        raise ValueError(f"{name} must be finite degrees, got {value}")
+    if angles.numel() == 0:
+        raise ValueError(f"{name} must be degrees, got an empty {type(value).__name__}")
     return angles
 
 
