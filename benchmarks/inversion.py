@@ -19,7 +19,7 @@ the refined yaw plus 180 degrees and keep one of the two latents: the one whose 
 every front-to-back flip would gain). `photo_colours*` keep the default refinement and replace, in each novel view,
 the colour of the surface points that the input view saw (their distance from the input camera within 0.01 of the
 input view's depth there) by the photo's colour at their projection; `_mirrored` also projects the points mirrored
-across x = 0 where the direct projection is hidden (the cars' symmetry, were the generator's frame the cars' own).
+across the cars' plane of symmetry (the y axis and the data's yaw 0) where the direct projection is hidden.
 
 On a GPU, `--device cuda --out benchmarks/results/inversion_gpu.json`. Renders are the model's default inference
 renders (64 px, the config's samples per ray, view direction locked).
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import statistics
 import time
@@ -220,8 +221,10 @@ def photo_colours(model: Pix2NeRF, latent, photo: torch.Tensor, views, yaw, pitc
     input_depth = seen.depth.cpu() / seen.opacity.cpu().clamp_min(1e-4)
     maps = torch.cat([photo[0], input_depth, seen.opacity.cpu()])  # (5, R, R): colour, depth, opacity
     out, filled = views.clone(), torch.zeros_like(opacity)
+    # the cars' mirror plane holds the y axis and the data's front (yaw 0 of the data: the generator's yaw_offset)
+    normal = torch.tensor([math.cos(math.radians(offset)), 0.0, math.sin(math.radians(offset))])
     for mirror in (False, True) if mirrored else (False,):
-        where = points * torch.tensor([-1.0 if mirror else 1.0, 1.0, 1.0])
+        where = points - 2 * (points * normal).sum(-1, keepdim=True) * normal if mirror else points
         pixels = project_points(where.reshape(1, -1, 3), input_yaw, input_pitch, resolution, fov)[0]
         grid = (pixels / (resolution - 1) * 2 - 1).view(1, 1, -1, 2)
         sampled = F.grid_sample(maps[None], grid, align_corners=True, padding_mode="border")[0, :, 0]
@@ -298,7 +301,8 @@ def main() -> None:
             yaw, pitch = torch.cat([latent.yaw[:1].cpu(), yaw]), torch.cat([latent.pitch[:1].cpu(), pitch])
             rgb = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=False).rgb.cpu()
             if colours is not None:
-                rgb = photo_colours(model, latent, truth[:1], rgb, yaw, pitch, colours == "mirrored")
+                photo = model.preprocess(obj.images[0]).cpu().add(1).div(2)  # what the refinement fitted
+                rgb = photo_colours(model, latent, photo, rgb, yaw, pitch, colours == "mirrored")
             rows["input_psnr"].append(psnr(rgb[:1], truth[:1]))
             rows["psnr"].append(psnr(rgb[1:], truth[1:]))
             rows["ssim"].append(ssim(rgb[1:], truth[1:]))

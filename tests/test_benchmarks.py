@@ -166,3 +166,26 @@ def test_yaw_candidates_benchmark_compares_batched_and_one_by_one(tmp_path):
     payload = json.loads(out.read_text())
     assert payload["photos"] == 2 and payload["same_choice"] == 2
     assert all(row["median"] > 0 for row in payload["seconds_per_photo"].values())
+
+
+def test_inversion_probe_paints_the_photo_where_the_input_view_sees_the_surface(monkeypatch, tmp_path):
+    """benchmarks/inversion.py's photo_colours, seen from the input view itself: every pixel whose ray finds the
+    surface (opacity > 0.5) takes the photo's colour at that pixel, the others keep the render (the projection and the
+    depth test agree with the renderer's cameras)."""
+    import torch
+
+    from pix2nerf import Latent, Pix2NeRF
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("inversion_benchmark", REPO_ROOT / "benchmarks" / "inversion.py")
+    inversion = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inversion)
+    model = Pix2NeRF.from_pretrained(str(_tiny_model(tmp_path / "model", "tiny_triplane"))).eval()
+    latent = Latent(torch.zeros(1, model.config.z_dim), torch.tensor([25.0]), torch.tensor([10.0]))
+    seen = model.render(latent, resolution=16)
+    opacity = seen.opacity[:, None]
+    assert (opacity > 0.5).any() and (opacity <= 0.5).any()
+    photo = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
+    painted = inversion.photo_colours(model, latent, photo, seen.rgb, latent.yaw, latent.pitch, mirrored=False)
+    expected = torch.where(opacity > 0.5, opacity * photo + (1 - opacity), seen.rgb)
+    torch.testing.assert_close(painted, expected)
