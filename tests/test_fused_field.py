@@ -280,7 +280,11 @@ def test_render_graph_keys_need_cuda_no_gradients_and_the_fused_kernel_where_a_f
     assert triplane.render_graph_key(cuda_like, (1, 16)) is None  # gradients on
     with torch.no_grad():
         next(triplane.field.parameters()).add_(1)
-        assert triplane.render_graph_key(cuda_like, (1, 16)) != key  # changed weights: another graph
+        changed = triplane.render_graph_key(cuda_like, (1, 16))
+        assert changed != key  # changed weights: another graph
+        head = triplane.field.decoder[-1]
+        head.bias = torch.nn.Parameter(head.bias.detach().clone())  # the same values in a new parameter
+        assert triplane.render_graph_key(cuda_like, (1, 16)) != changed  # replaced weights: another graph too
     assert triplane._graph_weights() == tuple(triplane.field.parameters())
     siren = Pix2NeRF(Pix2NeRFConfig.from_preset("tiny")).field_runner()
     siren.graphs, siren.fused = "render graphs", "fused kernel"
