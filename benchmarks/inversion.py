@@ -205,22 +205,21 @@ def turned_round(model: Pix2NeRF, photo: torch.Tensor, latent, settings: Inversi
 
 
 def photo_colours(model: Pix2NeRF, latent, photo: torch.Tensor, views, yaw, pitch, mirrored: bool) -> torch.Tensor:
-    """views (V, 3, R, R) in [0, 1] rendered at (yaw, pitch) (V,) from `latent` with the colour of each pixel's
-    surface point (its expected depth) replaced by the photo's (1, 3, R, R) in [0, 1] where the input view, at the
-    latent's pose, sees that point; with `mirrored`, points mirrored across x = 0 fill in where it does not."""
-    count, resolution = views.shape[0], views.shape[-1]
+    """The rgb (V, 3, R, R) in [0, 1] of `views` (a RenderOutput of `latent` at (yaw, pitch) (V,) with depth, the
+    first at the latent's own pose: the input view) with the colour of each pixel's surface point (its expected
+    depth) replaced by the photo's (1, 3, R, R) in [0, 1] where the input view sees that point; with `mirrored`,
+    points mirrored across the cars' plane of symmetry fill in where it does not."""
+    count, resolution = views.rgb.shape[0], views.rgb.shape[-1]
     fov, offset = model.config.fov, model.config.yaw_offset
-    render = model.render(latent.first(count), yaw, pitch, resolution=resolution)
-    seen = model.render(latent, resolution=resolution)
-    opacity = render.opacity.cpu()[:, None]
+    opacity = views.opacity.cpu()[:, None]
     origins, directions = world_rays(yaw + offset, pitch, resolution, fov)
-    depth = (render.depth.cpu() / opacity[:, 0].clamp_min(1e-4)).reshape(count, -1, 1)
+    depth = (views.depth.cpu() / opacity[:, 0].clamp_min(1e-4)).reshape(count, -1, 1)
     points = origins[:, None] + directions * depth
     input_yaw, input_pitch = latent.yaw.cpu().float() + offset, latent.pitch.cpu().float()
     input_origin = world_rays(input_yaw, input_pitch, 1, fov)[0]
-    input_depth = seen.depth.cpu() / seen.opacity.cpu().clamp_min(1e-4)
-    maps = torch.cat([photo[0], input_depth, seen.opacity.cpu()])  # (5, R, R): colour, depth, opacity
-    out, filled = views.clone(), torch.zeros_like(opacity)
+    input_depth = views.depth[:1].cpu() / views.opacity[:1].cpu().clamp_min(1e-4)
+    maps = torch.cat([photo[0], input_depth, views.opacity[:1].cpu()])  # (5, R, R): colour, depth, opacity
+    out, filled = views.rgb.cpu(), torch.zeros_like(opacity)
     # the cars' mirror plane holds the y axis and the data's front (yaw 0 of the data: the generator's yaw_offset)
     normal = torch.tensor([math.cos(math.radians(offset)), 0.0, math.sin(math.radians(offset))])
     for mirror in (False, True) if mirrored else (False,):
@@ -299,10 +298,11 @@ def main() -> None:
             step_seconds += [b - a for a, b in zip(ticks[1:-1], ticks[2:])]
             yaw, pitch = relative_poses(obj, latent.yaw[0], latent.pitch[0], limits)
             yaw, pitch = torch.cat([latent.yaw[:1].cpu(), yaw]), torch.cat([latent.pitch[:1].cpu(), pitch])
-            rgb = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=False).rgb.cpu()
+            views = model.render(latent.first(len(yaw)), yaw, pitch, resolution=resolution, return_depth=bool(colours))
+            rgb = views.rgb.cpu()
             if colours is not None:
                 photo = model.preprocess(obj.images[0]).cpu().add(1).div(2)  # what the refinement fitted
-                rgb = photo_colours(model, latent, photo, rgb, yaw, pitch, colours == "mirrored")
+                rgb = photo_colours(model, latent, photo, views, yaw, pitch, colours == "mirrored")
             rows["input_psnr"].append(psnr(rgb[:1], truth[:1]))
             rows["psnr"].append(psnr(rgb[1:], truth[1:]))
             rows["ssim"].append(ssim(rgb[1:], truth[1:]))

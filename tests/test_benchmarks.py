@@ -186,6 +186,6 @@ def test_inversion_probe_paints_the_photo_where_the_input_view_sees_the_surface(
     opacity = seen.opacity[:, None]
     assert (opacity > 0.5).any() and (opacity <= 0.5).any()
     photo = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
-    painted = inversion.photo_colours(model, latent, photo, seen.rgb, latent.yaw, latent.pitch, mirrored=False)
+    painted = inversion.photo_colours(model, latent, photo, seen, latent.yaw, latent.pitch, mirrored=False)
     expected = torch.where(opacity > 0.5, opacity * photo + (1 - opacity), seen.rgb)
     torch.testing.assert_close(painted, expected)

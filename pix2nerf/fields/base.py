@@ -11,7 +11,7 @@ follows autocast for its wide products. `pix2nerf.kernels.runner.FieldRunner` ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
 import torch
@@ -72,9 +72,13 @@ class RadianceField(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        """The device of the field's first parameter (module by module: a render asks several times, and
-        `parameters()` builds names on the way)."""
-        return next(p for module in self.modules() for p in module._parameters.values() if p is not None).device
+        """The device of the field's first parameter."""
+        return next(self.module_parameters()).device
+
+    def module_parameters(self) -> Iterator[nn.Parameter]:
+        """The field's parameters, module by module: `parameters()` without the names it builds on the way (a
+        render asks for them several times)."""
+        return (p for module in self.modules() for p in module._parameters.values() if p is not None)
 
     def point_function(self, codes: Sequence[torch.Tensor], view_direction: Sequence[float]) -> PointFunction:
         """The field of one latent (codes with batch 1) seen along one fixed direction, as a function of position

@@ -155,10 +155,8 @@ class FieldRunner:
         if not self.graphs_apply(like):
             return None
         precision = (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
-        # walked afresh each render, so that a replaced parameter shows; module by module, which takes half the host
-        # time of `parameters()` (no names built)
-        weights = (p for module in self.field.modules() for p in module._parameters.values() if p is not None)
-        return shapes + (precision,) + tuple((p._version, p.data_ptr()) for p in weights)
+        # walked afresh each render, so that a replaced parameter shows
+        return shapes + (precision,) + tuple((p._version, p.data_ptr()) for p in self.field.module_parameters())
 
     def _graph_weights(self) -> object:
         """What a render graph reads of the field, held with it: its parameters (a fused kernel packs or reads them
